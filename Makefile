@@ -1,0 +1,87 @@
+# gunicorn-wrapper: hand-written GNU Makefile.
+#
+#   make            build gunicorn-wrapper
+#   make test       build, lint the man pages, run unit then integration tests
+#   make install    install under $(DESTDIR)$(PREFIX)
+#
+# Our warning flags come before the user's CFLAGS so a user can add to them;
+# -Werror is ours and stays.
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+VERSION	:= 0.1.0
+
+CC	?= cc
+PKGS	:= libevent msgpack
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+GW_CFLAGS := $(WARN) -D_GNU_SOURCE -DGW_VERSION='"$(VERSION)"' \
+	   -Icommon -Idaemon $(PKG_CFLAGS) -MMD -MP
+CFLAGS	?= -O2 -g
+
+ifeq ($(SANITIZE),1)
+GW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=address,undefined
+endif
+
+COMMON_SRC := common/log.c common/xmalloc.c common/parse.c
+DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
+	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
+	      daemon/proc.c daemon/history.c
+COMMON_OBJ := $(COMMON_SRC:.c=.o)
+DAEMON_OBJ := $(DAEMON_SRC:.c=.o)
+
+UNIT_SRC := tests/unit/test_units.c
+UNIT_LIBOBJ := daemon/options.o daemon/proc.o daemon/history.o $(COMMON_OBJ)
+
+PYTHON	:= /usr/bin/python3
+PYTEST_ARGS ?=
+
+all: gunicorn-wrapper
+
+gunicorn-wrapper: $(DAEMON_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+%.o: %.c
+	$(CC) $(GW_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# history.c needs now_real() from server.c; the unit tests bring their own.
+tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+tests/unit/%.o: tests/unit/%.c
+	$(CC) $(GW_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -c -o $@ $<
+
+lint-man:
+	mandoc -Tlint -Wwarning man/*.[0-9]
+
+unit: tests/unit/test_units
+	./tests/unit/test_units
+
+integration: gunicorn-wrapper
+	GW_BIN=$(CURDIR)/gunicorn-wrapper $(PYTHON) -m pytest -q \
+	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+test: all lint-man unit integration
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 gunicorn-wrapper $(DESTDIR)$(SBINDIR)/gunicorn-wrapper
+	install -m 0644 man/gunicorn-wrapper.8 $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/gunicorn-wrapper \
+	    $(DESTDIR)$(MANDIR)/man8/gunicorn-wrapper.8
+
+clean:
+	rm -f gunicorn-wrapper tests/unit/test_units */*.o */*.d \
+	    tests/unit/*.o tests/unit/*.d
+
+.PHONY: all test unit integration lint-man install uninstall clean
+
+-include $(wildcard */*.d tests/unit/*.d)

@@ -1,0 +1,272 @@
+/*
+ * gunicorn.c: starting, adopting and watching gunicorn masters.
+ *
+ * The wrapper is a child subreaper (main.c), so a new master whose old
+ * master exits is re-parented to us, and so are workers whose master was
+ * killed: gunicorn_reap() collects all of them, and every gunicorn process
+ * we started is reaped by someone.  Each master also gets a pidfd watched
+ * by the event loop, because an adopted master and its descendants are not
+ * our children (they re-parent to PID 1) and because pidfd_send_signal()
+ * cannot hit a process that merely reused a master's PID.
+ */
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gunicorn.h"
+#include "gw.h"
+#include "log.h"
+#include "proc.h"
+#include "xmalloc.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+static void	master_exit_cb(evutil_socket_t, short, void *);
+
+static struct master *
+master_find(struct gw *gw, pid_t pid)
+{
+	struct master	*m;
+
+	TAILQ_FOREACH(m, &gw->masters, entry) {
+		if (m->pid == pid)
+			return m;
+	}
+	return NULL;
+}
+
+struct master *
+master_watch(struct gw *gw, pid_t pid, int adopted)
+{
+	struct master	*m;
+	int		 fd;
+
+	if ((m = master_find(gw, pid)) != NULL)
+		return m;
+	if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
+		if (errno != ESRCH)
+			log_warn("pidfd_open %d", (int)pid);
+		return NULL;
+	}
+	m = xcalloc(1, sizeof *m);
+	m->pid = pid;
+	m->pidfd = fd;
+	m->status = -1;
+	m->adopted = adopted;
+	m->gw = gw;
+	m->ev = event_new(gw->base, fd, EV_READ, master_exit_cb, m);
+	if (m->ev == NULL || event_add(m->ev, NULL) == -1)
+		fatalx("event_add for master %d failed", (int)pid);
+	TAILQ_INSERT_TAIL(&gw->masters, m, entry);
+	return m;
+}
+
+void
+master_free(struct master *m)
+{
+	if (m == NULL)
+		return;
+	TAILQ_REMOVE(&m->gw->masters, m, entry);
+	if (m->ev != NULL)
+		event_free(m->ev);
+	if (m->pidfd != -1)
+		close(m->pidfd);
+	free(m);
+}
+
+/* One path for both ways we learn of an exit. */
+static void
+master_exited(struct master *m, int status)
+{
+	if (m->exited)
+		return;
+	m->exited = 1;
+	m->status = status;
+	event_del(m->ev);
+	server_master_exited(m->gw, m);
+}
+
+static void
+master_exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct master	*m = arg;
+	int		 status;
+	pid_t		 r;
+
+	(void)fd;
+	(void)what;
+	/* Our child: reap it here for its status.  Else it is not ours. */
+	do
+		r = waitpid(m->pid, &status, WNOHANG);
+	while (r == -1 && errno == EINTR);
+	master_exited(m, r == m->pid ? status : -1);
+}
+
+void
+gunicorn_reap(struct gw *gw)
+{
+	struct master	*m;
+	pid_t		 pid;
+	int		 status;
+
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			break;
+		if ((m = master_find(gw, pid)) != NULL)
+			master_exited(m, status);
+	}
+}
+
+int
+master_signal(struct master *m, int sig)
+{
+	if (m->exited) {
+		errno = ESRCH;
+		return -1;
+	}
+	return (int)syscall(SYS_pidfd_send_signal, m->pidfd, sig, NULL, 0);
+}
+
+void
+master_signal_children(struct master *m, pid_t except, int sig)
+{
+	pid_t	*kids;
+	size_t	 i, n;
+
+	if (proc_children(m->pid, &kids, &n) == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		if (kids[i] != except && kill(kids[i], sig) == -1 &&
+		    errno != ESRCH)
+			log_warn("kill %d", (int)kids[i]);
+	}
+	free(kids);
+}
+
+void
+master_describe(const struct master *m, char *buf, size_t size)
+{
+	if (m->status == -1)
+		snprintf(buf, size, "exited");
+	else if (WIFSIGNALED(m->status))
+		snprintf(buf, size, "killed by signal %d (%s)",
+		    WTERMSIG(m->status), strsignal(WTERMSIG(m->status)));
+	else
+		snprintf(buf, size, "exited with status %d",
+		    WEXITSTATUS(m->status));
+}
+
+int
+master_exit_code(const struct master *m)
+{
+	if (m->status == -1)
+		return 1;
+	if (WIFSIGNALED(m->status))
+		return 128 + WTERMSIG(m->status);
+	return WEXITSTATUS(m->status);
+}
+
+struct master *
+gunicorn_spawn(struct gw *gw)
+{
+	struct master	*m;
+	sigset_t	 all, old;
+	pid_t		 pid;
+	int		 sig, saved;
+
+	/*
+	 * Block signals across fork so that the child cannot run one of our
+	 * handlers (libevent's, which writes to our socketpair) before exec.
+	 */
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
+		fatal("sigprocmask");
+	pid = fork();
+	if (pid == 0) {
+		for (sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		/* Everything of ours is CLOEXEC; close the rest anyway. */
+		if (syscall(SYS_close_range, 3U, ~0U, 0) == -1) {
+			int fd;
+			for (fd = 3; fd < 1024; fd++)
+				close(fd);
+		}
+		execvp(gw->cfg.argv[0], gw->cfg.argv);
+		dprintf(STDERR_FILENO, "gunicorn-wrapper: exec %s: %s\n",
+		    gw->cfg.argv[0], strerror(errno));
+		_exit(127);
+	}
+	saved = errno;
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	if (pid == -1) {
+		errno = saved;
+		log_warn("fork");
+		return NULL;
+	}
+	if ((m = master_watch(gw, pid, 0)) == NULL) {
+		/* Gone already (exec failed fast): reap it for its status. */
+		log_warnx("gunicorn master %d exited at once", (int)pid);
+		gunicorn_reap(gw);
+		return NULL;
+	}
+	log_info("started gunicorn master %d", (int)pid);
+	return m;
+}
+
+struct master *
+gunicorn_adopt(struct gw *gw)
+{
+	const char	*pidfile = gw->cfg.pidfile, *errstr;
+	struct master	*m;
+	pid_t		 pid;
+
+	if ((pid = pidfile_read(pidfile, &errstr)) == -1) {
+		if (errno == ENOENT && access(pidfile, F_OK) == -1)
+			return NULL;
+		log_warnx("pidfile %s: %s; ignoring it", pidfile, errstr);
+		goto stale;
+	}
+	if (pid == getpid() || !proc_exists(pid)) {
+		log_info("pidfile %s names %d, which is not running; "
+		    "removing it", pidfile, (int)pid);
+		goto stale;
+	}
+	if (!proc_is_gunicorn(pid)) {
+		log_warnx("pidfile %s names %d, which is not gunicorn; "
+		    "removing it", pidfile, (int)pid);
+		goto stale;
+	}
+	if ((m = master_watch(gw, pid, 1)) == NULL)
+		goto stale;
+	log_info("adopted gunicorn master %d from %s", (int)pid, pidfile);
+	return m;
+
+stale:
+	/* gunicorn refuses to start while the pidfile names a live PID. */
+	if (unlink(pidfile) == -1 && errno != ENOENT)
+		log_warn("unlink %s", pidfile);
+	return NULL;
+}

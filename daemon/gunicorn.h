@@ -1,0 +1,46 @@
+/*
+ * gunicorn.h: gunicorn masters, as the wrapper starts, adopts and watches
+ * them.  A master is watched through a pidfd, which works the same for a
+ * child of ours, a new master that is its old master's child, and an
+ * adopted master that re-parented to PID 1.  When it exits the module
+ * calls server_master_exited(); the status is known when we reaped it
+ * ourselves, unknown (-1) when someone else did.
+ */
+#ifndef GW_GUNICORN_H
+#define GW_GUNICORN_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+struct gw;
+
+struct master {
+	pid_t			 pid;
+	int			 pidfd;
+	struct event		*ev;
+	int			 exited;
+	int			 status;	/* wait status, -1 unknown */
+	int			 adopted;
+	struct gw		*gw;
+	TAILQ_ENTRY(master)	 entry;
+};
+
+/* Start the first generation; NULL (logged) if it cannot be started. */
+struct master	*gunicorn_spawn(struct gw *);
+/* Adopt a live master named by the pidfile, if any. */
+struct master	*gunicorn_adopt(struct gw *);
+/* Watch an existing master; NULL if it is already gone. */
+struct master	*master_watch(struct gw *, pid_t, int);
+void		 master_free(struct master *);
+/* Signal through the pidfd: never hits a reused PID.  0 or -1/errno. */
+int		 master_signal(struct master *, int);
+/* Signal every child of the master, except one PID (0 for none). */
+void		 master_signal_children(struct master *, pid_t, int);
+/* "exited with status 3", "killed by signal 9", "exited (status unknown)" */
+void		 master_describe(const struct master *, char *, size_t);
+/* Exit status for the wrapper that mirrors the master's: 128+N etc. */
+int		 master_exit_code(const struct master *);
+/* SIGCHLD: reap every child, dispatching masters' exits. */
+void		 gunicorn_reap(struct gw *);
+
+#endif

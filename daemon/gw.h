@@ -1,0 +1,71 @@
+/*
+ * gw.h: the daemon's one context, struct gw, passed as the first argument
+ * to everything (as relayd passes struct relayd *env).  It holds the
+ * configuration, the event base, the gunicorn masters being watched, the
+ * reload machinery and the history.  There is no other mutable global
+ * state: every change happens in an event callback on this struct.
+ */
+#ifndef GW_GW_H
+#define GW_GW_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event2/event.h>
+
+#include "history.h"
+#include "options.h"
+
+struct master;
+struct ready;
+struct reload;
+
+/* The daemon's overall state, as `gwctl status` reports it. */
+enum gw_state {
+	GW_STARTING,		/* first generation booting */
+	GW_RUNNING,		/* serving; a reload may be in progress */
+	GW_STOPPING,		/* masters told to stop, waiting for them */
+};
+
+TAILQ_HEAD(masterq, master);
+
+struct gw {
+	struct gw_config	 cfg;
+	struct event_base	*base;
+	enum gw_state		 state;
+	double			 started;	/* CLOCK_REALTIME at start */
+
+	struct masterq		 masters;	/* every master we watch */
+	struct master		*cur;		/* the one serving */
+	struct ready		*boot;		/* first generation's probe */
+
+	struct reload		*reload;	/* state machine, reload.c */
+	struct history		 history;
+
+	struct event		*sigev[10];
+	struct event		*stop_timer;
+	int			 stop_signal;	/* SIGTERM or SIGQUIT */
+	int			 exit_status;
+	int			 failed;	/* exit non-zero, whatever */
+};
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+/* server.c: the lifecycle around the masters. */
+void	server_init(struct gw *);
+int	server_start(struct gw *);
+void	server_stop(struct gw *, int);
+void	server_master_exited(struct gw *, struct master *);
+void	server_exit(struct gw *, int);
+const char *server_state_name(enum gw_state);
+
+/* Monotonic and wall-clock time in seconds. */
+double	now_mono(void);
+double	now_real(void);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * main.c: gunicorn-wrapper's entry point.
+ *
+ * supervisord (or systemd) runs this in place of gunicorn.  The wrapper
+ * keeps one PID for the supervisor's sake while the gunicorn master under
+ * it changes at every zero-downtime reload (SIGUSR2 to gunicorn, wait for
+ * the new generation to be truly ready, SIGTERM to the old one).
+ *
+ * Here: read the settings, become a child subreaper so that a new master
+ * orphaned by its old master comes to us, route every signal through the
+ * libevent loop (handlers only wake the loop), start gunicorn, and run.
+ */
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gunicorn.h"
+#include "gw.h"
+#include "log.h"
+#include "options.h"
+#include "reload.h"
+
+#ifndef GW_VERSION
+#define GW_VERSION "0.1.0"
+#endif
+
+static const int handled[] = {
+	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD,
+	SIGUSR2,
+};
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct gw	*gw = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGCHLD:
+		gunicorn_reap(gw);
+		break;
+	case SIGHUP:
+		(void)reload_request(gw, TRIGGER_SIGNAL, NULL, NULL);
+		break;
+	case SIGTERM:
+	case SIGINT:
+	case SIGQUIT:
+		log_info("%s: stopping", strsignal((int)sig));
+		server_stop(gw, (int)sig);
+		break;
+	case SIGUSR1:
+	case SIGTTIN:
+	case SIGTTOU:
+		if (gw->cur == NULL) {
+			log_warnx("%s: no gunicorn master to pass it to",
+			    strsignal((int)sig));
+			break;
+		}
+		log_info("passing %s to master %d", strsignal((int)sig),
+		    (int)gw->cur->pid);
+		if (master_signal(gw->cur, (int)sig) == -1)
+			log_warn("signal master %d", (int)gw->cur->pid);
+		break;
+	case SIGUSR2:
+		log_warnx("SIGUSR2 ignored: send SIGHUP to reload");
+		break;
+	}
+}
+
+static const char *
+real_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+static int
+make_run_dir(const char *dir)
+{
+	struct stat	sb;
+
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		fprintf(stderr, "gunicorn-wrapper: cannot create run directory "
+		    "%s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "gunicorn-wrapper: run directory %s: %s\n",
+		    dir, errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	if (access(dir, W_OK) == -1) {
+		fprintf(stderr, "gunicorn-wrapper: run directory %s is not "
+		    "writable: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct gw	 gw;
+	char		 err[512];
+	size_t		 i;
+	int		 status;
+
+	memset(&gw, 0, sizeof gw);
+	switch (options_parse(argc, argv, real_getenv, &gw.cfg, err,
+	    sizeof err)) {
+	case OPTIONS_HELP:
+		options_usage();
+		return 0;
+	case OPTIONS_VERSION:
+		printf("gunicorn-wrapper %s\n", GW_VERSION);
+		return 0;
+	case OPTIONS_ERROR:
+		fprintf(stderr, "gunicorn-wrapper: %s\n", err);
+		return 2;
+	case OPTIONS_RUN:
+		break;
+	}
+	log_init("gunicorn-wrapper", gw.cfg.name);
+	if (make_run_dir(gw.cfg.run_dir) == -1)
+		return 1;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		fatal("prctl(PR_SET_CHILD_SUBREAPER)");
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		fatal("signal(SIGPIPE)");
+
+	if ((gw.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	TAILQ_INIT(&gw.masters);
+	gw.started = now_real();
+	for (i = 0; i < sizeof handled / sizeof handled[0]; i++) {
+		gw.sigev[i] = evsignal_new(gw.base, handled[i], signal_cb,
+		    &gw);
+		if (gw.sigev[i] == NULL || event_add(gw.sigev[i], NULL) == -1)
+			fatalx("cannot watch signal %d", handled[i]);
+	}
+	server_init(&gw);
+	reload_init(&gw);
+
+	log_info("gunicorn-wrapper %s (pid %d): %s, warm-up %g s (%s), "
+	    "stop timeout %g s, pidfile %s", GW_VERSION, (int)getpid(),
+	    gw.cfg.argv[0], gw.cfg.warmup, options_ready_name(gw.cfg.ready),
+	    gw.cfg.stop_timeout, gw.cfg.pidfile);
+	if (server_start(&gw) == -1) {
+		status = 1;
+		/* An exec failure is reaped in gunicorn_spawn(). */
+		log_info("exiting with status %d", status);
+		return status;
+	}
+	if (event_base_dispatch(gw.base) == -1)
+		fatalx("event_base_dispatch failed");
+
+	status = gw.exit_status;
+	reload_free(&gw);
+	while (!TAILQ_EMPTY(&gw.masters))
+		master_free(TAILQ_FIRST(&gw.masters));
+	history_clear(&gw.history);
+	for (i = 0; i < sizeof handled / sizeof handled[0]; i++)
+		event_free(gw.sigev[i]);
+	event_free(gw.stop_timer);
+	event_base_free(gw.base);
+	options_free(&gw.cfg);
+	return status;
+}

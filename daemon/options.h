@@ -1,0 +1,58 @@
+/*
+ * options.h: the wrapper's settings and how they are read.
+ *
+ * Two command-line forms: `gunicorn-wrapper [OPTIONS] -- GUNICORN ARGS`,
+ * and the drop-in `gunicorn-wrapper GUNICORN ARGS` where every argument is
+ * gunicorn's and the settings come from GW_* environment variables.  An
+ * option beats its variable.  options_parse() never exits or prints: it
+ * fills struct gw_config or returns a one-line error, so it can be unit
+ * tested and the caller decides the exit status.
+ */
+#ifndef GW_OPTIONS_H
+#define GW_OPTIONS_H
+
+#include <stddef.h>
+
+enum ready_mode {
+	READY_HEARTBEAT,
+	READY_TIMER,
+};
+
+#define GW_WARMUP_DEFAULT	30.0
+#define GW_WARMUP_MAX		3600.0
+#define GW_STOP_TIMEOUT_DEFAULT	60.0
+#define GW_STOP_TIMEOUT_MAX	86400.0
+#define GW_NAME_MAX		64
+
+struct gw_config {
+	char		*name;
+	char		*gunicorn;	/* executable, as given */
+	double		 warmup;
+	enum ready_mode	 ready;
+	double		 stop_timeout;
+	char		*run_dir;
+
+	char		**argv;		/* gunicorn's argv, NULL-terminated */
+	int		  argc;
+	char		*pidfile;	/* absolute path */
+	int		  pidfile_added; /* we added --pid */
+};
+
+/* What options_parse() decided the program should do. */
+enum options_action {
+	OPTIONS_RUN,
+	OPTIONS_HELP,
+	OPTIONS_VERSION,
+	OPTIONS_ERROR,
+};
+
+/* Environment lookup, getenv() in real use; a table in the unit tests. */
+typedef const char *(*options_getenv)(const char *);
+
+enum options_action options_parse(int, char **, options_getenv,
+	    struct gw_config *, char *, size_t);
+void	options_free(struct gw_config *);
+const char *options_ready_name(enum ready_mode);
+void	options_usage(void);
+
+#endif

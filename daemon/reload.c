@@ -1,0 +1,690 @@
+/*
+ * reload.c: the reload state machine (see reload.h for the states).
+ *
+ * The rule it exists for: never trade a healthy old generation for a
+ * broken new one.  The old master is only told to stop once every worker
+ * of the new generation has shown gunicorn's heartbeat; until then any
+ * failure (the new master exits, the budget runs out) stops the new
+ * generation and leaves the old one exactly as it was.
+ *
+ * All transitions go through reload_set_state(), which logs them and
+ * charges the time spent to the phase just left.  Every event (a master's
+ * exit, the probe's answer, a timer) is handled with a switch over every
+ * state, without a default, so the compiler points at any pair that has
+ * not been decided.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gunicorn.h"
+#include "gw.h"
+#include "log.h"
+#include "proc.h"
+#include "ready.h"
+#include "reload.h"
+#include "xmalloc.h"
+
+enum reload_state {
+	RS_IDLE,
+	RS_SETTLING,
+	RS_FORKING,
+	RS_WARMING,
+	RS_DRAINING,
+	RS_PROMOTING,
+	RS_ABORTING,
+};
+
+static const char *reload_state_names[] = {
+	[RS_IDLE] =		"idle",
+	[RS_SETTLING] =		"settling",
+	[RS_FORKING] =		"forking",
+	[RS_WARMING] =		"warming",
+	[RS_DRAINING] =		"draining",
+	[RS_PROMOTING] =	"promoting",
+	[RS_ABORTING] =		"aborting",
+};
+
+struct waiter {
+	unsigned		 id;
+	reload_done_cb		 cb;
+	void			*arg;
+	TAILQ_ENTRY(waiter)	 entry;
+};
+
+struct reload {
+	enum reload_state	 state;
+	unsigned		 next_id;	/* id of the next reload */
+	int			 pending;	/* queued for after this one */
+	enum reload_trigger	 pending_trigger;
+
+	struct reload_entry	*e;		/* running entry, in history */
+	struct master		*old, *new;
+	pid_t			 prev_new;	/* last failed new master */
+	struct ready		*probe;
+	int			 old_lost;	/* old died mid-reload */
+	int			 old_code;	/* ... with this exit code */
+
+	double			 t0, phase_t0, deadline;
+	struct event		*timer;		/* phase ticks, deadlines */
+	struct event		*kick;		/* deferred start */
+	TAILQ_HEAD(, waiter)	 waiters;
+};
+
+static void	reload_begin(struct gw *, enum reload_trigger);
+static void	reload_fork(struct gw *);
+static void	reload_fail(struct gw *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	reload_finish(struct gw *, enum reload_result);
+
+static struct timeval
+tv_of(double s)
+{
+	struct timeval	tv;
+
+	if (s < 0)
+		s = 0;
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+static void
+reload_arm(struct reload *r, double after)
+{
+	struct timeval	tv = tv_of(after);
+
+	if (event_add(r->timer, &tv) == -1)
+		fatalx("reload: event_add failed");
+}
+
+static void
+reload_set_state(struct gw *gw, enum reload_state to)
+{
+	struct reload	*r = gw->reload;
+	double		 now = now_mono(), spent = now - r->phase_t0;
+
+	if (r->e != NULL) {
+		switch (r->state) {
+		case RS_SETTLING:
+			r->e->t_settle = spent;
+			break;
+		case RS_FORKING:
+			r->e->t_fork = spent;
+			break;
+		case RS_WARMING:
+			r->e->t_warmup = spent;
+			break;
+		case RS_DRAINING:
+			r->e->t_drain = spent;
+			break;
+		case RS_PROMOTING:
+			r->e->t_promote = spent;
+			break;
+		case RS_IDLE:
+		case RS_ABORTING:
+			break;
+		}
+		log_info("reload %u: %s -> %s", r->e->id,
+		    reload_state_names[r->state], reload_state_names[to]);
+	}
+	r->state = to;
+	r->phase_t0 = now;
+	event_del(r->timer);
+}
+
+static void
+kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct reload	*r = gw->reload;
+
+	(void)fd;
+	(void)what;
+	if (r->state != RS_IDLE || !r->pending || gw->state != GW_RUNNING)
+		return;
+	r->pending = 0;
+	reload_begin(gw, r->pending_trigger);
+}
+
+static void	timer_cb(evutil_socket_t, short, void *);
+
+void
+reload_init(struct gw *gw)
+{
+	struct reload	*r;
+
+	r = xcalloc(1, sizeof *r);
+	r->state = RS_IDLE;
+	r->next_id = 1;
+	TAILQ_INIT(&r->waiters);
+	r->timer = event_new(gw->base, -1, 0, timer_cb, gw);
+	r->kick = event_new(gw->base, -1, 0, kick_cb, gw);
+	if (r->timer == NULL || r->kick == NULL)
+		fatalx("reload: event_new failed");
+	gw->reload = r;
+}
+
+void
+reload_free(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	struct waiter	*w;
+
+	if (r == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&r->waiters)) != NULL) {
+		TAILQ_REMOVE(&r->waiters, w, entry);
+		free(w);
+	}
+	ready_free(r->probe);
+	event_free(r->timer);
+	event_free(r->kick);
+	free(r);
+	gw->reload = NULL;
+}
+
+int
+reload_running(const struct gw *gw)
+{
+	return gw->reload->state != RS_IDLE;
+}
+
+int
+reload_pending(const struct gw *gw)
+{
+	return gw->reload->pending;
+}
+
+struct master *
+reload_new_master(const struct gw *gw)
+{
+	return gw->reload->new;
+}
+
+const char *
+reload_state_name(const struct gw *gw)
+{
+	return reload_state_names[gw->reload->state];
+}
+
+unsigned
+reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
+    void *arg)
+{
+	struct reload	*r = gw->reload;
+	struct waiter	*w;
+	unsigned	 id;
+
+	if (gw->state == GW_STOPPING || gw->cur == NULL) {
+		log_warnx("reload requested by %s: refused, %s",
+		    history_trigger_name(trigger), gw->state == GW_STOPPING ?
+		    "the wrapper is stopping" : "no gunicorn master is running");
+		return 0;
+	}
+	if (r->state == RS_IDLE && gw->state == GW_RUNNING) {
+		id = r->next_id;
+		log_info("reload %u: requested by %s", id,
+		    history_trigger_name(trigger));
+	} else {
+		/* Coalesce: every request now joins the one queued reload. */
+		id = r->next_id;
+		if (!r->pending) {
+			r->pending = 1;
+			r->pending_trigger = trigger;
+			log_info("reload %u queued (requested by %s while %s)",
+			    id, history_trigger_name(trigger),
+			    r->state == RS_IDLE ? "starting" :
+			    "a reload runs");
+		} else
+			log_info("reload %u: request by %s coalesced", id,
+			    history_trigger_name(trigger));
+	}
+	if (cb != NULL) {
+		w = xcalloc(1, sizeof *w);
+		w->id = id;
+		w->cb = cb;
+		w->arg = arg;
+		TAILQ_INSERT_TAIL(&r->waiters, w, entry);
+	}
+	if (r->state == RS_IDLE && gw->state == GW_RUNNING)
+		reload_begin(gw, trigger);
+	return id;
+}
+
+void
+reload_forget(struct gw *gw, void *arg)
+{
+	struct reload	*r = gw->reload;
+	struct waiter	*w, *tmp;
+
+	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
+		if (w->arg == arg) {
+			TAILQ_REMOVE(&r->waiters, w, entry);
+			free(w);
+		}
+	}
+}
+
+void
+reload_boot_done(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+
+	if (r->pending)
+		event_active(r->kick, 0, 0);
+}
+
+static void
+reload_begin(struct gw *gw, enum reload_trigger trigger)
+{
+	struct reload	*r = gw->reload;
+
+	r->e = history_add(&gw->history, r->next_id++, trigger);
+	r->e->old_master = gw->cur->pid;
+	r->old = gw->cur;
+	r->new = NULL;
+	r->old_lost = 0;
+	r->t0 = now_mono();
+	r->phase_t0 = r->t0;
+	log_info("reload %u: starting, master %d, warm-up budget %g s (%s)",
+	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
+	    options_ready_name(gw->cfg.ready));
+	if (r->prev_new != 0 && proc_exists(r->prev_new)) {
+		reload_set_state(gw, RS_SETTLING);
+		r->deadline = now_mono() + RELOAD_SETTLE_MAX;
+		reload_arm(r, RELOAD_POLL);
+		return;
+	}
+	reload_fork(gw);
+}
+
+static void
+reload_fork(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+
+	r->prev_new = 0;
+	if (master_signal(r->old, SIGUSR2) == -1) {
+		reload_fail(gw, "cannot send SIGUSR2 to master %d: %s",
+		    (int)r->old->pid, strerror(errno));
+		return;
+	}
+	reload_set_state(gw, RS_FORKING);
+	r->deadline = now_mono() + RELOAD_FORK_MAX;
+	reload_arm(r, RELOAD_POLL_FAST);
+}
+
+/* Among the old master's children, the one exec'd with GUNICORN_PID=old. */
+static pid_t
+find_new_master(pid_t old)
+{
+	char	 entry[32];
+	pid_t	*kids, found = 0;
+	size_t	 i, n;
+
+	if (proc_children(old, &kids, &n) == -1)
+		return 0;
+	snprintf(entry, sizeof entry, "GUNICORN_PID=%d", (int)old);
+	for (i = 0; i < n && found == 0; i++) {
+		if (proc_env_has(kids[i], entry) == 1)
+			found = kids[i];
+	}
+	free(kids);
+	return found;
+}
+
+static void	ready_result_cb(struct gw *, enum ready_result, void *);
+
+static void
+forking_tick(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		 path[4200];
+	pid_t		 pid;
+
+	if ((pid = find_new_master(r->old->pid)) == 0) {
+		if (now_mono() >= r->deadline) {
+			reload_fail(gw, "no new master appeared within %g s "
+			    "of SIGUSR2 (gunicorn ignores it while an earlier "
+			    "new master exists, or before this master has "
+			    "promoted itself)", RELOAD_FORK_MAX);
+			return;
+		}
+		reload_arm(r, RELOAD_POLL_FAST);
+		return;
+	}
+	r->e->new_master = pid;
+	if ((r->new = master_watch(gw, pid, r->old->adopted)) == NULL) {
+		r->prev_new = pid;
+		reload_fail(gw, "new master %d exited %.1f s after SIGUSR2, "
+		    "before it could be watched", (int)pid,
+		    now_mono() - r->t0);
+		return;
+	}
+	snprintf(path, sizeof path, "%s.2", gw->cfg.pidfile);
+	log_info("reload %u: new master %d%s", r->e->id, (int)pid,
+	    access(path, F_OK) == 0 ? " (pidfile.2 written)" : "");
+	reload_set_state(gw, RS_WARMING);
+	r->probe = ready_start(gw, pid, gw->cfg.ready, gw->cfg.warmup,
+	    ready_result_cb, gw);
+}
+
+/* The new generation is ready: retire the old one, or it is gone already. */
+static void
+reload_promote(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	const char	*errstr;
+	pid_t		 pid;
+
+	gw->cur = r->new;
+	/*
+	 * The new master renames PIDFILE.2 to PIDFILE on its next loop once
+	 * its parent is gone, and gives up ("Already running") if PIDFILE
+	 * still names a live process.  The old master removed it on exit;
+	 * if anything else is there now (someone rewrote it), clear it.
+	 */
+	pid = pidfile_read(gw->cfg.pidfile, &errstr);
+	if (pid != -1 && pid != r->new->pid) {
+		log_warnx("reload %u: pidfile %s names %d, not the new master "
+		    "%d: removing it so the new master can take it",
+		    r->e->id, gw->cfg.pidfile, (int)pid, (int)r->new->pid);
+		if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
+			log_warn("unlink %s", gw->cfg.pidfile);
+	}
+	/* SIGCHLD makes gunicorn look at once instead of within 1 s. */
+	if (master_signal(r->new, SIGCHLD) == -1)
+		log_warn("SIGCHLD to master %d", (int)r->new->pid);
+	reload_set_state(gw, RS_PROMOTING);
+	r->deadline = now_mono() + RELOAD_PROMOTE_MAX;
+	reload_arm(r, RELOAD_POLL);
+}
+
+static void
+ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
+{
+	struct reload	*r = gw->reload;
+	int		 nw, nr;
+
+	(void)arg;
+	if (r->state != RS_WARMING)
+		return;
+	ready_counts(r->probe, &nw, &nr);
+	if (res == READY_TIMEOUT) {
+		reload_fail(gw, "not ready after %g s: %d of %d workers ready",
+		    gw->cfg.warmup, nr, nw);
+		return;
+	}
+	r->e->workers = nw;
+	log_info("reload %u: new master %d ready: %d workers in %.2f s",
+	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
+	if (r->old_lost) {
+		reload_promote(gw);
+		return;
+	}
+	if (master_signal(r->old, SIGTERM) == -1)
+		log_warn("SIGTERM to old master %d", (int)r->old->pid);
+	reload_set_state(gw, RS_DRAINING);
+	reload_arm(r, gw->cfg.stop_timeout);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct reload	*r = gw->reload;
+	const char	*errstr;
+
+	(void)fd;
+	(void)what;
+	switch (r->state) {
+	case RS_IDLE:
+	case RS_WARMING:
+		break;		/* the probe has its own timers */
+	case RS_SETTLING:
+		if (!proc_exists(r->prev_new)) {
+			reload_fork(gw);
+		} else if (now_mono() >= r->deadline) {
+			reload_fail(gw, "previous new master %d still not "
+			    "reaped by master %d after %g s",
+			    (int)r->prev_new, (int)r->old->pid,
+			    RELOAD_SETTLE_MAX);
+		} else
+			reload_arm(r, RELOAD_POLL);
+		break;
+	case RS_FORKING:
+		forking_tick(gw);
+		break;
+	case RS_DRAINING:
+		/* The stop timeout ran out: no more waiting for requests. */
+		log_warnx("reload %u: old master %d still running after %g s: "
+		    "SIGKILL to it and its workers", r->e->id,
+		    (int)r->old->pid, gw->cfg.stop_timeout);
+		free(r->e->note);
+		xasprintf(&r->e->note, "old master %d killed after the stop "
+		    "timeout (%g s)", (int)r->old->pid, gw->cfg.stop_timeout);
+		master_signal_children(r->old, r->new->pid, SIGKILL);
+		if (master_signal(r->old, SIGKILL) == -1)
+			log_warn("SIGKILL to master %d", (int)r->old->pid);
+		reload_arm(r, gw->cfg.stop_timeout);
+		break;
+	case RS_PROMOTING:
+		if (pidfile_read(gw->cfg.pidfile, &errstr) == r->new->pid) {
+			reload_finish(gw, RESULT_OK);
+		} else if (now_mono() >= r->deadline) {
+			log_warnx("reload %u: new master %d has not taken over "
+			    "%s after %g s; it serves all the same",
+			    r->e->id, (int)r->new->pid, gw->cfg.pidfile,
+			    RELOAD_PROMOTE_MAX);
+			free(r->e->note);
+			xasprintf(&r->e->note, "pidfile not taken over");
+			reload_finish(gw, RESULT_OK);
+		} else
+			reload_arm(r, RELOAD_POLL);
+		break;
+	case RS_ABORTING:
+		log_warnx("reload %u: new master %d still running after %g s: "
+		    "SIGKILL to it and its workers", r->e->id,
+		    (int)r->new->pid, gw->cfg.stop_timeout);
+		master_signal_children(r->new, 0, SIGKILL);
+		if (master_signal(r->new, SIGKILL) == -1)
+			log_warn("SIGKILL to master %d", (int)r->new->pid);
+		reload_arm(r, gw->cfg.stop_timeout);
+		break;
+	}
+}
+
+/*
+ * Fail safe: record why, then stop what is left of the new generation.
+ * SIGTERM to its master first (ready workers finish their requests), then
+ * SIGKILL to workers that never became ready: a worker that is still
+ * importing the app defers SIGTERM until the import ends, and its master
+ * would wait its whole graceful timeout for it.
+ */
+static void
+reload_fail(struct gw *gw, const char *fmt, ...)
+{
+	struct reload	*r = gw->reload;
+	va_list		 ap;
+
+	free(r->e->reason);
+	va_start(ap, fmt);
+	if (vasprintf(&r->e->reason, fmt, ap) == -1)
+		fatal("vasprintf");
+	va_end(ap);
+
+	if (r->new == NULL || r->new->exited) {
+		if (r->probe != NULL) {
+			ready_kill_unready(r->probe);
+			ready_term_leftovers(r->probe);
+		}
+		reload_finish(gw, RESULT_FAILED);
+		return;
+	}
+	log_info("reload %u: failing safe: stopping new master %d, old master "
+	    "%d serves on", r->e->id, (int)r->new->pid,
+	    r->old != NULL ? (int)r->old->pid : 0);
+	if (master_signal(r->new, SIGTERM) == -1)
+		log_warn("SIGTERM to new master %d", (int)r->new->pid);
+	if (r->probe != NULL)
+		ready_kill_unready(r->probe);
+	reload_set_state(gw, RS_ABORTING);
+	reload_arm(r, gw->cfg.stop_timeout);
+}
+
+static void
+reload_finish(struct gw *gw, enum reload_result result)
+{
+	struct reload		*r = gw->reload;
+	struct reload_entry	*e = r->e;
+	struct waiter		*w, *tmp;
+	char			 phases[256];
+
+	e->result = result;
+	e->duration = now_mono() - r->t0;
+	if (result == RESULT_OK) {
+		free(e->reason);
+		e->reason = NULL;
+	} else if (r->new != NULL || e->new_master != 0)
+		r->prev_new = e->new_master;
+	ready_free(r->probe);
+	r->probe = NULL;
+	if (result == RESULT_OK && r->new != NULL)
+		gw->cur = r->new;
+	r->old = r->new = NULL;
+	reload_set_state(gw, RS_IDLE);
+	snprintf(phases, sizeof phases, "fork %.2f s, warm-up %.2f s, "
+	    "drain %.2f s, promote %.2f s", e->t_fork, e->t_warmup,
+	    e->t_drain < 0 ? 0 : e->t_drain, e->t_promote);
+	if (result == RESULT_OK)
+		log_info("reload %u ok: master %d -> %d in %.2f s (%s)%s%s",
+		    e->id, (int)e->old_master, (int)e->new_master, e->duration,
+		    phases, e->note ? "; " : "", e->note ? e->note : "");
+	else
+		log_warnx("reload %u failed: %s", e->id, e->reason);
+	r->e = NULL;
+
+	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
+		if (w->id == e->id) {
+			TAILQ_REMOVE(&r->waiters, w, entry);
+			w->cb(gw, e, w->arg);
+			free(w);
+		}
+	}
+
+	if (gw->cur == NULL && gw->state != GW_STOPPING) {
+		/* The old master died during the reload and the new
+		 * generation did not make it: nothing serves. */
+		log_warnx("no gunicorn master left");
+		server_exit(gw, r->old_code);
+		return;
+	}
+	if (r->pending)
+		event_active(r->kick, 0, 0);
+}
+
+void
+reload_master_exited(struct gw *gw, struct master *m)
+{
+	struct reload	*r = gw->reload;
+	char		 how[128];
+	int		 nw = 0, nr = 0;
+
+	if (r->state == RS_IDLE || (m != r->old && m != r->new))
+		return;
+	master_describe(m, how, sizeof how);
+	if (m == r->new) {
+		if (r->probe != NULL)
+			ready_counts(r->probe, &nw, &nr);
+		switch (r->state) {
+		case RS_IDLE:
+		case RS_SETTLING:
+		case RS_FORKING:
+			break;
+		case RS_WARMING:
+			reload_fail(gw, "new master %d %s %.1f s into warm-up, "
+			    "%d of %d workers ready", (int)m->pid, how,
+			    now_mono() - r->phase_t0, nr, nw);
+			break;
+		case RS_ABORTING:
+			if (r->probe != NULL)
+				ready_term_leftovers(r->probe);
+			reload_finish(gw, RESULT_FAILED);
+			break;
+		case RS_DRAINING:
+			r->new = NULL;
+			free(r->e->reason);
+			xasprintf(&r->e->reason, "new master %d %s while the "
+			    "old one was draining", (int)m->pid, how);
+			/* The old one exits 0 when drained, but nothing will
+			 * serve: the wrapper must exit as a failure then. */
+			gw->failed = 1;
+			reload_finish(gw, RESULT_FAILED);
+			break;
+		case RS_PROMOTING:
+			/* It was current already: server.c exits. */
+			r->new = NULL;
+			free(r->e->reason);
+			xasprintf(&r->e->reason, "new master %d %s before "
+			    "taking over the pidfile", (int)m->pid, how);
+			reload_finish(gw, RESULT_FAILED);
+			break;
+		}
+		return;
+	}
+
+	/* The old master. */
+	switch (r->state) {
+	case RS_IDLE:
+	case RS_PROMOTING:
+		break;
+	case RS_SETTLING:
+	case RS_FORKING:
+		/* Nothing new to take over: server.c will exit. */
+		r->old = NULL;
+		reload_fail(gw, "old master %d %s before a new master "
+		    "appeared", (int)m->pid, how);
+		break;
+	case RS_WARMING:
+		log_warnx("reload %u: old master %d %s during warm-up; the new "
+		    "generation takes over if it becomes ready", r->e->id,
+		    (int)m->pid, how);
+		r->old = NULL;
+		r->old_lost = 1;
+		r->old_code = master_exit_code(m);
+		gw->cur = NULL;
+		break;
+	case RS_DRAINING:
+		r->old = NULL;
+		reload_promote(gw);
+		break;
+	case RS_ABORTING:
+		/* Both generations are gone or going: server.c exits. */
+		r->old = NULL;
+		break;
+	}
+}
+
+void
+reload_abandon(struct gw *gw, const char *why)
+{
+	struct reload	*r = gw->reload;
+
+	r->pending = 0;
+	if (r->state == RS_IDLE)
+		return;
+	if (r->probe != NULL)
+		ready_kill_unready(r->probe);
+	free(r->e->reason);
+	r->e->reason = xstrdup(why);
+	r->new = NULL;		/* server.c stops every master */
+	reload_finish(gw, RESULT_FAILED);
+}

@@ -1,0 +1,240 @@
+/*
+ * server.c: the wrapper's lifecycle around gunicorn.
+ *
+ * Start (or adopt) the first generation and watch it boot; forward the
+ * signals gunicorn understands; when the serving master dies on its own,
+ * exit at once with its status so that supervisord restarts us (exit 0
+ * here, as the original bash script did, reads as "expected" to
+ * supervisord's default exitcodes=0, and nothing would restart); and on
+ * SIGTERM/SIGINT/SIGQUIT stop every master, reload or not, and exit only
+ * once all of them are gone, so nothing serves unsupervised after us.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gunicorn.h"
+#include "gw.h"
+#include "log.h"
+#include "proc.h"
+#include "ready.h"
+#include "reload.h"
+
+double
+now_mono(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double
+now_real(void)
+{
+	struct timespec	ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		fatal("clock_gettime");
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *
+server_state_name(enum gw_state s)
+{
+	switch (s) {
+	case GW_STARTING:
+		return "starting";
+	case GW_RUNNING:
+		return "running";
+	case GW_STOPPING:
+		return "stopping";
+	}
+	return "?";
+}
+
+static void
+server_set_state(struct gw *gw, enum gw_state to)
+{
+	if (gw->state != to)
+		log_info("state: %s -> %s", server_state_name(gw->state),
+		    server_state_name(to));
+	gw->state = to;
+}
+
+static void
+boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
+{
+	int	nw, nr;
+
+	(void)arg;
+	ready_counts(gw->boot, &nw, &nr);
+	if (res == READY_OK)
+		log_info("master %d ready: %d workers", (int)gw->cur->pid, nw);
+	else
+		log_warnx("master %d not ready after %g s: %d of %d workers "
+		    "ready; carrying on", (int)gw->cur->pid, gw->cfg.warmup,
+		    nr, nw);
+	ready_free(gw->boot);
+	gw->boot = NULL;
+	server_set_state(gw, GW_RUNNING);
+	reload_boot_done(gw);
+}
+
+int
+server_start(struct gw *gw)
+{
+	struct master	*m;
+
+	if ((m = gunicorn_adopt(gw)) == NULL &&
+	    (m = gunicorn_spawn(gw)) == NULL)
+		return -1;
+	gw->cur = m;
+	gw->state = GW_STARTING;
+	gw->boot = ready_start(gw, m->pid, gw->cfg.ready, gw->cfg.warmup,
+	    boot_ready_cb, NULL);
+	return 0;
+}
+
+/* Remove what the wrapper created: a pidfile it named, now stale. */
+static void
+server_cleanup(struct gw *gw)
+{
+	char	path[4200];
+
+	if (!gw->cfg.pidfile_added)
+		return;
+	if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
+		log_warn("unlink %s", gw->cfg.pidfile);
+	snprintf(path, sizeof path, "%s.2", gw->cfg.pidfile);
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("unlink %s", path);
+}
+
+void
+server_exit(struct gw *gw, int code)
+{
+	struct master	*m;
+
+	if (code == 0 && gw->failed)
+		code = 1;
+	/* Anything still running would serve unsupervised: stop it. */
+	TAILQ_FOREACH(m, &gw->masters, entry) {
+		if (!m->exited && m != gw->cur) {
+			log_warnx("stopping leftover master %d", (int)m->pid);
+			(void)master_signal(m, SIGTERM);
+		}
+	}
+	server_cleanup(gw);
+	log_info("exiting with status %d", code);
+	gw->exit_status = code;
+	event_base_loopbreak(gw->base);
+}
+
+static void
+stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct master	*m;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(m, &gw->masters, entry) {
+		log_warnx("master %d still running after %g s: SIGKILL to it "
+		    "and its workers", (int)m->pid, gw->cfg.stop_timeout);
+		master_signal_children(m, 0, SIGKILL);
+		(void)master_signal(m, SIGKILL);
+	}
+}
+
+void
+server_init(struct gw *gw)
+{
+	if ((gw->stop_timer = evtimer_new(gw->base, stop_timeout_cb, gw)) ==
+	    NULL)
+		fatalx("evtimer_new failed");
+}
+
+void
+server_stop(struct gw *gw, int sig)
+{
+	struct master	*m;
+	struct timeval	 tv;
+
+	if (gw->state == GW_STOPPING) {
+		log_info("already stopping; %s ignored", strsignal(sig));
+		return;
+	}
+	server_set_state(gw, GW_STOPPING);
+	gw->stop_signal = sig == SIGQUIT ? SIGQUIT : SIGTERM;
+	reload_abandon(gw, "abandoned: the wrapper is stopping");
+	if (gw->boot != NULL) {
+		ready_kill_unready(gw->boot);
+		ready_free(gw->boot);
+		gw->boot = NULL;
+	}
+	if (TAILQ_EMPTY(&gw->masters)) {
+		server_exit(gw, 0);
+		return;
+	}
+	TAILQ_FOREACH(m, &gw->masters, entry) {
+		log_info("stopping: %s to master %d",
+		    gw->stop_signal == SIGQUIT ? "SIGQUIT" : "SIGTERM",
+		    (int)m->pid);
+		if (master_signal(m, gw->stop_signal) == -1 && errno != ESRCH)
+			log_warn("signal master %d", (int)m->pid);
+	}
+	tv.tv_sec = (time_t)gw->cfg.stop_timeout;
+	tv.tv_usec = (suseconds_t)((gw->cfg.stop_timeout -
+	    (double)tv.tv_sec) * 1e6);
+	if (event_add(gw->stop_timer, &tv) == -1)
+		fatalx("event_add stop timer failed");
+}
+
+void
+server_master_exited(struct gw *gw, struct master *m)
+{
+	char	how[128];
+	int	code;
+
+	master_describe(m, how, sizeof how);
+	log_info("master %d %s", (int)m->pid, how);
+
+	if (gw->state == GW_STOPPING) {
+		if (m == gw->cur)
+			gw->cur = NULL;
+		master_free(m);
+		if (TAILQ_EMPTY(&gw->masters)) {
+			event_del(gw->stop_timer);
+			server_exit(gw, 0);
+		}
+		return;
+	}
+
+	reload_master_exited(gw, m);
+	if (m != gw->cur) {
+		master_free(m);
+		return;
+	}
+
+	/* The serving master died on its own: let supervisord know. */
+	code = master_exit_code(m);
+	if (gw->boot != NULL) {
+		ready_kill_unready(gw->boot);
+		ready_free(gw->boot);
+		gw->boot = NULL;
+	}
+	reload_abandon(gw, "the serving master exited");
+	gw->cur = NULL;
+	master_free(m);
+	server_exit(gw, code);
+}
