@@ -1,0 +1,384 @@
+/*
+ * test_units.c: unit tests (cmocka) for what can be checked without a
+ * gunicorn: option and environment parsing, number parsing, the history
+ * ring, and the /proc readers run against real processes of our own.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "history.h"
+#include "options.h"
+#include "parse.h"
+#include "proc.h"
+
+/* ---- environment table for options_parse() ---- */
+
+static const char *const *test_env;
+
+static const char *
+table_getenv(const char *name)
+{
+	size_t	len = strlen(name), i;
+
+	for (i = 0; test_env != NULL && test_env[i] != NULL; i++) {
+		if (strncmp(test_env[i], name, len) == 0 &&
+		    test_env[i][len] == '=')
+			return test_env[i] + len + 1;
+	}
+	return NULL;
+}
+
+static enum options_action
+parse(struct gw_config *cfg, char *err, const char *const *env, ...)
+{
+	char	*argv[32];
+	int	 argc = 0;
+	va_list	 ap;
+
+	argv[argc++] = "gunicorn-wrapper";
+	va_start(ap, env);
+	while ((argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	test_env = env;
+	return options_parse(argc, argv, table_getenv, cfg, err, 512);
+}
+
+static const char *const base_env[] = {
+	"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", NULL
+};
+
+static void
+test_dropin_takes_nothing(void **state)
+{
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	/* gunicorn's -w, -n, -p, -c stay gunicorn's; settings from env. */
+	assert_int_equal(parse(&cfg, err, base_env, "-w", "4", "-n", "x",
+	    "-p", "/tmp/x.pid", "-c", "conf.py", "app:app", NULL),
+	    OPTIONS_RUN);
+	assert_string_equal(cfg.argv[0], "/bin/true");
+	assert_int_equal(cfg.argc, 10);
+	assert_string_equal(cfg.argv[9], "app:app");
+	assert_null(cfg.argv[10]);
+	assert_string_equal(cfg.pidfile, "/tmp/x.pid");
+	assert_int_equal(cfg.pidfile_added, 0);
+	assert_string_equal(cfg.name, "gunicorn");
+	assert_true(cfg.warmup == 30.0);
+	assert_int_equal(cfg.ready, READY_HEARTBEAT);
+	options_free(&cfg);
+}
+
+static void
+test_dash_form_and_pid_added(void **state)
+{
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, base_env, "--name", "web",
+	    "--warmup=2.5", "--ready", "timer", "--run-dir", "/tmp/rd",
+	    "--stop-timeout", "7", "--", "-w", "2", "app:app", NULL),
+	    OPTIONS_RUN);
+	assert_string_equal(cfg.name, "web");
+	assert_true(cfg.warmup == 2.5);
+	assert_true(cfg.stop_timeout == 7.0);
+	assert_int_equal(cfg.ready, READY_TIMER);
+	assert_string_equal(cfg.run_dir, "/tmp/rd");
+	assert_string_equal(cfg.pidfile, "/tmp/rd/web.pid");
+	assert_int_equal(cfg.pidfile_added, 1);
+	assert_int_equal(cfg.argc, 6);
+	assert_string_equal(cfg.argv[4], "--pid");
+	assert_string_equal(cfg.argv[5], "/tmp/rd/web.pid");
+	options_free(&cfg);
+}
+
+static void
+test_option_beats_env(void **state)
+{
+	static const char *const env[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true",
+		"GW_WARMUP=9", "GW_NAME=fromenv", "GW_READY=timer", NULL
+	};
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, env, "--warmup", "3", "--",
+	    "app:app", NULL), OPTIONS_RUN);
+	assert_true(cfg.warmup == 3.0);
+	assert_string_equal(cfg.name, "fromenv");
+	assert_int_equal(cfg.ready, READY_TIMER);
+	options_free(&cfg);
+}
+
+static void
+test_supervisor_name(void **state)
+{
+	static const char *const env[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true",
+		"SUPERVISOR_PROCESS_NAME=myapp", NULL
+	};
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, env, "app:app", NULL), OPTIONS_RUN);
+	assert_string_equal(cfg.name, "myapp");
+	options_free(&cfg);
+}
+
+static void
+test_pid_forms(void **state)
+{
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, base_env, "--pid=/a.pid", "app:app",
+	    NULL), OPTIONS_RUN);
+	assert_string_equal(cfg.pidfile, "/a.pid");
+	options_free(&cfg);
+	assert_int_equal(parse(&cfg, err, base_env, "-p/b.pid", "app:app",
+	    NULL), OPTIONS_RUN);
+	assert_string_equal(cfg.pidfile, "/b.pid");
+	options_free(&cfg);
+	/* Relative to --chdir, as gunicorn resolves it. */
+	assert_int_equal(parse(&cfg, err, base_env, "--chdir", "/srv/app",
+	    "--pid", "run/g.pid", "app:app", NULL), OPTIONS_RUN);
+	assert_string_equal(cfg.pidfile, "/srv/app/run/g.pid");
+	options_free(&cfg);
+}
+
+/* Bad input is data: each row must fail, naming the setting. */
+static void
+test_bad_command_lines(void **state)
+{
+	static const struct {
+		const char	*args[6];
+		const char	*mention;
+	} rows[] = {
+		{ { "--warmup", "abc", "--", "app:app" }, "--warmup" },
+		{ { "--warmup", "-1", "--", "app:app" }, "--warmup" },
+		{ { "--warmup", "0", "--", "app:app" }, "--warmup" },
+		{ { "--warmup", "3601", "--", "app:app" }, "--warmup" },
+		{ { "--warmup", "1e3", "--", "app:app" }, "--warmup" },
+		{ { "--ready", "bogus", "--", "app:app" }, "--ready" },
+		{ { "--stop-timeout", "", "--", "app:app" }, "--stop-timeout" },
+		{ { "--bogus", "--", "app:app" }, "--bogus" },
+		{ { "--name", "a/b", "--", "app:app" }, "--name" },
+		{ { "--name", "--", "app:app" }, "--name" },
+		{ { "--gunicorn", "/nonexistent/gunicorn", "--", "app:app" },
+		    "--gunicorn" },
+		{ { "-D", "app:app" }, "-D" },
+		{ { "--", "--daemon", "app:app" }, "--daemon" },
+		{ { "--warmup", "5", "app:app" }, "--warmup" },
+		{ { "--" }, "gunicorn arguments" },
+		{ { "-p" }, "-p" },
+	};
+	struct gw_config	cfg;
+	char			err[512], *argv[8];
+	size_t			i;
+	int			argc;
+
+	(void)state;
+	test_env = base_env;
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		argv[0] = "gunicorn-wrapper";
+		for (argc = 1; argc < 7 && rows[i].args[argc - 1] != NULL;
+		    argc++)
+			argv[argc] = (char *)rows[i].args[argc - 1];
+		argv[argc] = NULL;
+		assert_int_equal(options_parse(argc, argv, table_getenv, &cfg,
+		    err, sizeof err), OPTIONS_ERROR);
+		if (strstr(err, rows[i].mention) == NULL)
+			fail_msg("row %zu: '%s' does not mention '%s'", i, err,
+			    rows[i].mention);
+		assert_null(strchr(err, '\n'));
+	}
+}
+
+static void
+test_bad_env(void **state)
+{
+	static const char *const env[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true",
+		"GW_STOP_TIMEOUT=soon", NULL
+	};
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, env, "app:app", NULL),
+	    OPTIONS_ERROR);
+	assert_non_null(strstr(err, "GW_STOP_TIMEOUT"));
+}
+
+static void
+test_help_version(void **state)
+{
+	struct gw_config	cfg;
+	char			err[512];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, base_env, "--help", NULL),
+	    OPTIONS_HELP);
+	assert_int_equal(parse(&cfg, err, base_env, "--version", NULL),
+	    OPTIONS_VERSION);
+	assert_int_equal(parse(&cfg, err, base_env, "--warmup", "3",
+	    "--version", "--", "app:app", NULL), OPTIONS_VERSION);
+}
+
+static void
+test_parse_numbers(void **state)
+{
+	const char	*e;
+	double		 d;
+	pid_t		 p;
+
+	(void)state;
+	assert_int_equal(parse_seconds("0.25", 0, 10, &d, &e), 0);
+	assert_true(d == 0.25);
+	assert_int_equal(parse_seconds("10", 0, 10, &d, &e), 0);
+	assert_int_equal(parse_seconds("10.5", 0, 10, &d, &e), -1);
+	assert_int_equal(parse_seconds("nan", 0, 10, &d, &e), -1);
+	assert_int_equal(parse_seconds(" 1", 0, 10, &d, &e), -1);
+	assert_int_equal(parse_seconds("1.2.3", 0, 10, &d, &e), -1);
+	assert_int_equal(parse_seconds(".", 0, 10, &d, &e), -1);
+	assert_int_equal(parse_pid("4711\n", &p, &e), 0);
+	assert_int_equal(p, 4711);
+	assert_int_equal(parse_pid("", &p, &e), -1);
+	assert_int_equal(parse_pid("12x", &p, &e), -1);
+	assert_int_equal(parse_pid("1", &p, &e), -1);
+	assert_int_equal(parse_pid("99999999999", &p, &e), -1);
+}
+
+static void
+test_history_ring(void **state)
+{
+	struct history			 h;
+	const struct reload_entry	*e;
+	unsigned			 i;
+
+	(void)state;
+	memset(&h, 0, sizeof h);
+	for (i = 1; i <= HISTORY_MAX + 7; i++)
+		assert_int_equal(history_add(&h, i, TRIGGER_SIGNAL)->id, i);
+	assert_int_equal(h.count, HISTORY_MAX);
+	e = history_at(&h, 0);
+	assert_int_equal(e->id, 8);
+	assert_int_equal(e->result, RESULT_RUNNING);
+	assert_true(e->duration < 0);
+	assert_int_equal(history_at(&h, HISTORY_MAX - 1)->id,
+	    HISTORY_MAX + 7);
+	assert_null(history_at(&h, HISTORY_MAX));
+	history_clear(&h);
+	assert_int_equal(h.count, 0);
+}
+
+/* The /proc readers, on a real child with a known environment. */
+static void
+test_proc_readers(void **state)
+{
+	char	 entry[64], *const envp[] = { "GUNICORN_PID=12345", NULL };
+	pid_t	 child, *kids;
+	size_t	 n, i;
+	int	 fds[2], status, found = 0;
+	char	 c;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(fds[0]);
+		/* exec so that /proc/PID/environ is the new one. */
+		dup2(fds[1], 3);
+		execle("/bin/sh", "sh", "-c", "echo x >&3; exec sleep 30",
+		    (char *)NULL, envp);
+		_exit(127);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+
+	assert_int_equal(proc_children(getpid(), &kids, &n), 0);
+	for (i = 0; i < n; i++)
+		found |= kids[i] == child;
+	free(kids);
+	assert_true(found);
+	snprintf(entry, sizeof entry, "GUNICORN_PID=%d", 12345);
+	/* The shell's exec of sleep may be under way: wait, bounded. */
+	for (i = 0; i < 200 && proc_env_has(child, entry) != 1; i++)
+		usleep(10000);
+	assert_int_equal(proc_env_has(child, entry), 1);
+	assert_int_equal(proc_env_has(child, "GUNICORN_PID=1234"), 0);
+	assert_int_equal(proc_ppid(child), getpid());
+	assert_true(proc_starttime(child) > 0);
+	assert_true(proc_exists(child));
+	assert_false(proc_is_gunicorn(child));
+
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_false(proc_exists(child));
+	assert_int_equal(proc_env_has(child, entry), -1);
+}
+
+static void
+test_pidfile_read(void **state)
+{
+	char		 path[] = "/tmp/gw-unit-XXXXXX";
+	const char	*e;
+	int		 fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "4242\n", 5), 5);
+	close(fd);
+	assert_int_equal(pidfile_read(path, &e), 4242);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "garbage", 7), 7);
+	close(fd);
+	assert_int_equal(pidfile_read(path, &e), -1);
+	assert_non_null(e);
+	unlink(path);
+	assert_int_equal(pidfile_read(path, &e), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dropin_takes_nothing),
+		cmocka_unit_test(test_dash_form_and_pid_added),
+		cmocka_unit_test(test_option_beats_env),
+		cmocka_unit_test(test_supervisor_name),
+		cmocka_unit_test(test_pid_forms),
+		cmocka_unit_test(test_bad_command_lines),
+		cmocka_unit_test(test_bad_env),
+		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_parse_numbers),
+		cmocka_unit_test(test_history_ring),
+		cmocka_unit_test(test_proc_readers),
+		cmocka_unit_test(test_pidfile_read),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
