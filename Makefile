@@ -29,7 +29,7 @@ GW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-COMMON_SRC := common/log.c common/xmalloc.c common/parse.c
+COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c
@@ -50,7 +50,6 @@ gunicorn-wrapper: $(DAEMON_OBJ) $(COMMON_OBJ)
 %.o: %.c
 	$(CC) $(GW_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-# history.c needs now_real() from server.c; the unit tests bring their own.
 tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 

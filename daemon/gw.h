@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "history.h"
 #include "options.h"
 
@@ -64,8 +65,5 @@ void	server_master_exited(struct gw *, struct master *);
 void	server_exit(struct gw *, int);
 const char *server_state_name(enum gw_state);
 
-/* Monotonic and wall-clock time in seconds. */
-double	now_mono(void);
-double	now_real(void);
 
 #endif

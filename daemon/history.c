@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gw.h"
+#include "clock.h"
 #include "history.h"
 
 static void

@@ -1,0 +1,11 @@
+/*
+ * clock.h: time in seconds as a double.  Durations use the monotonic
+ * clock (immune to NTP steps); what is shown to people uses the wall clock.
+ */
+#ifndef GW_CLOCK_H
+#define GW_CLOCK_H
+
+double	now_mono(void);
+double	now_real(void);
+
+#endif
