@@ -21,7 +21,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 GW_CFLAGS := $(WARN) -D_GNU_SOURCE -DGW_VERSION='"$(VERSION)"' \
-	   -Icommon -Idaemon $(PKG_CFLAGS) -MMD -MP
+	   -Icommon -Idaemon -Iclient $(PKG_CFLAGS) -MMD -MP
 CFLAGS	?= -O2 -g
 
 ifeq ($(SANITIZE),1)
@@ -29,12 +29,15 @@ GW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c
+COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
+	      common/proto.c common/rundir.c
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
-	      daemon/proc.c daemon/history.c
+	      daemon/proc.c daemon/history.c daemon/control.c
+CLIENT_SRC := client/gwctl.c client/parser.c client/json.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
 DAEMON_OBJ := $(DAEMON_SRC:.c=.o)
+CLIENT_OBJ := $(CLIENT_SRC:.c=.o)
 
 UNIT_SRC := tests/unit/test_units.c
 UNIT_LIBOBJ := daemon/options.o daemon/proc.o daemon/history.o $(COMMON_OBJ)
@@ -42,9 +45,12 @@ UNIT_LIBOBJ := daemon/options.o daemon/proc.o daemon/history.o $(COMMON_OBJ)
 PYTHON	:= /usr/bin/python3
 PYTEST_ARGS ?=
 
-all: gunicorn-wrapper
+all: gunicorn-wrapper gwctl
 
 gunicorn-wrapper: $(DAEMON_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+gwctl: $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 %.o: %.c
@@ -62,23 +68,27 @@ lint-man:
 unit: tests/unit/test_units
 	./tests/unit/test_units
 
-integration: gunicorn-wrapper
-	GW_BIN=$(CURDIR)/gunicorn-wrapper $(PYTHON) -m pytest -q \
+integration: gunicorn-wrapper gwctl
+	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl $(PYTHON) -m pytest -q \
 	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: all lint-man unit integration
 
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 gunicorn-wrapper $(DESTDIR)$(SBINDIR)/gunicorn-wrapper
+	install -m 0755 gwctl $(DESTDIR)$(BINDIR)/gwctl
 	install -m 0644 man/gunicorn-wrapper.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/gwctl.1 $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/gunicorn-wrapper \
-	    $(DESTDIR)$(MANDIR)/man8/gunicorn-wrapper.8
+	rm -f $(DESTDIR)$(SBINDIR)/gunicorn-wrapper $(DESTDIR)$(BINDIR)/gwctl \
+	    $(DESTDIR)$(MANDIR)/man8/gunicorn-wrapper.8 \
+	    $(DESTDIR)$(MANDIR)/man1/gwctl.1
 
 clean:
-	rm -f gunicorn-wrapper tests/unit/test_units */*.o */*.d \
+	rm -f gunicorn-wrapper gwctl tests/unit/test_units */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
 
 .PHONY: all test unit integration lint-man install uninstall clean

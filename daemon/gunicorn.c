@@ -213,7 +213,7 @@ gunicorn_spawn(struct gw *gw)
 			for (fd = 3; fd < 1024; fd++)
 				close(fd);
 		}
-		execvp(gw->cfg.argv[0], gw->cfg.argv);
+		execv(gw->cfg.argv[0], gw->cfg.argv);
 		dprintf(STDERR_FILENO, "gunicorn-wrapper: exec %s: %s\n",
 		    gw->cfg.argv[0], strerror(errno));
 		_exit(127);

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "options.h"
 
+struct control;
 struct master;
 struct ready;
 struct reload;
@@ -42,6 +43,7 @@ struct gw {
 
 	struct reload		*reload;	/* state machine, reload.c */
 	struct history		 history;
+	struct control		*control;	/* control.c */
 
 	struct event		*sigev[10];
 	struct event		*stop_timer;

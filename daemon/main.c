@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "control.h"
 #include "gunicorn.h"
 #include "gw.h"
 #include "log.h"
@@ -147,12 +148,17 @@ main(int argc, char **argv)
 	}
 	server_init(&gw);
 	reload_init(&gw);
+	/* Before gunicorn: a second wrapper of this name must not adopt
+	 * the first one's master or start another server. */
+	if (control_init(&gw) == -1)
+		return 1;
 
 	log_info("gunicorn-wrapper %s (pid %d): %s, warm-up %g s (%s), "
 	    "stop timeout %g s, pidfile %s", GW_VERSION, (int)getpid(),
 	    gw.cfg.argv[0], gw.cfg.warmup, options_ready_name(gw.cfg.ready),
 	    gw.cfg.stop_timeout, gw.cfg.pidfile);
 	if (server_start(&gw) == -1) {
+		control_free(&gw);
 		status = 1;
 		/* An exec failure is reaped in gunicorn_spawn(). */
 		log_info("exiting with status %d", status);
@@ -162,6 +168,7 @@ main(int argc, char **argv)
 		fatalx("event_base_dispatch failed");
 
 	status = gw.exit_status;
+	control_free(&gw);
 	reload_free(&gw);
 	while (!TAILQ_EMPTY(&gw.masters))
 		master_free(TAILQ_FIRST(&gw.masters));

@@ -13,9 +13,12 @@
  * and we refuse -D/--daemon: a daemonised gunicorn would escape both us and
  * the supervisor.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 
 #include "options.h"
 #include "parse.h"
+#include "rundir.h"
 #include "xmalloc.h"
 
 enum opt {
@@ -33,6 +37,8 @@ enum opt {
 	OPT_READY,
 	OPT_STOP_TIMEOUT,
 	OPT_RUN_DIR,
+	OPT_SOCKET,
+	OPT_SOCKET_GROUP,
 	OPT_COUNT
 };
 
@@ -47,6 +53,8 @@ static const struct {
 	[OPT_READY] =		{ "--ready",		"GW_READY" },
 	[OPT_STOP_TIMEOUT] =	{ "--stop-timeout",	"GW_STOP_TIMEOUT" },
 	[OPT_RUN_DIR] =		{ "--run-dir",		"GW_RUN_DIR" },
+	[OPT_SOCKET] =		{ "--socket",		"GW_SOCKET" },
+	[OPT_SOCKET_GROUP] =	{ "--socket-group",	"GW_SOCKET_GROUP" },
 };
 
 static int
@@ -86,6 +94,8 @@ options_usage(void)
 "  --stop-timeout SECS  wait for a master to exit before SIGKILL\n"
 "                       (GW_STOP_TIMEOUT; default 60)\n"
 "  --run-dir DIR        runtime directory (GW_RUN_DIR)\n"
+"  --socket PATH        control socket (GW_SOCKET; default RUN_DIR/NAME.sock)\n"
+"  --socket-group GROUP members may use the socket (GW_SOCKET_GROUP)\n"
 "  --help, --version\n"
 "\n"
 "Signals: HUP reloads with zero downtime; TERM/INT stop gracefully;\n"
@@ -107,8 +117,12 @@ valid_name(const char *s)
 	return 1;
 }
 
-/* Is there an executable named prog on PATH (or at prog, if it has '/')? */
-static int
+/*
+ * The executable named prog on PATH (or prog itself, if it has a '/'),
+ * malloc'd; NULL if there is none.  We exec exactly this path, so the
+ * check and the exec cannot disagree.
+ */
+static char *
 find_executable(const char *prog, const char *path)
 {
 	char	 buf[4096];
@@ -116,7 +130,7 @@ find_executable(const char *prog, const char *path)
 	size_t	 n;
 
 	if (strchr(prog, '/') != NULL)
-		return access(prog, X_OK) == 0;
+		return access(prog, X_OK) == 0 ? xstrdup(prog) : NULL;
 	if (path == NULL)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (p = path; ; p = e + 1) {
@@ -125,26 +139,10 @@ find_executable(const char *prog, const char *path)
 		if (snprintf(buf, sizeof buf, "%.*s/%s", (int)n,
 		    n == 0 ? "." : p, prog) < (int)sizeof buf &&
 		    access(buf, X_OK) == 0)
-			return 1;
+			return xstrdup(buf);
 		if (e == NULL)
-			return 0;
+			return NULL;
 	}
-}
-
-static char *
-default_run_dir(options_getenv get)
-{
-	const char	*xdg;
-	char		*dir;
-
-	if (geteuid() == 0)
-		return xstrdup("/run/gunicorn-wrapper");
-	if ((xdg = get("XDG_RUNTIME_DIR")) != NULL && *xdg == '/') {
-		xasprintf(&dir, "%s/gunicorn-wrapper", xdg);
-		return dir;
-	}
-	xasprintf(&dir, "/tmp/gunicorn-wrapper-%u", (unsigned)geteuid());
-	return dir;
 }
 
 /* Make path absolute against base (or the working directory). */
@@ -184,7 +182,12 @@ scan_gunicorn_args(int argc, char **argv, char **pidfile, char **chdir_to,
 
 	for (i = 0; i < argc; i++) {
 		a = argv[i];
-		if (strcmp(a, "-D") == 0 || strcmp(a, "--daemon") == 0)
+		/* -D, -D clustered with other flags (-RD, -Dw4), and the
+		 * abbreviations argparse accepts (--da ... --daemon). */
+		if ((a[0] == '-' && a[1] != '-' && a[1] != '\0' &&
+		    strspn(a + 1, "RD") > 0 &&
+		    memchr(a + 1, 'D', strspn(a + 1, "RD")) != NULL) ||
+		    (strlen(a) >= 4 && strncmp(a, "--daemon", strlen(a)) == 0))
 			return fail(err, errlen, "gunicorn's %s is not "
 			    "supported: the wrapper must stay gunicorn's parent "
 			    "(remove it, and daemon = True from a config file)",
@@ -208,6 +211,44 @@ scan_gunicorn_args(int argc, char **argv, char **pidfile, char **chdir_to,
 	if (*pidfile != NULL && **pidfile == '\0')
 		return fail(err, errlen, "gunicorn's pidfile is empty");
 	return 0;
+}
+
+/* A group by name or number. */
+static int
+resolve_group(const char *s, gid_t *gid)
+{
+	struct group	*gr;
+	const char	*p;
+
+	if ((gr = getgrnam(s)) != NULL) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	for (p = s; *p >= '0' && *p <= '9'; p++)
+		;
+	if (p != s && *p == '\0' && strlen(s) < 10) {
+		*gid = (gid_t)strtoul(s, NULL, 10);
+		return 0;
+	}
+	return -1;
+}
+
+/* Fail after cfg has been partly filled: free what it holds. */
+static enum options_action
+options_fail(struct gw_config *cfg, char *err, size_t errlen,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum options_action
+options_fail(struct gw_config *cfg, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	options_free(cfg);
+	return OPTIONS_ERROR;
 }
 
 enum options_action
@@ -333,10 +374,6 @@ options_parse(int argc, char **argv, options_getenv get,
 	/* The gunicorn executable. */
 	if (val[OPT_GUNICORN] == NULL || *val[OPT_GUNICORN] == '\0')
 		val[OPT_GUNICORN] = "gunicorn";
-	if (!find_executable(val[OPT_GUNICORN], get("PATH")))
-		return fail(err, errlen, "%s: '%s': not found or not "
-		    "executable", from[OPT_GUNICORN], val[OPT_GUNICORN]),
-		    OPTIONS_ERROR;
 
 	/* gunicorn's own arguments. */
 	if (first >= argc)
@@ -351,16 +388,41 @@ options_parse(int argc, char **argv, options_getenv get,
 		return fail(err, errlen, "%s: empty path", from[OPT_RUN_DIR]),
 		    OPTIONS_ERROR;
 
+	if ((cfg->gunicorn = find_executable(val[OPT_GUNICORN],
+	    get("PATH"))) == NULL)
+		return fail(err, errlen, "%s: '%s': not found or not "
+		    "executable", from[OPT_GUNICORN], val[OPT_GUNICORN]),
+		    OPTIONS_ERROR;
 	cfg->name = xstrdup(val[OPT_NAME]);
-	cfg->gunicorn = xstrdup(val[OPT_GUNICORN]);
 	cfg->run_dir = val[OPT_RUN_DIR] != NULL ?
-	    absolute(val[OPT_RUN_DIR], NULL) : default_run_dir(get);
+	    absolute(val[OPT_RUN_DIR], NULL) :
+	    rundir_default(get("XDG_RUNTIME_DIR"));
 	if (pidfile != NULL)
 		cfg->pidfile = absolute(pidfile, chdir_to);
 	else {
 		xasprintf(&cfg->pidfile, "%s/%s.pid", cfg->run_dir, cfg->name);
 		cfg->pidfile_added = 1;
 	}
+
+	/* The control socket: must fit in sun_path. */
+	if (val[OPT_SOCKET] != NULL && *val[OPT_SOCKET] == '\0')
+		return options_fail(cfg, err, errlen, "%s: empty path",
+		    from[OPT_SOCKET]);
+	if (val[OPT_SOCKET] != NULL)
+		cfg->socket = absolute(val[OPT_SOCKET], NULL);
+	else
+		xasprintf(&cfg->socket, "%s/%s.sock", cfg->run_dir, cfg->name);
+	if (strlen(cfg->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return options_fail(cfg, err, errlen, "%s: socket path %s is "
+		    "too long (%zu bytes, at most %zu)", val[OPT_SOCKET] ?
+		    from[OPT_SOCKET] : "--run-dir", cfg->socket,
+		    strlen(cfg->socket),
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	cfg->socket_gid = (gid_t)-1;
+	if (val[OPT_SOCKET_GROUP] != NULL && *val[OPT_SOCKET_GROUP] != '\0' &&
+	    resolve_group(val[OPT_SOCKET_GROUP], &cfg->socket_gid) == -1)
+		return options_fail(cfg, err, errlen, "%s: no such group '%s'",
+		    from[OPT_SOCKET_GROUP], val[OPT_SOCKET_GROUP]);
 
 	/* argv for exec: gunicorn, its arguments, maybe --pid PATH. */
 	n = argc - first;
@@ -393,5 +455,6 @@ options_free(struct gw_config *cfg)
 	free(cfg->gunicorn);
 	free(cfg->run_dir);
 	free(cfg->pidfile);
+	free(cfg->socket);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -11,6 +11,8 @@
 #ifndef GW_OPTIONS_H
 #define GW_OPTIONS_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 enum ready_mode {
@@ -26,7 +28,7 @@ enum ready_mode {
 
 struct gw_config {
 	char		*name;
-	char		*gunicorn;	/* executable, as given */
+	char		*gunicorn;	/* executable, resolved on PATH */
 	double		 warmup;
 	enum ready_mode	 ready;
 	double		 stop_timeout;
@@ -36,6 +38,9 @@ struct gw_config {
 	int		  argc;
 	char		*pidfile;	/* absolute path */
 	int		  pidfile_added; /* we added --pid */
+
+	char		*socket;	/* control socket path */
+	gid_t		 socket_gid;	/* (gid_t)-1: none */
 };
 
 /* What options_parse() decided the program should do. */

@@ -322,15 +322,19 @@ reload_fork(struct gw *gw)
 	reload_arm(r, RELOAD_POLL_FAST);
 }
 
-/* Among the old master's children, the one exec'd with GUNICORN_PID=old. */
+/*
+ * Among parent's children, the one exec'd with GUNICORN_PID=old: the new
+ * master of a reload of old.  parent is old itself, or (once old has died
+ * and its orphans came to us, the subreaper) the wrapper.
+ */
 static pid_t
-find_new_master(pid_t old)
+find_new_master(pid_t parent, pid_t old)
 {
 	char	 entry[32];
 	pid_t	*kids, found = 0;
 	size_t	 i, n;
 
-	if (proc_children(old, &kids, &n) == -1)
+	if (proc_children(parent, &kids, &n) == -1)
 		return 0;
 	snprintf(entry, sizeof entry, "GUNICORN_PID=%d", (int)old);
 	for (i = 0; i < n && found == 0; i++) {
@@ -350,7 +354,7 @@ forking_tick(struct gw *gw)
 	char		 path[4200];
 	pid_t		 pid;
 
-	if ((pid = find_new_master(r->old->pid)) == 0) {
+	if ((pid = find_new_master(r->old->pid, r->old->pid)) == 0) {
 		if (now_mono() >= r->deadline) {
 			reload_fail(gw, "no new master appeared within %g s "
 			    "of SIGUSR2 (gunicorn ignores it while an earlier "
@@ -597,6 +601,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 	struct reload	*r = gw->reload;
 	char		 how[128];
 	int		 nw = 0, nr = 0;
+	pid_t		 pid;
 
 	if (r->state == RS_IDLE || (m != r->old && m != r->new))
 		return;
@@ -646,8 +651,28 @@ reload_master_exited(struct gw *gw, struct master *m)
 	case RS_IDLE:
 	case RS_PROMOTING:
 		break;
-	case RS_SETTLING:
 	case RS_FORKING:
+		/*
+		 * The fork may have happened before we saw it: the orphaned
+		 * new master is then our child.  It takes over if ready.
+		 */
+		pid = find_new_master(getpid(), m->pid);
+		if (pid != 0 && (r->new = master_watch(gw, pid, 0)) != NULL) {
+			r->e->new_master = pid;
+			log_warnx("reload %u: old master %d %s; new master %d "
+			    "takes over if it becomes ready", r->e->id,
+			    (int)m->pid, how, (int)pid);
+			r->old = NULL;
+			r->old_lost = 1;
+			r->old_code = master_exit_code(m);
+			gw->cur = NULL;
+			reload_set_state(gw, RS_WARMING);
+			r->probe = ready_start(gw, pid, gw->cfg.ready,
+			    gw->cfg.warmup, ready_result_cb, gw);
+			break;
+		}
+		/* FALLTHROUGH */
+	case RS_SETTLING:
 		/* Nothing new to take over: server.c will exit. */
 		r->old = NULL;
 		reload_fail(gw, "old master %d %s before a new master "
@@ -677,10 +702,23 @@ void
 reload_abandon(struct gw *gw, const char *why)
 {
 	struct reload	*r = gw->reload;
+	pid_t		 pid;
 
 	r->pending = 0;
 	if (r->state == RS_IDLE)
 		return;
+	/*
+	 * SIGUSR2 sent, new master not seen yet: it may exist all the same.
+	 * Watch it, so that the stop waits for it, and stop it too.
+	 */
+	if (r->state == RS_FORKING && r->old != NULL &&
+	    (pid = find_new_master(r->old->pid, r->old->pid)) != 0 &&
+	    (r->new = master_watch(gw, pid, r->old->adopted)) != NULL) {
+		log_info("reload %u: stopping new master %d", r->e->id,
+		    (int)pid);
+		(void)master_signal(r->new, gw->stop_signal ? gw->stop_signal :
+		    SIGTERM);
+	}
 	if (r->probe != NULL)
 		ready_kill_unready(r->probe);
 	free(r->e->reason);

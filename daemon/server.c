@@ -99,6 +99,35 @@ server_cleanup(struct gw *gw)
 		log_warn("unlink %s", path);
 }
 
+/*
+ * Workers whose master died re-parent to us, the subreaper.  They would
+ * only notice at their next loop (up to half gunicorn's timeout), holding
+ * the listening socket meanwhile, so that the gunicorn supervisord starts
+ * next cannot bind it: tell them now.  SIGTERM lets a request finish.
+ */
+static void
+server_term_orphans(struct gw *gw)
+{
+	struct master	*m;
+	pid_t		*kids;
+	size_t		 i, n;
+	int		 ours;
+
+	if (proc_children(getpid(), &kids, &n) == -1)
+		return;
+	for (i = 0; i < n; i++) {
+		ours = 0;
+		TAILQ_FOREACH(m, &gw->masters, entry)
+			ours |= m->pid == kids[i];
+		if (ours || !proc_is_gunicorn(kids[i]))
+			continue;
+		log_info("SIGTERM to orphaned worker %d", (int)kids[i]);
+		if (kill(kids[i], SIGTERM) == -1 && errno != ESRCH)
+			log_warn("kill %d", (int)kids[i]);
+	}
+	free(kids);
+}
+
 void
 server_exit(struct gw *gw, int code)
 {
@@ -155,6 +184,17 @@ server_stop(struct gw *gw, int sig)
 	}
 	server_set_state(gw, GW_STOPPING);
 	gw->stop_signal = sig == SIGQUIT ? SIGQUIT : SIGTERM;
+	/*
+	 * Masters first, then the workers still importing the app: killed
+	 * before their master has the signal, it might replace them.
+	 */
+	TAILQ_FOREACH(m, &gw->masters, entry) {
+		log_info("stopping: %s to master %d",
+		    gw->stop_signal == SIGQUIT ? "SIGQUIT" : "SIGTERM",
+		    (int)m->pid);
+		if (master_signal(m, gw->stop_signal) == -1 && errno != ESRCH)
+			log_warn("signal master %d", (int)m->pid);
+	}
 	reload_abandon(gw, "abandoned: the wrapper is stopping");
 	if (gw->boot != NULL) {
 		ready_kill_unready(gw->boot);
@@ -164,13 +204,6 @@ server_stop(struct gw *gw, int sig)
 	if (TAILQ_EMPTY(&gw->masters)) {
 		server_exit(gw, 0);
 		return;
-	}
-	TAILQ_FOREACH(m, &gw->masters, entry) {
-		log_info("stopping: %s to master %d",
-		    gw->stop_signal == SIGQUIT ? "SIGQUIT" : "SIGTERM",
-		    (int)m->pid);
-		if (master_signal(m, gw->stop_signal) == -1 && errno != ESRCH)
-			log_warn("signal master %d", (int)m->pid);
 	}
 	tv.tv_sec = (time_t)gw->cfg.stop_timeout;
 	tv.tv_usec = (suseconds_t)((gw->cfg.stop_timeout -
@@ -207,6 +240,7 @@ server_master_exited(struct gw *gw, struct master *m)
 
 	/* The serving master died on its own: let supervisord know. */
 	code = master_exit_code(m);
+	server_term_orphans(gw);
 	if (gw->boot != NULL) {
 		ready_kill_unready(gw->boot);
 		ready_free(gw->boot);

@@ -1,0 +1,135 @@
+/*
+ * json.c: msgpack to JSON.  The daemon's replies only hold maps with
+ * string keys, arrays, strings, numbers, booleans and nil, which map onto
+ * JSON one to one; anything else (binary, extension types, a non-finite
+ * float) is printed as the nearest valid JSON rather than as invalid
+ * output, since a script parsing it cannot recover from that.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static void
+json_string(FILE *f, const char *s, size_t n)
+{
+	size_t		i;
+	unsigned char	c;
+
+	fputc('"', f);
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		switch (c) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				fprintf(f, "\\u%04x", c);
+			else
+				fputc(c, f);
+		}
+	}
+	fputc('"', f);
+}
+
+/* The shortest form that reads back as the same double. */
+static void
+json_double(FILE *f, double v)
+{
+	char	buf[32];
+	int	prec;
+
+	for (prec = 6; prec < 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	snprintf(buf, sizeof buf, "%.*g", prec, v);
+	/* Keep it a number JSON readers see as a float. */
+	if (strpbrk(buf, ".eEn") == NULL)
+		strncat(buf, ".0", sizeof buf - strlen(buf) - 1);
+	fputs(buf, f);
+}
+
+void
+json_print(FILE *f, const msgpack_object *o)
+{
+	uint32_t	i;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		fputs("null", f);
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		fputs(o->via.boolean ? "true" : "false", f);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		fprintf(f, "%llu", (unsigned long long)o->via.u64);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		fprintf(f, "%lld", (long long)o->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		if (isfinite(o->via.f64))
+			json_double(f, o->via.f64);
+		else
+			fputs("null", f);
+		break;
+	case MSGPACK_OBJECT_STR:
+		json_string(f, o->via.str.ptr, o->via.str.size);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		json_string(f, o->via.bin.ptr, o->via.bin.size);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		fputc('[', f);
+		for (i = 0; i < o->via.array.size; i++) {
+			if (i > 0)
+				fputs(", ", f);
+			json_print(f, &o->via.array.ptr[i]);
+		}
+		fputc(']', f);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		fputc('{', f);
+		for (i = 0; i < o->via.map.size; i++) {
+			const msgpack_object *k = &o->via.map.ptr[i].key;
+
+			if (i > 0)
+				fputs(", ", f);
+			if (k->type == MSGPACK_OBJECT_STR)
+				json_string(f, k->via.str.ptr, k->via.str.size);
+			else {
+				/* JSON keys are strings: quote the value. */
+				fputc('"', f);
+				if (k->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+					fprintf(f, "%llu",
+					    (unsigned long long)k->via.u64);
+				fputc('"', f);
+			}
+			fputs(": ", f);
+			json_print(f, &o->via.map.ptr[i].val);
+		}
+		fputc('}', f);
+		break;
+	default:
+		fputs("null", f);
+		break;
+	}
+}

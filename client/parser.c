@@ -1,0 +1,138 @@
+/*
+ * parser.c: gwctl's argument parsing (see parser.h).
+ *
+ *   gwctl [-s SOCKET] [--json] [-t TIMEOUT] COMMAND [NAME] [ARGS]
+ *
+ * Options may stand anywhere; the first word that is not one is the
+ * command, the next ones its arguments.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "parse.h"
+#include "parser.h"
+#include "proto.h"
+
+static int
+usage_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+usage_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+parser_usage(void)
+{
+	fprintf(stderr,
+"usage: gwctl [-s socket] [--json] [-t timeout] command [name] [args]\n"
+"\n"
+"  status [name]             one daemon in detail, or every daemon\n"
+"  reload name [--no-wait]   reload with zero downtime; wait for the outcome\n"
+"  stop name                 stop gracefully\n"
+"  set-warmup name seconds   warm-up budget for the next reload\n"
+"\n"
+"  -s socket    the daemon's socket (instead of a name)\n"
+"  -t timeout   seconds to wait for an answer\n"
+"  --json       print the daemon's reply as JSON\n"
+"\n"
+"Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable.\n");
+}
+
+int
+parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
+    size_t errlen)
+{
+	const char	*words[8], *errstr;
+	int		 i, n = 0;
+
+	memset(a, 0, sizeof *a);
+	a->wait = 1;
+	for (i = 1; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			a->action = CTL_HELP;
+			return 0;
+		}
+		if (strcmp(s, "--version") == 0) {
+			a->action = CTL_VERSION;
+			return 0;
+		}
+		if (strcmp(s, "--json") == 0)
+			a->json = 1;
+		else if (strcmp(s, "--no-wait") == 0)
+			a->wait = 0;
+		else if (strcmp(s, "--wait") == 0)
+			a->wait = 1;
+		else if (strcmp(s, "-s") == 0 || strcmp(s, "--socket") == 0) {
+			if (++i >= argc || *argv[i] == '\0')
+				return usage_err(err, errlen, "%s needs a "
+				    "socket path", s);
+			a->socket = argv[i];
+		} else if (strcmp(s, "-t") == 0 ||
+		    strcmp(s, "--timeout") == 0) {
+			if (++i >= argc)
+				return usage_err(err, errlen, "%s needs a "
+				    "number of seconds", s);
+			if (parse_seconds(argv[i], 0, 86400, &a->timeout,
+			    &errstr) == -1)
+				return usage_err(err, errlen, "%s '%s': %s", s,
+				    argv[i], errstr);
+		} else if (s[0] == '-' && s[1] != '\0')
+			return usage_err(err, errlen, "unknown option %s", s);
+		else if (n == (int)(sizeof words / sizeof words[0]))
+			return usage_err(err, errlen, "too many arguments");
+		else
+			words[n++] = s;
+	}
+	if (n == 0)
+		return usage_err(err, errlen, "no command (status, reload, "
+		    "stop, set-warmup)");
+
+	/* With -s the socket names the daemon and NAME may be left out. */
+#define NAME_ARG(k)	(a->socket != NULL && n == (k) ? NULL : words[k])
+	if (strcmp(words[0], "status") == 0) {
+		if (n > 2)
+			return usage_err(err, errlen, "status takes at most "
+			    "a name");
+		a->action = n == 1 && a->socket == NULL ? CTL_STATUS_ALL :
+		    CTL_STATUS;
+		a->name = n == 2 ? words[1] : NULL;
+	} else if (strcmp(words[0], "reload") == 0 ||
+	    strcmp(words[0], "stop") == 0) {
+		a->action = words[0][0] == 'r' ? CTL_RELOAD : CTL_STOP;
+		if (n > 2 || (n < 2 && a->socket == NULL))
+			return usage_err(err, errlen, "usage: gwctl %s name",
+			    words[0]);
+		a->name = NAME_ARG(1);
+	} else if (strcmp(words[0], "set-warmup") == 0) {
+		a->action = CTL_SET_WARMUP;
+		if (n == 3)
+			a->name = words[1];
+		else if (!(n == 2 && a->socket != NULL))
+			return usage_err(err, errlen, "usage: gwctl "
+			    "set-warmup name seconds");
+		if (parse_seconds(words[n - 1], 0, PROTO_WARMUP_MAX,
+		    &a->seconds, &errstr) == -1)
+			return usage_err(err, errlen, "set-warmup '%s': %s "
+			    "(0 < seconds <= %g)", words[n - 1], errstr,
+			    PROTO_WARMUP_MAX);
+	} else
+		return usage_err(err, errlen, "unknown command '%s'",
+		    words[0]);
+#undef NAME_ARG
+	if (a->name != NULL && (strchr(a->name, '/') != NULL ||
+	    *a->name == '\0'))
+		return usage_err(err, errlen, "invalid name '%s' (use -s for "
+		    "a socket path)", a->name);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * parser.h: gwctl's command line, turned into what to send.  Kept apart
+ * from talking to the daemon (as relayctl keeps parser.c) so that it can
+ * be tested on its own and says every usage error in one line.
+ */
+#ifndef GW_PARSER_H
+#define GW_PARSER_H
+
+#include <stddef.h>
+
+enum ctl_action {
+	CTL_STATUS,
+	CTL_STATUS_ALL,		/* status without a name: every daemon */
+	CTL_RELOAD,
+	CTL_STOP,
+	CTL_SET_WARMUP,
+	CTL_HELP,
+	CTL_VERSION,
+};
+
+struct ctl_args {
+	enum ctl_action	 action;
+	const char	*name;		/* NULL when -s names the socket */
+	const char	*socket;	/* -s */
+	int		 json;
+	int		 wait;		/* reload: 1 unless --no-wait */
+	double		 timeout;	/* -t; 0: the default */
+	double		 seconds;	/* set-warmup */
+};
+
+/* 0, or -1 with a one-line usage error in err. */
+int	parser_parse(int, char **, struct ctl_args *, char *, size_t);
+void	parser_usage(void);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * control.h: the control socket.  A Unix stream socket speaking the
+ * msgpack protocol of proto.h, served from the event loop without ever
+ * blocking it: `gwctl` and deploy scripts ask for status, a reload (and
+ * may wait for its outcome), a stop, or a new warm-up budget.
+ */
+#ifndef GW_CONTROL_H
+#define GW_CONTROL_H
+
+struct gw;
+
+/* Create the socket (refusing if a live daemon answers on it); -1 with
+ * a one-line error already printed. */
+int	control_init(struct gw *);
+/* Close every client and the socket; remove the socket file. */
+void	control_free(struct gw *);
+
+#endif
