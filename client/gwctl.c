@@ -98,6 +98,8 @@ call(const char *path, const msgpack_sbuffer *req, double timeout,
 		n = send(fd, req->data + off, req->size - off, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && (errno == EPIPE || errno == ECONNRESET))
+			break;	/* refused at accept: its reply may be there */
 		if (n == -1) {
 			snprintf(err, errlen, "%s: send: %s", path,
 			    strerror(errno));
@@ -149,6 +151,8 @@ call(const char *path, const msgpack_sbuffer *req, double timeout,
 		n = read(fd, rep->buf + len, cap - len);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1 && errno == ECONNRESET && len > 0)
+			n = 0;
 		if (n <= 0) {
 			snprintf(err, errlen, "%s closed the connection%s%s",
 			    path, n == -1 ? ": " : " without an answer",
@@ -339,6 +343,23 @@ print_status_line(const char *name, const msgpack_object *m)
 	printf("\n");
 }
 
+/*
+ * A daemon that answers "permission denied" or "busy" has refused the
+ * connection itself: for scripts that is "cannot be reached" (3), not
+ * "the operation failed" (1).
+ */
+static int
+refused(const msgpack_object *m)
+{
+	char	buf[64];
+
+	if (get_bool(m, PROTO_K_OK) ||
+	    get_str(m, PROTO_K_ERROR, buf, sizeof buf) == NULL)
+		return 0;
+	return strcmp(buf, "permission denied") == 0 ||
+	    strcmp(buf, "busy") == 0;
+}
+
 static void
 pack_request(msgpack_sbuffer *sb, const struct ctl_args *a)
 {
@@ -423,8 +444,14 @@ status_all(const char *dir, const struct ctl_args *a)
 		}
 		if (a->json)
 			json_print(stdout, rep.obj);
+		else if (!get_bool(rep.obj, PROTO_K_OK))
+			printf("%-24s %-12s %s: %s\n", name, "UNREACHABLE",
+			    path, get_str(rep.obj, PROTO_K_ERROR, err,
+			    sizeof err) ? err : "refused");
 		else
 			print_status_line(name, rep.obj);
+		if (!get_bool(rep.obj, PROTO_K_OK))
+			rc = refused(rep.obj) ? EXIT_UNREACH : EXIT_FAILED;
 		reply_free(&rep);
 	}
 	free(ents);
@@ -512,6 +539,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "gwctl: %s: %s\n", path,
 		    get_str(rep.obj, PROTO_K_ERROR, buf, sizeof buf) ? buf :
 		    "request failed");
+		if (refused(rep.obj))
+			rc = EXIT_UNREACH;
 	} else if (!a.json) {
 		switch (a.action) {
 		case CTL_STATUS:

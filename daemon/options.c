@@ -415,7 +415,7 @@ options_parse(int argc, char **argv, options_getenv get,
 	if (strlen(cfg->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return options_fail(cfg, err, errlen, "%s: socket path %s is "
 		    "too long (%zu bytes, at most %zu)", val[OPT_SOCKET] ?
-		    from[OPT_SOCKET] : "--run-dir", cfg->socket,
+		    from[OPT_SOCKET] : "run directory and name", cfg->socket,
 		    strlen(cfg->socket),
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	cfg->socket_gid = (gid_t)-1;

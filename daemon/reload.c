@@ -698,13 +698,45 @@ reload_master_exited(struct gw *gw, struct master *m)
 	}
 }
 
+/*
+ * A queued reload that will never start: its waiters still get an answer,
+ * a failed entry of their own (not in the history: it never ran).
+ */
+static void
+reload_fail_queued(struct gw *gw, const char *why)
+{
+	struct reload		*r = gw->reload;
+	struct reload_entry	 e;
+	struct waiter		*w, *tmp;
+	unsigned		 id = r->next_id;
+
+	if (!r->pending)
+		return;		/* no one can be waiting for next_id */
+	r->pending = 0;
+	memset(&e, 0, sizeof e);
+	e.id = id;
+	e.trigger = r->pending_trigger;
+	e.started = now_real();
+	e.duration = 0;
+	e.result = RESULT_FAILED;
+	e.reason = (char *)why;
+	e.t_settle = e.t_fork = e.t_warmup = e.t_drain = e.t_promote = -1;
+	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
+		if (w->id == id) {
+			TAILQ_REMOVE(&r->waiters, w, entry);
+			w->cb(gw, &e, w->arg);
+			free(w);
+		}
+	}
+}
+
 void
 reload_abandon(struct gw *gw, const char *why)
 {
 	struct reload	*r = gw->reload;
 	pid_t		 pid;
 
-	r->pending = 0;
+	reload_fail_queued(gw, why);
 	if (r->state == RS_IDLE)
 		return;
 	/*
