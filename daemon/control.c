@@ -23,6 +23,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ struct client {
 	pid_t			 pid;
 	unsigned		 waiting;	/* reload id awaited */
 	int			 closing;	/* close once flushed */
+	int			 eof;		/* peer done sending */
+	struct event		*deadline;	/* for a partial request */
+	struct event		*later;		/* deferred client_process */
 	TAILQ_ENTRY(client)	 entry;
 };
 
@@ -76,6 +80,8 @@ client_free(struct client *c)
 		reload_forget(c->gw, c);
 	TAILQ_REMOVE(&ctl->clients, c, entry);
 	ctl->nclients--;
+	event_free(c->deadline);
+	event_free(c->later);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -214,9 +220,14 @@ reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 	pack_entry(&pk, e);
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
-	/* Back to normal: idle timeout on, next buffered request. */
+	/*
+	 * Back to normal: idle timeout on, and the next buffered request,
+	 * but from the loop: we may be deep inside the reload machinery.
+	 */
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	client_process(c);
+	if (c->eof)
+		c->closing = 1;
+	event_active(c->later, 0, 0);
 }
 
 static void
@@ -228,9 +239,19 @@ cmd_reload(struct client *c, const struct proto_request *req)
 	unsigned	 id;
 	struct timeval	 tv = { PROTO_IDLE_TIMEOUT, 0 };
 
+	/*
+	 * Waiting before asking: the reload can end inside reload_request()
+	 * (SIGUSR2 fails at once), and then reload_done() clears it.
+	 */
+	if (req->wait) {
+		c->waiting = UINT_MAX;
+		bufferevent_set_timeouts(c->bev, NULL, &tv);
+	}
 	id = reload_request(gw, TRIGGER_CONTROL, req->wait ? reload_done :
 	    NULL, c);
 	if (id == 0) {
+		c->waiting = 0;
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
 		msgpack_sbuffer_init(&sb);
 		proto_error_reply(&sb, gw->state == GW_STOPPING ?
 		    "reload refused: the wrapper is stopping" :
@@ -240,9 +261,9 @@ cmd_reload(struct client *c, const struct proto_request *req)
 		return;
 	}
 	if (req->wait) {
-		/* The reply comes from reload_done(); no idle timeout. */
-		c->waiting = id;
-		bufferevent_set_timeouts(c->bev, NULL, &tv);
+		/* The reply comes from reload_done(), maybe already has. */
+		if (c->waiting != 0)
+			c->waiting = id;
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -314,9 +335,14 @@ client_process(struct client *c)
 	unsigned char		*data;
 	size_t			 len, msglen;
 
+	struct timeval		 tv = { PROTO_IDLE_TIMEOUT, 0 };
+
 	while (!c->closing && !c->waiting &&
 	    evbuffer_get_length(out) < CONTROL_OUTPUT_MAX &&
 	    (len = evbuffer_get_length(in)) > 0) {
+		/* A request has 10 s from its first byte, however it trickles. */
+		if (!evtimer_pending(c->deadline, NULL))
+			evtimer_add(c->deadline, &tv);
 		if (len > PROTO_MAX_MESSAGE + 1)
 			len = PROTO_MAX_MESSAGE + 1;
 		if ((data = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
@@ -338,8 +364,42 @@ client_process(struct client *c)
 			return;
 		}
 		evbuffer_drain(in, msglen);
+		evtimer_del(c->deadline);
 		control_cmds[req.cmd](c, &req);
 	}
+	if (c->eof && !c->waiting && !c->closing) {
+		/* Half-closed: nothing more will come; close once answered. */
+		c->closing = 1;
+		if (evbuffer_get_length(out) == 0)
+			client_free(c);
+	}
+}
+
+static void
+client_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->closing && !c->waiting &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		client_fail(c, "request incomplete after 10 s");
+}
+
+static void
+client_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*c = arg;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	(void)fd;
+	(void)what;
+	if (c->closing && evbuffer_get_length(out) == 0) {
+		client_free(c);
+		return;
+	}
+	client_process(c);
 }
 
 static void
@@ -373,7 +433,18 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		client_fail(c, "request incomplete after 10 s");
 		return;
 	}
-	/* EOF, error, an idle client, or one not reading its replies. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    !c->closing) {
+		/*
+		 * shutdown(SHUT_WR), as nc -N does: answer what was asked,
+		 * including a reload being waited for, then close.
+		 */
+		c->eof = 1;
+		bufferevent_disable(bev, EV_READ);
+		client_process(c);
+		return;
+	}
+	/* Error, an idle client, or one not reading its replies. */
 	client_free(c);
 }
 
@@ -480,6 +551,10 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			free(c);
 			continue;
 		}
+		c->deadline = evtimer_new(gw->base, client_deadline_cb, c);
+		c->later = event_new(gw->base, -1, 0, client_later_cb, c);
+		if (c->deadline == NULL || c->later == NULL)
+			fatalx("control: event_new failed");
 		bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
 		    client_event_cb, c);
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
@@ -487,6 +562,8 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		    PROTO_MAX_MESSAGE + 1);
 		if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
 			log_warnx("control: bufferevent_enable failed");
+			event_free(c->deadline);
+			event_free(c->later);
 			bufferevent_free(c->bev);
 			free(c);
 			continue;

@@ -48,6 +48,7 @@ struct gw {
 	struct event		*sigev[10];
 	struct event		*stop_timer;
 	int			 stop_signal;	/* SIGTERM or SIGQUIT */
+	int			 stop_code;	/* exit status once stopped */
 	int			 exit_status;
 	int			 failed;	/* exit non-zero, whatever */
 };
@@ -65,6 +66,7 @@ int	server_start(struct gw *);
 void	server_stop(struct gw *, int);
 void	server_master_exited(struct gw *, struct master *);
 void	server_exit(struct gw *, int);
+void	server_fail(struct gw *, int);
 const char *server_state_name(enum gw_state);
 
 

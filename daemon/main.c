@@ -129,8 +129,10 @@ main(int argc, char **argv)
 		break;
 	}
 	log_init("gunicorn-wrapper", gw.cfg.name);
-	if (make_run_dir(gw.cfg.run_dir) == -1)
+	if (make_run_dir(gw.cfg.run_dir) == -1) {
+		options_free(&gw.cfg);
 		return 1;
+	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_CHILD_SUBREAPER)");
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
@@ -150,24 +152,25 @@ main(int argc, char **argv)
 	reload_init(&gw);
 	/* Before gunicorn: a second wrapper of this name must not adopt
 	 * the first one's master or start another server. */
-	if (control_init(&gw) == -1)
-		return 1;
+	if (control_init(&gw) == -1) {
+		status = 1;
+		goto out;
+	}
 
 	log_info("gunicorn-wrapper %s (pid %d): %s, warm-up %g s (%s), "
 	    "stop timeout %g s, pidfile %s", GW_VERSION, (int)getpid(),
 	    gw.cfg.argv[0], gw.cfg.warmup, options_ready_name(gw.cfg.ready),
 	    gw.cfg.stop_timeout, gw.cfg.pidfile);
 	if (server_start(&gw) == -1) {
-		control_free(&gw);
 		status = 1;
-		/* An exec failure is reaped in gunicorn_spawn(). */
 		log_info("exiting with status %d", status);
-		return status;
+		goto out;
 	}
 	if (event_base_dispatch(gw.base) == -1)
 		fatalx("event_base_dispatch failed");
-
 	status = gw.exit_status;
+
+out:
 	control_free(&gw);
 	reload_free(&gw);
 	while (!TAILQ_EMPTY(&gw.masters))

@@ -88,22 +88,73 @@ proc_children(pid_t pid, pid_t **out, size_t *count)
 	return 0;
 }
 
+/*
+ * The environment can be far larger than any fixed buffer, and gunicorn
+ * appends GUNICORN_PID last: read it in chunks, matching each entry as it
+ * completes.  An entry longer than ours is skipped without being stored.
+ */
 int
 proc_env_has(pid_t pid, const char *entry)
 {
-	char	 path[64], buf[65536];
-	ssize_t	 n;
-	size_t	 len = strlen(entry);
-	char	*p, *end;
+	char	 path[64], buf[8192], cur[128];
+	size_t	 len = strlen(entry), have = 0;
+	ssize_t	 n, i;
+	int	 fd, saved, found = 0, toolong = 0;
 
+	if (len >= sizeof cur)
+		return 0;
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-	if ((n = read_file(path, buf, sizeof buf)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	end = buf + n;
-	for (p = buf; p < end; p += strlen(p) + 1) {
-		if (strlen(p) == len && memcmp(p, entry, len) == 0)
-			return 1;
+	while (!found) {
+		n = read(fd, buf, sizeof buf);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		for (i = 0; i < n && !found; i++) {
+			if (buf[i] == '\0') {
+				found = !toolong && have == len &&
+				    memcmp(cur, entry, len) == 0;
+				have = 0;
+				toolong = 0;
+			} else if (have < len)
+				cur[have++] = buf[i];
+			else
+				toolong = 1;
+		}
 	}
+	close(fd);
+	return found;
+}
+
+int
+proc_find_env(const char *entry, pid_t *out)
+{
+	DIR		*d;
+	struct dirent	*de;
+	pid_t		 pid;
+	char		*end;
+
+	if ((d = opendir("/proc")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		pid = (pid_t)strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 1 || pid == getpid())
+			continue;
+		if (proc_env_has(pid, entry) == 1 && proc_is_gunicorn(pid)) {
+			*out = pid;
+			closedir(d);
+			return 1;
+		}
+	}
+	closedir(d);
 	return 0;
 }
 

@@ -13,6 +13,8 @@
 int	proc_children(pid_t, pid_t **, size_t *);
 /* 1 if pid's environment has the exact entry "KEY=VALUE", 0 if not, -1. */
 int	proc_env_has(pid_t, const char *);
+/* Any process (not us) whose environment has the entry; 1 and *pid. */
+int	proc_find_env(const char *, pid_t *);
 /* 1 if /proc/pid exists (even a zombie, which is not reaped yet). */
 int	proc_exists(pid_t);
 /* Start time in clock ticks since boot (0 on error): guards PID reuse. */

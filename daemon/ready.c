@@ -10,10 +10,11 @@
  * signal "this worker can serve", including with --preload.
  *
  * We see the same file through /proc/WORKER/fd/N.  It was created by
- * mkstemp() with mode 0600 and equal mtime and ctime; a heartbeat leaves
- * either a mode of 0 or 1 (fchmod) or an mtime different from the ctime
- * (utime with a monotonic time; an fchmod also moves the ctime on).  Either
- * is proof of a heartbeat in every gunicorn from 20 on.  A worker holds its
+ * mkstemp() with mode 0600; a heartbeat leaves a mode of 0 or 1 (fchmod)
+ * or a changed mtime (utime with a monotonic time, nowhere near the
+ * wall-clock ctime).  We compare with what we saw at the first look, not
+ * mtime with ctime: the unlink right after mkstemp() moves the ctime on.
+ * See heartbeat_seen().  A worker holds its
  * siblings' files for an instant after fork (it closes them first thing);
  * we only judge a worker once it holds exactly one.
  *
@@ -53,6 +54,9 @@ struct worker {
 	int			 ready;
 	int			 wd;		/* inotify watch, -1 none */
 	int			 seen;		/* in the last scan */
+	int			 looked;	/* its file seen: mode0, mtime0 */
+	mode_t			 mode0;
+	double			 mtime0;
 };
 
 struct ready {
@@ -101,12 +105,31 @@ worker_tmp(pid_t pid, const char *fd, struct stat *sb)
 	return 1;
 }
 
+/*
+ * Has the worker touched its file since we first saw it, or before?
+ * Compared with the first look, so that the ctime bump of the unlink that
+ * follows mkstemp() is not mistaken for a heartbeat:
+ *  - gunicorn 20 fchmods the mode to 1, 0, 1...: a mode of 0 or 1 (a
+ *    mkstemp file is 0600), or any change of mode;
+ *  - gunicorn 21+ utime()s both times to time.monotonic(): any change of
+ *    mtime, or at the first look an mtime nowhere near the wall-clock
+ *    ctime (seconds since boot against seconds since 1970).
+ */
 static int
-heartbeat_seen(const struct stat *sb)
+heartbeat_seen(struct worker *w, const struct stat *sb)
 {
-	return (sb->st_mode & 07777) <= 1 ||
-	    sb->st_mtim.tv_sec != sb->st_ctim.tv_sec ||
-	    sb->st_mtim.tv_nsec != sb->st_ctim.tv_nsec;
+	double	mtime = (double)sb->st_mtim.tv_sec + sb->st_mtim.tv_nsec / 1e9;
+	double	ctime = (double)sb->st_ctim.tv_sec + sb->st_ctim.tv_nsec / 1e9;
+
+	if ((sb->st_mode & 07777) <= 1)
+		return 1;
+	if (!w->looked) {
+		w->looked = 1;
+		w->mode0 = sb->st_mode;
+		w->mtime0 = mtime;
+		return mtime < ctime - 60 || mtime > ctime + 60;
+	}
+	return sb->st_mode != w->mode0 || mtime != w->mtime0;
 }
 
 /*
@@ -139,7 +162,7 @@ worker_look(struct ready *r, struct worker *w)
 	closedir(d);
 	if (found != 1)
 		return 0;	/* not yet forked off cleanly */
-	if (heartbeat_seen(&own))
+	if (heartbeat_seen(w, &own))
 		return 1;
 	if (w->wd == -1 && r->ifd != -1) {
 		snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)w->pid,

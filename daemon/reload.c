@@ -68,6 +68,7 @@ struct reload {
 	struct reload_entry	*e;		/* running entry, in history */
 	struct master		*old, *new;
 	pid_t			 prev_new;	/* last failed new master */
+	unsigned long long	 prev_new_start;	/* ... its start time */
 	struct ready		*probe;
 	int			 old_lost;	/* old died mid-reload */
 	int			 old_code;	/* ... with this exit code */
@@ -83,6 +84,7 @@ static void	reload_fork(struct gw *);
 static void	reload_fail(struct gw *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	reload_finish(struct gw *, enum reload_result);
+static pid_t	find_new_master(pid_t, pid_t);
 
 static struct timeval
 tv_of(double s)
@@ -223,7 +225,8 @@ reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
 	struct waiter	*w;
 	unsigned	 id;
 
-	if (gw->state == GW_STOPPING || gw->cur == NULL) {
+	if (gw->state == GW_STOPPING ||
+	    (gw->cur == NULL && r->state == RS_IDLE)) {
 		log_warnx("reload requested by %s: refused, %s",
 		    history_trigger_name(trigger), gw->state == GW_STOPPING ?
 		    "the wrapper is stopping" : "no gunicorn master is running");
@@ -283,10 +286,49 @@ reload_boot_done(struct gw *gw)
 }
 
 static void
+reload_remember_new(struct reload *r, pid_t pid)
+{
+	r->prev_new = pid;
+	r->prev_new_start = pid != 0 ? proc_starttime(pid) : 0;
+}
+
+/*
+ * gunicorn ignores SIGUSR2 ("Child exists") while the master still has a
+ * new master from an earlier reload, even one that has exited and that it
+ * has not reaped yet.  That is the last failed new master (until it is
+ * gone from /proc), or a stray one: a new master forked after we gave up
+ * looking for it, which serves unverified; stop that one.
+ */
+static pid_t
+reload_blocker(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	pid_t		 stray;
+
+	if (r->prev_new != 0) {
+		if (proc_exists(r->prev_new) &&
+		    proc_starttime(r->prev_new) == r->prev_new_start)
+			return r->prev_new;
+		reload_remember_new(r, 0);
+	}
+	if ((stray = find_new_master(r->old->pid, r->old->pid)) != 0) {
+		log_warnx("reload %u: master %d already has a new master %d "
+		    "that no reload verified: stopping it", r->e->id,
+		    (int)r->old->pid, (int)stray);
+		if (kill(stray, SIGTERM) == -1 && errno != ESRCH)
+			log_warn("kill %d", (int)stray);
+		reload_remember_new(r, stray);
+		return stray;
+	}
+	return 0;
+}
+
+static void
 reload_begin(struct gw *gw, enum reload_trigger trigger)
 {
 	struct reload	*r = gw->reload;
 
+	r->pending = 0;		/* this reload serves every request so far */
 	r->e = history_add(&gw->history, r->next_id++, trigger);
 	r->e->old_master = gw->cur->pid;
 	r->old = gw->cur;
@@ -297,7 +339,7 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	log_info("reload %u: starting, master %d, warm-up budget %g s (%s)",
 	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
 	    options_ready_name(gw->cfg.ready));
-	if (r->prev_new != 0 && proc_exists(r->prev_new)) {
+	if (reload_blocker(gw) != 0) {
 		reload_set_state(gw, RS_SETTLING);
 		r->deadline = now_mono() + RELOAD_SETTLE_MAX;
 		reload_arm(r, RELOAD_POLL);
@@ -311,7 +353,7 @@ reload_fork(struct gw *gw)
 {
 	struct reload	*r = gw->reload;
 
-	r->prev_new = 0;
+	reload_remember_new(r, 0);
 	if (master_signal(r->old, SIGUSR2) == -1) {
 		reload_fail(gw, "cannot send SIGUSR2 to master %d: %s",
 		    (int)r->old->pid, strerror(errno));
@@ -367,7 +409,7 @@ forking_tick(struct gw *gw)
 	}
 	r->e->new_master = pid;
 	if ((r->new = master_watch(gw, pid, r->old->adopted)) == NULL) {
-		r->prev_new = pid;
+		reload_remember_new(r, pid);
 		reload_fail(gw, "new master %d exited %.1f s after SIGUSR2, "
 		    "before it could be watched", (int)pid,
 		    now_mono() - r->t0);
@@ -446,6 +488,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct gw	*gw = arg;
 	struct reload	*r = gw->reload;
 	const char	*errstr;
+	pid_t		 pid;
 
 	(void)fd;
 	(void)what;
@@ -454,13 +497,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case RS_WARMING:
 		break;		/* the probe has its own timers */
 	case RS_SETTLING:
-		if (!proc_exists(r->prev_new)) {
+		if ((pid = reload_blocker(gw)) == 0) {
 			reload_fork(gw);
 		} else if (now_mono() >= r->deadline) {
-			reload_fail(gw, "previous new master %d still not "
-			    "reaped by master %d after %g s",
-			    (int)r->prev_new, (int)r->old->pid,
-			    RELOAD_SETTLE_MAX);
+			/* Forget it: a stuck PID must not block for ever. */
+			reload_remember_new(r, 0);
+			reload_fail(gw, "earlier new master %d still not "
+			    "reaped by master %d after %g s", (int)pid,
+			    (int)r->old->pid, RELOAD_SETTLE_MAX);
 		} else
 			reload_arm(r, RELOAD_POLL);
 		break;
@@ -557,8 +601,8 @@ reload_finish(struct gw *gw, enum reload_result result)
 	if (result == RESULT_OK) {
 		free(e->reason);
 		e->reason = NULL;
-	} else if (r->new != NULL || e->new_master != 0)
-		r->prev_new = e->new_master;
+	} else if (e->new_master != 0)
+		reload_remember_new(r, e->new_master);
 	ready_free(r->probe);
 	r->probe = NULL;
 	if (result == RESULT_OK && r->new != NULL)
@@ -588,7 +632,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 		/* The old master died during the reload and the new
 		 * generation did not make it: nothing serves. */
 		log_warnx("no gunicorn master left");
-		server_exit(gw, r->old_code);
+		server_fail(gw, r->old_code);
 		return;
 	}
 	if (r->pending)
@@ -657,7 +701,17 @@ reload_master_exited(struct gw *gw, struct master *m)
 		 * new master is then our child.  It takes over if ready.
 		 */
 		pid = find_new_master(getpid(), m->pid);
-		if (pid != 0 && (r->new = master_watch(gw, pid, 0)) != NULL) {
+		if (pid == 0 && m->adopted) {
+			/* Not our descendant: its orphan went elsewhere. */
+			char	entry[32];
+
+			snprintf(entry, sizeof entry, "GUNICORN_PID=%d",
+			    (int)m->pid);
+			if (proc_find_env(entry, &pid) != 1)
+				pid = 0;
+		}
+		if (pid != 0 && (r->new = master_watch(gw, pid, m->adopted)) !=
+		    NULL) {
 			r->e->new_master = pid;
 			log_warnx("reload %u: old master %d %s; new master %d "
 			    "takes over if it becomes ready", r->e->id,

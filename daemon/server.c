@@ -99,14 +99,25 @@ server_cleanup(struct gw *gw)
 		log_warn("unlink %s", path);
 }
 
+static int
+server_live_masters(struct gw *gw)
+{
+	struct master	*m;
+	int		 n = 0;
+
+	TAILQ_FOREACH(m, &gw->masters, entry)
+		n += !m->exited;
+	return n;
+}
+
 /*
- * Workers whose master died re-parent to us, the subreaper.  They would
- * only notice at their next loop (up to half gunicorn's timeout), holding
- * the listening socket meanwhile, so that the gunicorn supervisord starts
- * next cannot bind it: tell them now.  SIGTERM lets a request finish.
+ * gunicorn processes whose parent died re-parent to us, the subreaper:
+ * workers of a killed master, or a new master forked an instant before
+ * its old master stopped (before we could see it).  Returns each live one
+ * that is not a watched master, through cb.
  */
 static void
-server_term_orphans(struct gw *gw)
+server_orphans(struct gw *gw, void (*cb)(struct gw *, pid_t))
 {
 	struct master	*m;
 	pid_t		*kids;
@@ -119,33 +130,67 @@ server_term_orphans(struct gw *gw)
 		ours = 0;
 		TAILQ_FOREACH(m, &gw->masters, entry)
 			ours |= m->pid == kids[i];
-		if (ours || !proc_is_gunicorn(kids[i]))
-			continue;
-		log_info("SIGTERM to orphaned worker %d", (int)kids[i]);
-		if (kill(kids[i], SIGTERM) == -1 && errno != ESRCH)
-			log_warn("kill %d", (int)kids[i]);
+		/* A zombie has an empty cmdline: not gunicorn, skipped. */
+		if (!ours && proc_is_gunicorn(kids[i]))
+			cb(gw, kids[i]);
 	}
 	free(kids);
+}
+
+/*
+ * A worker whose master died would only notice at its next loop (up to
+ * half gunicorn's timeout), holding the listening socket meanwhile, so
+ * that the gunicorn supervisord starts next could not bind it: tell it
+ * now.  SIGTERM lets a request in flight finish.
+ */
+static void
+orphan_term(struct gw *gw, pid_t pid)
+{
+	(void)gw;
+	log_info("SIGTERM to orphaned gunicorn process %d", (int)pid);
+	if (kill(pid, SIGTERM) == -1 && errno != ESRCH)
+		log_warn("kill %d", (int)pid);
+}
+
+/* While stopping: watch it like a master, so that we wait for it too. */
+static void
+orphan_stop(struct gw *gw, pid_t pid)
+{
+	struct master	*m;
+
+	if ((m = master_watch(gw, pid, 0)) == NULL)
+		return;
+	log_info("stopping: %s to orphaned gunicorn process %d",
+	    gw->stop_signal == SIGQUIT ? "SIGQUIT" : "SIGTERM", (int)pid);
+	if (master_signal(m, gw->stop_signal) == -1 && errno != ESRCH)
+		log_warn("signal %d", (int)pid);
 }
 
 void
 server_exit(struct gw *gw, int code)
 {
-	struct master	*m;
-
 	if (code == 0 && gw->failed)
 		code = 1;
-	/* Anything still running would serve unsupervised: stop it. */
-	TAILQ_FOREACH(m, &gw->masters, entry) {
-		if (!m->exited && m != gw->cur) {
-			log_warnx("stopping leftover master %d", (int)m->pid);
-			(void)master_signal(m, SIGTERM);
-		}
-	}
+	event_del(gw->stop_timer);
+	server_orphans(gw, orphan_term);
 	server_cleanup(gw);
 	log_info("exiting with status %d", code);
 	gw->exit_status = code;
 	event_base_loopbreak(gw->base);
+}
+
+/* Nothing serves any more: exit with code, once no master is left. */
+void
+server_fail(struct gw *gw, int code)
+{
+	if (server_live_masters(gw) == 0) {
+		server_exit(gw, code);
+		return;
+	}
+	log_warnx("stopping what is left before exiting with status %d",
+	    code);
+	gw->stop_code = code;
+	server_stop(gw, SIGTERM);
 }
 
 static void
@@ -153,15 +198,26 @@ stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gw	*gw = arg;
 	struct master	*m;
+	struct timeval	 tv = { 1, 0 };
 
 	(void)fd;
 	(void)what;
+	if (server_live_masters(gw) == 0) {
+		server_exit(gw, gw->stop_code);
+		return;
+	}
 	TAILQ_FOREACH(m, &gw->masters, entry) {
-		log_warnx("master %d still running after %g s: SIGKILL to it "
-		    "and its workers", (int)m->pid, gw->cfg.stop_timeout);
+		if (m->exited)
+			continue;
+		log_warnx("%d still running after the stop timeout (%g s): "
+		    "SIGKILL to it and its children", (int)m->pid,
+		    gw->cfg.stop_timeout);
 		master_signal_children(m, 0, SIGKILL);
 		(void)master_signal(m, SIGKILL);
 	}
+	/* SIGKILL is final; look again shortly in case an exit was missed. */
+	if (event_add(gw->stop_timer, &tv) == -1)
+		fatalx("event_add stop timer failed");
 }
 
 void
@@ -189,6 +245,8 @@ server_stop(struct gw *gw, int sig)
 	 * before their master has the signal, it might replace them.
 	 */
 	TAILQ_FOREACH(m, &gw->masters, entry) {
+		if (m->exited)
+			continue;
 		log_info("stopping: %s to master %d",
 		    gw->stop_signal == SIGQUIT ? "SIGQUIT" : "SIGTERM",
 		    (int)m->pid);
@@ -201,7 +259,8 @@ server_stop(struct gw *gw, int sig)
 		ready_free(gw->boot);
 		gw->boot = NULL;
 	}
-	if (TAILQ_EMPTY(&gw->masters)) {
+	server_orphans(gw, orphan_stop);
+	if (server_live_masters(gw) == 0) {
 		server_exit(gw, 0);
 		return;
 	}
@@ -225,10 +284,10 @@ server_master_exited(struct gw *gw, struct master *m)
 		if (m == gw->cur)
 			gw->cur = NULL;
 		master_free(m);
-		if (TAILQ_EMPTY(&gw->masters)) {
-			event_del(gw->stop_timer);
-			server_exit(gw, 0);
-		}
+		/* Its orphans (a new master it forked) are ours to stop. */
+		server_orphans(gw, orphan_stop);
+		if (server_live_masters(gw) == 0)
+			server_exit(gw, gw->stop_code);
 		return;
 	}
 
@@ -240,7 +299,6 @@ server_master_exited(struct gw *gw, struct master *m)
 
 	/* The serving master died on its own: let supervisord know. */
 	code = master_exit_code(m);
-	server_term_orphans(gw);
 	if (gw->boot != NULL) {
 		ready_kill_unready(gw->boot);
 		ready_free(gw->boot);
@@ -249,5 +307,5 @@ server_master_exited(struct gw *gw, struct master *m)
 	reload_abandon(gw, "the serving master exited");
 	gw->cur = NULL;
 	master_free(m);
-	server_exit(gw, code);
+	server_fail(gw, code);
 }
