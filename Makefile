@@ -24,8 +24,12 @@ GW_CFLAGS := $(WARN) -D_GNU_SOURCE -DGW_VERSION='"$(VERSION)"' \
 	   -Icommon -Idaemon -Iclient $(PKG_CFLAGS) -MMD -MP
 CFLAGS	?= -O2 -g
 
+# make test SANITIZE=1: AddressSanitizer (with LeakSanitizer) and UBSan;
+# undefined behaviour aborts instead of printing and carrying on.  Objects
+# depend on build.flags, so switching compiler or flags rebuilds them.
 ifeq ($(SANITIZE),1)
-GW_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+GW_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+	     -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
@@ -53,13 +57,17 @@ gunicorn-wrapper: $(DAEMON_OBJ) $(COMMON_OBJ)
 gwctl: $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-%.o: %.c
+FLAGS_ID := $(CC) $(GW_CFLAGS) $(CFLAGS) $(LDFLAGS)
+build.flags: FORCE
+	@echo '$(FLAGS_ID)' | cmp -s - $@ || echo '$(FLAGS_ID)' > $@
+
+%.o: %.c build.flags
 	$(CC) $(GW_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-tests/unit/%.o: tests/unit/%.c
+tests/unit/%.o: tests/unit/%.c build.flags
 	$(CC) $(GW_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -c -o $@ $<
 
 lint-man:
@@ -73,6 +81,12 @@ integration: gunicorn-wrapper gwctl
 	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: all lint-man unit integration
+
+# The reload benchmark: figures to stdout and bench/results/latest.json,
+# the timeline plot to doc/reload-timeline.svg.  Not a test: it asserts
+# nothing, it reports against the targets in doc/BENCHMARKS.md.
+bench: all
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
@@ -88,9 +102,9 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man1/gwctl.1
 
 clean:
-	rm -f gunicorn-wrapper gwctl tests/unit/test_units */*.o */*.d \
+	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
 
-.PHONY: all test unit integration lint-man install uninstall clean
+.PHONY: FORCE all test bench unit integration lint-man install uninstall clean
 
 -include $(wildcard */*.d tests/unit/*.d)

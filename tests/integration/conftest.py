@@ -27,6 +27,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import helpers  # noqa: E402
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print: with `make test
+# SANITIZE=1` a report in any log of the test fails it, even one the test
+# itself did not look at (a leak reported at exit, say).
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:")
+
+
+def sanitizer_reports(root):
+    found = []
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            if not f.endswith(".log"):
+                continue
+            path = os.path.join(dirpath, f)
+            try:
+                with open(path, "rb") as fh:
+                    text = fh.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if any(m in line for m in SANITIZER_MARKS):
+                    found.append("%s: %s" % (path, line))
+    return found
+
+
 @pytest.fixture
 def gw(tmp_path):
     env = helpers.GwEnv(tmp_path)
@@ -35,6 +60,8 @@ def gw(tmp_path):
     finally:
         left = env.cleanup()
         assert not left, "processes survived teardown:\n" + helpers.describe(left)
+        reports = sanitizer_reports(str(tmp_path))
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports[:20])
 
 
 @pytest.fixture(scope="session", autouse=True)
