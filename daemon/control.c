@@ -111,42 +111,12 @@ client_fail(struct client *c, const char *msg)
 }
 
 static void
-pack_opt_double(msgpack_packer *pk, const char *k, double v)
-{
-	if (v < 0)
-		proto_pack_knil(pk, k);
-	else
-		proto_pack_kdouble(pk, k, v);
-}
-
-static void
 pack_opt_pid(msgpack_packer *pk, const char *k, pid_t v)
 {
 	if (v <= 0)
 		proto_pack_knil(pk, k);
 	else
 		proto_pack_kint(pk, k, v);
-}
-
-static void
-pack_entry(msgpack_packer *pk, const struct reload_entry *e)
-{
-	msgpack_pack_map(pk, 15);
-	proto_pack_kint(pk, "id", e->id);
-	proto_pack_kstr(pk, "trigger", history_trigger_name(e->trigger));
-	proto_pack_kdouble(pk, "started", e->started);
-	pack_opt_double(pk, "duration", e->duration);
-	proto_pack_kstr(pk, "result", history_result_name(e->result));
-	proto_pack_kstr(pk, "reason", e->reason);
-	pack_opt_pid(pk, "old_master", e->old_master);
-	pack_opt_pid(pk, "new_master", e->new_master);
-	proto_pack_kint(pk, "workers", e->workers);
-	proto_pack_kstr(pk, "note", e->note);
-	pack_opt_double(pk, "t_settle", e->t_settle);
-	pack_opt_double(pk, "t_fork", e->t_fork);
-	pack_opt_double(pk, "t_warmup", e->t_warmup);
-	pack_opt_double(pk, "t_drain", e->t_drain);
-	pack_opt_double(pk, "t_promote", e->t_promote);
 }
 
 static void
@@ -192,7 +162,7 @@ cmd_status(struct client *c, const struct proto_request *req)
 	proto_pack_str(&pk, "history");
 	msgpack_pack_array(&pk, gw->history.count);
 	for (h = 0; h < gw->history.count; h++)
-		pack_entry(&pk, history_at(&gw->history, h));
+		history_pack_entry(&pk, history_at(&gw->history, h));
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	free(kids);
@@ -217,7 +187,7 @@ reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 		proto_pack_kstr(&pk, PROTO_K_ERROR, e->reason != NULL ?
 		    e->reason : "reload failed");
 	proto_pack_str(&pk, PROTO_K_RELOAD);
-	pack_entry(&pk, e);
+	history_pack_entry(&pk, e);
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	/*

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <msgpack.h>
+
 #define HISTORY_MAX	50
 
 enum reload_trigger {
@@ -41,6 +43,33 @@ struct history {
 	unsigned		 first;		/* index of the oldest */
 	unsigned		 count;
 };
+
+/*
+ * The history file, RUN_DIR/NAME.history: append-only, one record per
+ * finished reload, fsync'd before the reload is reported.  A record is
+ * "GWH1", a 32-bit big-endian length and CRC-32 of the payload, then the
+ * payload: the entry as a msgpack map, exactly as the protocol sends it.
+ * Compacted to the last HISTORY_MAX entries past HISTORY_FILE_MAX bytes.
+ */
+#define HISTORY_MAGIC		"GWH1"
+#define HISTORY_RECORD_MAX	4096
+#define HISTORY_FILE_MAX	(64 * 1024)
+#define HISTORY_READ_MAX	(1024 * 1024)
+
+/* Read the file into h (which must be empty); a corrupt or truncated
+ * part is logged and skipped, never fatal.  Returns entries loaded. */
+int	history_load(struct history *, const char *);
+/* Parse records from a buffer (history_load's work; fuzzed on its own).
+ * Returns entries loaded; *skipped counts bytes not understood. */
+int	history_parse(struct history *, const char *, size_t, size_t *);
+/* Append one finished entry, fsync; compact when the file is too big.
+ * 0, or -1 logged: the reload's outcome stands either way. */
+int	history_append(const struct history *, const char *,
+	    const struct reload_entry *);
+/* The entry as a msgpack map (protocol and file alike). */
+void	history_pack_entry(msgpack_packer *, const struct reload_entry *);
+/* The id after the newest entry (1 when empty). */
+unsigned history_next_id(const struct history *);
 
 /* A new running entry, evicting the oldest when full. */
 struct reload_entry *history_add(struct history *, unsigned,

@@ -149,6 +149,7 @@ main(int argc, char **argv)
 			fatalx("cannot watch signal %d", handled[i]);
 	}
 	server_init(&gw);
+	(void)history_load(&gw.history, gw.cfg.history);
 	reload_init(&gw);
 	/* Before gunicorn: a second wrapper of this name must not adopt
 	 * the first one's master or start another server. */

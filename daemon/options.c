@@ -418,6 +418,7 @@ options_parse(int argc, char **argv, options_getenv get,
 		    from[OPT_SOCKET] : "run directory and name", cfg->socket,
 		    strlen(cfg->socket),
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	xasprintf(&cfg->history, "%s/%s.history", cfg->run_dir, cfg->name);
 	cfg->socket_gid = (gid_t)-1;
 	if (val[OPT_SOCKET_GROUP] != NULL && *val[OPT_SOCKET_GROUP] != '\0' &&
 	    resolve_group(val[OPT_SOCKET_GROUP], &cfg->socket_gid) == -1)
@@ -456,5 +457,6 @@ options_free(struct gw_config *cfg)
 	free(cfg->run_dir);
 	free(cfg->pidfile);
 	free(cfg->socket);
+	free(cfg->history);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -40,6 +40,7 @@ struct gw_config {
 	int		  pidfile_added; /* we added --pid */
 
 	char		*socket;	/* control socket path */
+	char		*history;	/* RUN_DIR/NAME.history */
 	gid_t		 socket_gid;	/* (gid_t)-1: none */
 };
 

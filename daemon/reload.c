@@ -165,7 +165,7 @@ reload_init(struct gw *gw)
 
 	r = xcalloc(1, sizeof *r);
 	r->state = RS_IDLE;
-	r->next_id = 1;
+	r->next_id = history_next_id(&gw->history);
 	TAILQ_INIT(&r->waiters);
 	r->timer = event_new(gw->base, -1, 0, timer_cb, gw);
 	r->kick = event_new(gw->base, -1, 0, kick_cb, gw);
@@ -609,6 +609,8 @@ reload_finish(struct gw *gw, enum reload_result result)
 		gw->cur = r->new;
 	r->old = r->new = NULL;
 	reload_set_state(gw, RS_IDLE);
+	/* On disk before anyone hears of it. */
+	(void)history_append(&gw->history, gw->cfg.history, e);
 	snprintf(phases, sizeof phases, "fork %.2f s, warm-up %.2f s, "
 	    "drain %.2f s, promote %.2f s", e->t_fork, e->t_warmup,
 	    e->t_drain < 0 ? 0 : e->t_drain, e->t_promote);

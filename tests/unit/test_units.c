@@ -291,6 +291,94 @@ test_history_ring(void **state)
 	assert_int_equal(h.count, 0);
 }
 
+/* The history file: round trip, then damage of every kind. */
+static void
+test_history_file(void **state)
+{
+	char			 dir[] = "/tmp/gw-unit-hist-XXXXXX", path[128];
+	struct history		 h, back;
+	struct reload_entry	*e;
+	const struct reload_entry *b;
+	char			 *buf;
+	size_t			 len, skipped;
+	FILE			*f;
+	unsigned		 i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/app.history", dir);
+	memset(&h, 0, sizeof h);
+	for (i = 1; i <= 3; i++) {
+		e = history_add(&h, i, i == 2 ? TRIGGER_CONTROL :
+		    TRIGGER_SIGNAL);
+		e->result = i == 3 ? RESULT_FAILED : RESULT_OK;
+		e->duration = 1.5 * i;
+		e->old_master = 100 + (pid_t)i;
+		e->new_master = 200 + (pid_t)i;
+		e->t_fork = 0.01;
+		if (i == 3)
+			e->reason = strdup("new master 203 exited");
+		assert_int_equal(history_append(&h, path, e), 0);
+	}
+	memset(&back, 0, sizeof back);
+	assert_int_equal(history_load(&back, path), 3);
+	b = history_at(&back, 1);
+	assert_int_equal(b->id, 2);
+	assert_int_equal(b->trigger, TRIGGER_CONTROL);
+	assert_int_equal(b->new_master, 202);
+	assert_true(b->duration == 3.0);
+	assert_true(b->t_warmup < 0);
+	assert_string_equal(history_at(&back, 2)->reason,
+	    "new master 203 exited");
+	assert_int_equal(history_next_id(&back), 4);
+	history_clear(&back);
+
+	/* Read the file, then feed damaged copies to the parser. */
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	buf = malloc(65536);
+	len = fread(buf, 1, 65536, f);
+	fclose(f);
+	/* Truncated in the last record: the first two survive. */
+	memset(&back, 0, sizeof back);
+	assert_int_equal(history_parse(&back, buf, len - 5, &skipped), 2);
+	assert_true(skipped > 0);
+	history_clear(&back);
+	/* A flipped byte in the second record: CRC, skip it alone. */
+	buf[len / 2] ^= 0x55;
+	memset(&back, 0, sizeof back);
+	assert_int_equal(history_parse(&back, buf, len, &skipped), 2);
+	assert_int_equal(history_at(&back, 1)->id, 3);
+	history_clear(&back);
+	/* Garbage in front: skipped, the rest loads. */
+	memset(&back, 0, sizeof back);
+	assert_int_equal(history_parse(&back, "garbage!", 8, &skipped), 0);
+	assert_int_equal(skipped, 8);
+	history_clear(&back);
+	free(buf);
+
+	/* A corrupt file is reported, skipped and rewritten clean. */
+	f = fopen(path, "ab");
+	assert_non_null(f);
+	fputs("\xff\xfe not a record", f);
+	fclose(f);
+	memset(&back, 0, sizeof back);
+	assert_int_equal(history_load(&back, path), 3);
+	history_clear(&back);
+	memset(&back, 0, sizeof back);
+	f = fopen(path, "rb");
+	buf = malloc(65536);
+	len = fread(buf, 1, 65536, f);
+	fclose(f);
+	assert_int_equal(history_parse(&back, buf, len, &skipped), 3);
+	assert_int_equal(skipped, 0);
+	free(buf);
+	history_clear(&back);
+	history_clear(&h);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* The /proc readers, on a real child with a known environment. */
 static void
 test_proc_readers(void **state)
@@ -376,6 +464,7 @@ main(void)
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_parse_numbers),
 		cmocka_unit_test(test_history_ring),
+		cmocka_unit_test(test_history_file),
 		cmocka_unit_test(test_proc_readers),
 		cmocka_unit_test(test_pidfile_read),
 	};
