@@ -70,11 +70,40 @@ tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
 tests/unit/%.o: tests/unit/%.c build.flags
 	$(CC) $(GW_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -c -o $@ $<
 
+# Fuzz targets: replayed over the corpus and kept crashers by `make unit`,
+# fuzzed for real with libFuzzer by `make fuzz` (clang), FUZZ_TIME seconds
+# per target.
+FUZZ_SRC := tests/fuzz/fuzz_request.c daemon/history.c $(COMMON_SRC)
+FUZZ_DIRS := tests/fuzz/corpus/request tests/fuzz/corpus/history \
+	     tests/fuzz/crashers
+FUZZ_TIME ?= 60
+
+tests/fuzz/replay: tests/fuzz/replay.o tests/fuzz/fuzz_request.o \
+    daemon/history.o $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+tests/fuzz/%.o: tests/fuzz/%.c build.flags
+	$(CC) $(GW_CFLAGS) -Itests/fuzz $(CFLAGS) -c -o $@ $<
+
+tests/fuzz/fuzz-%: tests/fuzz/libfuzzer_%.c $(FUZZ_SRC) tests/fuzz/fuzz.h
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -Idaemon -Itests/fuzz \
+	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
+
+fuzz: tests/fuzz/fuzz-request tests/fuzz/fuzz-history
+	for t in request history; do \
+	    mkdir -p tests/fuzz/work/$$t && \
+	    ./tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) \
+	        -artifact_prefix=tests/fuzz/crashers/$$t- \
+	        tests/fuzz/work/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
-unit: tests/unit/test_units
+unit: tests/unit/test_units tests/fuzz/replay
 	./tests/unit/test_units
+	./tests/fuzz/replay $(FUZZ_DIRS)
 
 integration: gunicorn-wrapper gwctl
 	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl $(PYTHON) -m pytest -q \
@@ -102,9 +131,11 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man1/gwctl.1
 
 clean:
-	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units */*.o */*.d \
+	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \
+	    tests/fuzz/replay tests/fuzz/fuzz-request tests/fuzz/fuzz-history \
+	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
 
-.PHONY: FORCE all test bench unit integration lint-man install uninstall clean
+.PHONY: FORCE all test bench fuzz unit integration lint-man install uninstall clean
 
--include $(wildcard */*.d tests/unit/*.d)
+-include $(wildcard */*.d tests/unit/*.d tests/fuzz/*.d)

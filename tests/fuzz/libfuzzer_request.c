@@ -1,0 +1,13 @@
+/* libFuzzer entry point for the request decoder (see fuzz_request.c). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_request_one(data, size);
+}
