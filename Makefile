@@ -2,6 +2,7 @@
 #
 #   make            build gunicorn-wrapper
 #   make test       build, lint the man pages, run unit then integration tests
+#   make check      make test, then again under ASan and UBSan (what CI runs)
 #   make install    install under $(DESTDIR)$(PREFIX)
 #
 # Our warning flags come before the user's CFLAGS so a user can add to them;
@@ -111,6 +112,10 @@ integration: gunicorn-wrapper gwctl
 
 test: all lint-man unit integration
 
+# What CI runs: the whole suite, then again with ASan+UBSan (clang).
+check: test
+	$(MAKE) test SANITIZE=1 CC=clang
+
 # The reload benchmark: figures to stdout and bench/results/latest.json,
 # the timeline plot to doc/reload-timeline.svg.  Not a test: it asserts
 # nothing, it reports against the targets in doc/BENCHMARKS.md.
@@ -136,6 +141,6 @@ clean:
 	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
 
-.PHONY: FORCE all test bench fuzz unit integration lint-man install uninstall clean
+.PHONY: FORCE all test check bench fuzz unit integration lint-man install uninstall clean
 
 -include $(wildcard */*.d tests/unit/*.d tests/fuzz/*.d)
