@@ -9,7 +9,9 @@
 #define GW_GW_H
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <event2/event.h>
 
@@ -51,6 +53,13 @@ struct gw {
 	int			 stop_code;	/* exit status once stopped */
 	int			 exit_status;
 	int			 failed;	/* exit non-zero, whatever */
+
+	int			 notify_fd;	/* notify.c; -1: off */
+	struct sockaddr_un	 notify_addr;
+	socklen_t		 notify_len;
+	int			 notify_warned;
+	int			 ready_sent;	/* READY=1 said once */
+	struct event		*boot_extend;	/* EXTEND_TIMEOUT_USEC= */
 };
 
 #ifndef TAILQ_FOREACH_SAFE
@@ -62,6 +71,7 @@ struct gw {
 
 /* server.c: the lifecycle around the masters. */
 void	server_init(struct gw *);
+void	server_ready(struct gw *);
 int	server_start(struct gw *);
 void	server_stop(struct gw *, int);
 void	server_master_exited(struct gw *, struct master *);

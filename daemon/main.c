@@ -26,6 +26,7 @@
 #include "gunicorn.h"
 #include "gw.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "reload.h"
 
@@ -129,7 +130,12 @@ main(int argc, char **argv)
 		break;
 	}
 	log_init("gunicorn-wrapper", gw.cfg.name);
+	if (notify_init(&gw) == -1) {
+		options_free(&gw.cfg);
+		return 1;
+	}
 	if (make_run_dir(gw.cfg.run_dir) == -1) {
+		notify_free(&gw);
 		options_free(&gw.cfg);
 		return 1;
 	}
@@ -180,6 +186,8 @@ out:
 	for (i = 0; i < sizeof handled / sizeof handled[0]; i++)
 		event_free(gw.sigev[i]);
 	event_free(gw.stop_timer);
+	event_free(gw.boot_extend);
+	notify_free(&gw);
 	event_base_free(gw.base);
 	options_free(&gw.cfg);
 	return status;

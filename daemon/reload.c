@@ -27,6 +27,7 @@
 #include "gunicorn.h"
 #include "gw.h"
 #include "log.h"
+#include "notify.h"
 #include "proc.h"
 #include "ready.h"
 #include "reload.h"
@@ -336,6 +337,11 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	r->old_lost = 0;
 	r->t0 = now_mono();
 	r->phase_t0 = r->t0;
+	if (gw->ready_sent)
+		notify_send(gw, "RELOADING=1\nMONOTONIC_USEC=%llu\n"
+		    "STATUS=reloading: reload %u, master %d",
+		    (unsigned long long)(now_mono() * 1e6), r->e->id,
+		    (int)gw->cur->pid);
 	log_info("reload %u: starting, master %d, warm-up budget %g s (%s)",
 	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
 	    options_ready_name(gw->cfg.ready));
@@ -621,6 +627,12 @@ reload_finish(struct gw *gw, enum reload_result result)
 	else
 		log_warnx("reload %u failed: %s", e->id, e->reason);
 	r->e = NULL;
+	/* Close systemd's reload bracket, or say ready for the first time. */
+	if (gw->ready_sent) {
+		notify_send(gw, "READY=1");
+		notify_status(gw);
+	} else if (result == RESULT_OK)
+		server_ready(gw);
 
 	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
 		if (w->id == e->id) {

@@ -23,6 +23,7 @@
 #include "gunicorn.h"
 #include "gw.h"
 #include "log.h"
+#include "notify.h"
 #include "proc.h"
 #include "ready.h"
 #include "reload.h"
@@ -57,16 +58,51 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 
 	(void)arg;
 	ready_counts(gw->boot, &nw, &nr);
+	event_del(gw->boot_extend);
 	if (res == READY_OK)
 		log_info("master %d ready: %d workers", (int)gw->cur->pid, nw);
 	else
 		log_warnx("master %d not ready after %g s: %d of %d workers "
-		    "ready; carrying on", (int)gw->cur->pid, gw->cfg.warmup,
-		    nr, nw);
+		    "ready; carrying on (a reload can replace it)",
+		    (int)gw->cur->pid, gw->cfg.warmup, nr, nw);
 	ready_free(gw->boot);
 	gw->boot = NULL;
 	server_set_state(gw, GW_RUNNING);
+	if (res == READY_OK)
+		server_ready(gw);
+	else
+		notify_status(gw);
 	reload_boot_done(gw);
+}
+
+/*
+ * A generation is really ready for the first time: tell systemd (only
+ * now; a first generation that never became ready leaves systemd waiting
+ * until a reload brings one that does, or its start timeout).
+ */
+void
+server_ready(struct gw *gw)
+{
+	if (gw->ready_sent)
+		return;
+	gw->ready_sent = 1;
+	notify_send(gw, "READY=1\nMAINPID=%d", (int)getpid());
+	notify_status(gw);
+}
+
+/* A slow first boot, still within its budget: ask systemd for time. */
+static void
+boot_extend_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct timeval	 tv = { 5, 0 };
+
+	(void)fd;
+	(void)what;
+	if (gw->boot == NULL || ready_elapsed(gw->boot) >= gw->cfg.warmup)
+		return;
+	notify_send(gw, "EXTEND_TIMEOUT_USEC=10000000");
+	event_add(gw->boot_extend, &tv);
 }
 
 int
@@ -81,6 +117,10 @@ server_start(struct gw *gw)
 	gw->state = GW_STARTING;
 	gw->boot = ready_start(gw, m->pid, gw->cfg.ready, gw->cfg.warmup,
 	    boot_ready_cb, NULL);
+	notify_send(gw, "MAINPID=%d\nSTATUS=starting: master %d", (int)getpid(),
+	    (int)m->pid);
+	if (gw->notify_fd != -1)
+		boot_extend_cb(-1, 0, gw);
 	return 0;
 }
 
@@ -224,6 +264,8 @@ void
 server_init(struct gw *gw)
 {
 	if ((gw->stop_timer = evtimer_new(gw->base, stop_timeout_cb, gw)) ==
+	    NULL ||
+	    (gw->boot_extend = evtimer_new(gw->base, boot_extend_cb, gw)) ==
 	    NULL)
 		fatalx("evtimer_new failed");
 }
@@ -240,6 +282,8 @@ server_stop(struct gw *gw, int sig)
 	}
 	server_set_state(gw, GW_STOPPING);
 	gw->stop_signal = sig == SIGQUIT ? SIGQUIT : SIGTERM;
+	notify_send(gw, "STOPPING=1\nSTATUS=stopping");
+	event_del(gw->boot_extend);
 	/*
 	 * Masters first, then the workers still importing the app: killed
 	 * before their master has the signal, it might replace them.

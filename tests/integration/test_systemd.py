@@ -1,0 +1,114 @@
+"""systemd's notify protocol, checked with a fake NOTIFY_SOCKET.
+
+Why this file exists: under Type=notify systemd believes whatever arrives
+on NOTIFY_SOCKET.  gunicorn says READY=1 as soon as its master has bound
+the port, before any worker has imported the app; the wrapper must say it
+instead, and only when the generation is really ready, and bracket every
+reload with RELOADING=1 ... READY=1 so that `systemctl reload` waits for
+the real outcome.  No systemd runs here: a datagram socket of the test
+receives what the wrapper (and nobody else) sends, in order.
+"""
+
+import signal
+import socket
+import time
+
+import control_helpers as ch
+import helpers
+from helpers import RELOAD_OK
+
+
+class FakeSystemd:
+    """A bound AF_UNIX datagram socket collecting sd_notify messages."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.msgs = []
+
+    def drain(self):
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                return
+            self.msgs.append(dict(line.split("=", 1)
+                                  for line in data.decode().split("\n") if "=" in line))
+
+    def wait(self, pred, timeout, what, since=0):
+        """Wait for a message matching pred among those from index since."""
+        def found():
+            self.drain()
+            return [m for m in self.msgs[since:] if pred(m)]
+        return helpers.wait_for(found, timeout, what,
+                                on_timeout=lambda: repr(self.msgs))
+
+    def close(self):
+        self.sock.close()
+
+
+def test_notify_ready_reload_stop(gw):
+    """READY=1 (with MAINPID) only after the first generation's heartbeat;
+    nothing from gunicorn itself; RELOADING=1 with MONOTONIC_USEC then
+    READY=1 around a reload, a failed one too; STOPPING=1 on stop."""
+    sd = FakeSystemd(gw.tmp / "notify.sock")
+    gw.add_cleanup(sd.close)
+    w = gw.wrapper(workers=2, app_env={"APP_BOOT": "1.5"},
+                   extra_env={"NOTIFY_SOCKET": sd.path})
+    t0 = time.monotonic()
+    sd.wait(lambda m: m.get("READY") == "1", 30, "READY=1")
+    took = time.monotonic() - t0
+    w.wait_ready(timeout=5)
+    # The import takes 1.5 s: gunicorn's own READY would come far earlier.
+    assert took >= 1.4, "READY=1 after {:.2f} s, before the app loaded".format(took)
+    ready = [m for m in sd.msgs if m.get("READY") == "1"][0]
+    assert ready.get("MAINPID") == str(w.pid), ready
+    assert not [m for m in sd.msgs if "Gunicorn" in m.get("STATUS", "")], sd.msgs
+    assert [m for m in sd.msgs if m.get("STATUS", "").startswith("running: master")]
+
+    n_before = len(sd.msgs)
+    gw.set_version("2")
+    w.signal(signal.SIGHUP)
+    w.wait_log(RELOAD_OK.format(1), timeout=30)
+    sd.wait(lambda m: m.get("READY") == "1", 5, "READY=1 after the reload",
+            since=n_before)
+    tail = sd.msgs[n_before:]
+    kinds = [("RELOADING" if "RELOADING" in m else "READY" if "READY" in m else "")
+             for m in tail]
+    kinds = [k for k in kinds if k]
+    assert kinds == ["RELOADING", "READY"], tail
+    rel = [m for m in tail if "RELOADING" in m][0]
+    usec = int(rel["MONOTONIC_USEC"])
+    assert abs(usec / 1e6 - time.clock_gettime(time.CLOCK_MONOTONIC)) < 60, rel
+
+    n_before = len(sd.msgs)
+    gw.set_version("broken")
+    rep = ch.call(ch.sock_path(gw), {"cmd": "reload", "wait": True}, timeout=30)
+    assert not rep["ok"]
+    sd.wait(lambda m: m.get("READY") == "1", 5,
+            "READY=1 after the failed reload (the old generation serves)",
+            since=n_before)
+    assert any("last reload 2 failed" in m.get("STATUS", "") for m in sd.msgs[n_before:])
+
+    w.signal(signal.SIGTERM)
+    sd.wait(lambda m: m.get("STOPPING") == "1", 10, "STOPPING=1")
+    assert w.wait_exit(30) == 0
+
+
+def test_notify_never_reaches_gunicorn(gw):
+    """gunicorn's environment has no NOTIFY_SOCKET: not the master's, not
+    a worker's, not a reloaded master's."""
+    sd = FakeSystemd(gw.tmp / "notify.sock")
+    gw.add_cleanup(sd.close)
+    w = gw.wrapper(workers=1, extra_env={"NOTIFY_SOCKET": sd.path})
+    w.wait_ready(timeout=30)
+    w.signal(signal.SIGHUP)
+    w.wait_log(RELOAD_OK.format(1), timeout=30)
+    procs = gw.gunicorn_procs()
+    assert procs
+    for pid in procs:
+        assert not helpers.environ_has(pid, b"NOTIFY_SOCKET="), pid
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
