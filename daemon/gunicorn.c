@@ -27,6 +27,7 @@
 #include "gw.h"
 #include "log.h"
 #include "proc.h"
+#include "reload.h"
 #include "xmalloc.h"
 
 #ifndef SYS_pidfd_open
@@ -135,6 +136,8 @@ gunicorn_reap(struct gw *gw)
 			break;
 		if ((m = master_find(gw, pid)) != NULL)
 			master_exited(m, status);
+		else
+			reload_child_exited(gw, pid, status);
 	}
 }
 
@@ -187,13 +190,80 @@ master_exit_code(const struct master *m)
 	return WEXITSTATUS(m->status);
 }
 
+/*
+ * The child side of a spawn: default signal dispositions, our mask
+ * restored, no descriptor of ours, then exec; 127 if that fails.
+ */
+static void __attribute__((noreturn))
+spawn_child(char **argv, const sigset_t *mask, int outfd)
+{
+	int	sig, fd;
+
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (outfd != -1 && (dup2(outfd, STDOUT_FILENO) == -1 ||
+	    dup2(outfd, STDERR_FILENO) == -1))
+		_exit(127);
+	/* Everything of ours is CLOEXEC; close the rest anyway. */
+	if (syscall(SYS_close_range, 3U, ~0U, 0) == -1) {
+		for (fd = 3; fd < 1024; fd++)
+			close(fd);
+	}
+	execv(argv[0], argv);
+	dprintf(STDERR_FILENO, "gunicorn-wrapper: exec %s: %s\n", argv[0],
+	    strerror(errno));
+	_exit(127);
+}
+
+pid_t
+gunicorn_spawn_check(struct gw *gw, int *outfd)
+{
+	sigset_t	 all, old;
+	char		**argv;
+	pid_t		 pid;
+	int		 i, p[2], saved;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pipe");
+		return -1;
+	}
+	/* gunicorn --check-config, then exactly the serving arguments. */
+	argv = xcalloc((size_t)gw->cfg.argc + 2, sizeof *argv);
+	argv[0] = gw->cfg.argv[0];
+	argv[1] = "--check-config";
+	for (i = 1; i < gw->cfg.argc; i++)
+		argv[i + 1] = gw->cfg.argv[i];
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
+		fatal("sigprocmask");
+	pid = fork();
+	if (pid == 0) {
+		/* The write end must survive exec: no CLOEXEC on the dup. */
+		spawn_child(argv, &old, p[1]);
+	}
+	saved = errno;
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	free(argv);
+	close(p[1]);
+	if (pid == -1) {
+		errno = saved;
+		log_warn("fork");
+		close(p[0]);
+		return -1;
+	}
+	*outfd = p[0];
+	return pid;
+}
+
 struct master *
 gunicorn_spawn(struct gw *gw)
 {
 	struct master	*m;
 	sigset_t	 all, old;
 	pid_t		 pid;
-	int		 sig, saved;
+	int		 saved;
 
 	/*
 	 * Block signals across fork so that the child cannot run one of our
@@ -203,21 +273,8 @@ gunicorn_spawn(struct gw *gw)
 	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
 		fatal("sigprocmask");
 	pid = fork();
-	if (pid == 0) {
-		for (sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		/* Everything of ours is CLOEXEC; close the rest anyway. */
-		if (syscall(SYS_close_range, 3U, ~0U, 0) == -1) {
-			int fd;
-			for (fd = 3; fd < 1024; fd++)
-				close(fd);
-		}
-		execv(gw->cfg.argv[0], gw->cfg.argv);
-		dprintf(STDERR_FILENO, "gunicorn-wrapper: exec %s: %s\n",
-		    gw->cfg.argv[0], strerror(errno));
-		_exit(127);
-	}
+	if (pid == 0)
+		spawn_child(gw->cfg.argv, &old, -1);
 	saved = errno;
 	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
 		fatal("sigprocmask");

@@ -25,6 +25,9 @@ struct master {
 	TAILQ_ENTRY(master)	 entry;
 };
 
+/* Start `gunicorn --check-config ARGS` with its output on a pipe
+ * (returned in *fd); the PID, or -1 logged. */
+pid_t		 gunicorn_spawn_check(struct gw *, int *);
 /* Start the first generation; NULL (logged) if it cannot be started. */
 struct master	*gunicorn_spawn(struct gw *);
 /* Adopt a live master named by the pidfile, if any. */

@@ -57,7 +57,8 @@ history_add(struct history *h, unsigned id, enum reload_trigger trigger)
 	e->started = now_real();
 	e->duration = -1;
 	e->result = RESULT_RUNNING;
-	e->t_settle = e->t_fork = e->t_warmup = e->t_drain = e->t_promote = -1;
+	e->t_check = e->t_settle = e->t_fork = e->t_warmup = e->t_drain =
+	    e->t_promote = -1;
 	return e;
 }
 
@@ -126,7 +127,7 @@ pack_opt_pid(msgpack_packer *pk, const char *k, pid_t v)
 void
 history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 {
-	msgpack_pack_map(pk, 15);
+	msgpack_pack_map(pk, 16);
 	proto_pack_kint(pk, "id", e->id);
 	proto_pack_kstr(pk, "trigger", history_trigger_name(e->trigger));
 	proto_pack_kdouble(pk, "started", e->started);
@@ -137,6 +138,7 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	pack_opt_pid(pk, "new_master", e->new_master);
 	proto_pack_kint(pk, "workers", e->workers);
 	proto_pack_kstr(pk, "note", e->note);
+	pack_opt_double(pk, "t_check", e->t_check);
 	pack_opt_double(pk, "t_settle", e->t_settle);
 	pack_opt_double(pk, "t_fork", e->t_fork);
 	pack_opt_double(pk, "t_warmup", e->t_warmup);
@@ -250,6 +252,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->new_master = pid > 0 && pid < 4194304 ? (pid_t)pid : 0;
 	e->workers = (int)obj_num(m, "workers", 0);
 	e->note = obj_str(m, "note");
+	e->t_check = obj_num(m, "t_check", -1);
 	e->t_settle = obj_num(m, "t_settle", -1);
 	e->t_fork = obj_num(m, "t_fork", -1);
 	e->t_warmup = obj_num(m, "t_warmup", -1);

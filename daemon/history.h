@@ -35,7 +35,8 @@ struct reload_entry {
 	pid_t			 new_master;
 	int			 workers;	/* new generation's, when ready */
 	/* Phase timings in seconds, < 0 when the phase did not happen. */
-	double			 t_settle, t_fork, t_warmup, t_drain, t_promote;
+	double			 t_check, t_settle, t_fork, t_warmup, t_drain,
+				 t_promote;
 };
 
 struct history {

@@ -39,6 +39,7 @@ enum opt {
 	OPT_RUN_DIR,
 	OPT_SOCKET,
 	OPT_SOCKET_GROUP,
+	OPT_PREFLIGHT,		/* a flag: --preflight, GW_PREFLIGHT=1 */
 	OPT_COUNT
 };
 
@@ -55,6 +56,7 @@ static const struct {
 	[OPT_RUN_DIR] =		{ "--run-dir",		"GW_RUN_DIR" },
 	[OPT_SOCKET] =		{ "--socket",		"GW_SOCKET" },
 	[OPT_SOCKET_GROUP] =	{ "--socket-group",	"GW_SOCKET_GROUP" },
+	[OPT_PREFLIGHT] =	{ "--preflight",	"GW_PREFLIGHT" },
 };
 
 static int
@@ -96,6 +98,8 @@ options_usage(void)
 "  --run-dir DIR        runtime directory (GW_RUN_DIR)\n"
 "  --socket PATH        control socket (GW_SOCKET; default RUN_DIR/NAME.sock)\n"
 "  --socket-group GROUP members may use the socket (GW_SOCKET_GROUP)\n"
+"  --preflight          gunicorn --check-config before each reload\n"
+"                       (GW_PREFLIGHT=1)\n"
 "  --help, --version\n"
 "\n"
 "Signals: HUP reloads with zero downtime; TERM/INT stop gracefully;\n"
@@ -308,7 +312,14 @@ options_parse(int argc, char **argv, options_getenv get,
 				return OPTIONS_HELP;
 			if (strcmp(a, "--version") == 0)
 				return OPTIONS_VERSION;
+			if (strcmp(a, "--preflight") == 0) {
+				val[OPT_PREFLIGHT] = "1";
+				from[OPT_PREFLIGHT] = "--preflight";
+				continue;
+			}
 			for (j = 0; j < OPT_COUNT; j++) {
+				if (j == OPT_PREFLIGHT)
+					continue;
 				len = strlen(settings[j].option);
 				if (strncmp(a, settings[j].option, len) != 0)
 					continue;
@@ -420,6 +431,19 @@ options_parse(int argc, char **argv, options_getenv get,
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	xasprintf(&cfg->history, "%s/%s.history", cfg->run_dir, cfg->name);
 	cfg->socket_gid = (gid_t)-1;
+	if (val[OPT_PREFLIGHT] != NULL) {
+		if (strcmp(val[OPT_PREFLIGHT], "1") == 0 ||
+		    strcmp(val[OPT_PREFLIGHT], "yes") == 0 ||
+		    strcmp(val[OPT_PREFLIGHT], "true") == 0)
+			cfg->preflight = 1;
+		else if (strcmp(val[OPT_PREFLIGHT], "0") != 0 &&
+		    strcmp(val[OPT_PREFLIGHT], "no") != 0 &&
+		    strcmp(val[OPT_PREFLIGHT], "false") != 0 &&
+		    *val[OPT_PREFLIGHT] != '\0')
+			return options_fail(cfg, err, errlen, "%s: '%s': must "
+			    "be 1 or 0", from[OPT_PREFLIGHT],
+			    val[OPT_PREFLIGHT]);
+	}
 	if (val[OPT_SOCKET_GROUP] != NULL && *val[OPT_SOCKET_GROUP] != '\0' &&
 	    resolve_group(val[OPT_SOCKET_GROUP], &cfg->socket_gid) == -1)
 		return options_fail(cfg, err, errlen, "%s: no such group '%s'",

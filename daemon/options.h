@@ -42,6 +42,7 @@ struct gw_config {
 	char		*socket;	/* control socket path */
 	char		*history;	/* RUN_DIR/NAME.history */
 	gid_t		 socket_gid;	/* (gid_t)-1: none */
+	int		 preflight;	/* --check-config before SIGUSR2 */
 };
 
 /* What options_parse() decided the program should do. */

@@ -14,6 +14,7 @@
  * not been decided.
  */
 #include <sys/queue.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 
 enum reload_state {
 	RS_IDLE,
+	RS_CHECKING,
 	RS_SETTLING,
 	RS_FORKING,
 	RS_WARMING,
@@ -45,6 +47,7 @@ enum reload_state {
 
 static const char *reload_state_names[] = {
 	[RS_IDLE] =		"idle",
+	[RS_CHECKING] =		"checking",
 	[RS_SETTLING] =		"settling",
 	[RS_FORKING] =		"forking",
 	[RS_WARMING] =		"warming",
@@ -76,6 +79,12 @@ struct reload {
 
 	double			 t0, phase_t0, deadline;
 	struct event		*timer;		/* phase ticks, deadlines */
+
+	pid_t			 check_pid;	/* gunicorn --check-config */
+	int			 check_fd;	/* its output */
+	struct event		*check_ev;
+	char			 check_out[4096];
+	size_t			 check_len;
 	struct event		*kick;		/* deferred start */
 	TAILQ_HEAD(, waiter)	 waiters;
 };
@@ -85,6 +94,9 @@ static void	reload_fork(struct gw *);
 static void	reload_fail(struct gw *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	reload_finish(struct gw *, enum reload_result);
+static void	reload_check(struct gw *);
+static void	reload_settle_or_fork(struct gw *);
+static void	check_done(struct gw *);
 static pid_t	find_new_master(pid_t, pid_t);
 
 static struct timeval
@@ -116,6 +128,9 @@ reload_set_state(struct gw *gw, enum reload_state to)
 
 	if (r->e != NULL) {
 		switch (r->state) {
+		case RS_CHECKING:
+			r->e->t_check = spent;
+			break;
 		case RS_SETTLING:
 			r->e->t_settle = spent;
 			break;
@@ -167,6 +182,7 @@ reload_init(struct gw *gw)
 	r = xcalloc(1, sizeof *r);
 	r->state = RS_IDLE;
 	r->next_id = history_next_id(&gw->history);
+	r->check_fd = -1;
 	TAILQ_INIT(&r->waiters);
 	r->timer = event_new(gw->base, -1, 0, timer_cb, gw);
 	r->kick = event_new(gw->base, -1, 0, kick_cb, gw);
@@ -345,6 +361,19 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	log_info("reload %u: starting, master %d, warm-up budget %g s (%s)",
 	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
 	    options_ready_name(gw->cfg.ready));
+	if (gw->cfg.preflight) {
+		reload_check(gw);
+		return;
+	}
+	reload_settle_or_fork(gw);
+}
+
+/* After the check, if any: wait for an earlier new master, or fork. */
+static void
+reload_settle_or_fork(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+
 	if (reload_blocker(gw) != 0) {
 		reload_set_state(gw, RS_SETTLING);
 		r->deadline = now_mono() + RELOAD_SETTLE_MAX;
@@ -502,6 +531,16 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case RS_IDLE:
 	case RS_WARMING:
 		break;		/* the probe has its own timers */
+	case RS_CHECKING:
+		log_warnx("reload %u: check-config %d still running after "
+		    "%g s: SIGKILL", r->e->id, (int)r->check_pid,
+		    gw->cfg.warmup);
+		if (kill(r->check_pid, SIGKILL) == -1 && errno != ESRCH)
+			log_warn("kill %d", (int)r->check_pid);
+		check_done(gw);
+		reload_fail(gw, "pre-flight: gunicorn --check-config did not "
+		    "finish within %g s", gw->cfg.warmup);
+		break;
 	case RS_SETTLING:
 		if ((pid = reload_blocker(gw)) == 0) {
 			reload_fork(gw);
@@ -600,7 +639,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 	struct reload		*r = gw->reload;
 	struct reload_entry	*e = r->e;
 	struct waiter		*w, *tmp;
-	char			 phases[256];
+	char			 phases[256], check[32];
 
 	e->result = result;
 	e->duration = now_mono() - r->t0;
@@ -617,8 +656,11 @@ reload_finish(struct gw *gw, enum reload_result result)
 	reload_set_state(gw, RS_IDLE);
 	/* On disk before anyone hears of it. */
 	(void)history_append(&gw->history, gw->cfg.history, e);
-	snprintf(phases, sizeof phases, "fork %.2f s, warm-up %.2f s, "
-	    "drain %.2f s, promote %.2f s", e->t_fork, e->t_warmup,
+	check[0] = '\0';
+	if (e->t_check >= 0)
+		snprintf(check, sizeof check, "check %.2f s, ", e->t_check);
+	snprintf(phases, sizeof phases, "%sfork %.2f s, warm-up %.2f s, "
+	    "drain %.2f s, promote %.2f s", check, e->t_fork, e->t_warmup,
 	    e->t_drain < 0 ? 0 : e->t_drain, e->t_promote);
 	if (result == RESULT_OK)
 		log_info("reload %u ok: master %d -> %d in %.2f s (%s)%s%s",
@@ -669,6 +711,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 			ready_counts(r->probe, &nw, &nr);
 		switch (r->state) {
 		case RS_IDLE:
+		case RS_CHECKING:
 		case RS_SETTLING:
 		case RS_FORKING:
 			break;
@@ -708,6 +751,15 @@ reload_master_exited(struct gw *gw, struct master *m)
 	switch (r->state) {
 	case RS_IDLE:
 	case RS_PROMOTING:
+		break;
+	case RS_CHECKING:
+		if (r->check_pid != 0 && kill(r->check_pid, SIGKILL) == -1 &&
+		    errno != ESRCH)
+			log_warn("kill %d", (int)r->check_pid);
+		check_done(gw);
+		r->old = NULL;
+		reload_fail(gw, "old master %d %s during the pre-flight "
+		    "check", (int)m->pid, how);
 		break;
 	case RS_FORKING:
 		/*
@@ -788,7 +840,8 @@ reload_fail_queued(struct gw *gw, const char *why)
 	e.duration = 0;
 	e.result = RESULT_FAILED;
 	e.reason = (char *)why;
-	e.t_settle = e.t_fork = e.t_warmup = e.t_drain = e.t_promote = -1;
+	e.t_check = e.t_settle = e.t_fork = e.t_warmup = e.t_drain =
+	    e.t_promote = -1;
 	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
 		if (w->id == id) {
 			TAILQ_REMOVE(&r->waiters, w, entry);
@@ -821,8 +874,146 @@ reload_abandon(struct gw *gw, const char *why)
 	}
 	if (r->probe != NULL)
 		ready_kill_unready(r->probe);
+	if (r->state == RS_CHECKING) {
+		if (kill(r->check_pid, SIGKILL) == -1 && errno != ESRCH)
+			log_warn("kill %d", (int)r->check_pid);
+		check_done(gw);
+	}
 	free(r->e->reason);
 	r->e->reason = xstrdup(why);
 	r->new = NULL;		/* server.c stops every master */
 	reload_finish(gw, RESULT_FAILED);
+}
+
+/*
+ * Pre-flight (--preflight): `gunicorn --check-config` with the serving
+ * arguments imports the app in a throw-away process.  A deploy that
+ * cannot even be imported then fails here, in the time of one import,
+ * without a new master ever being forked; the running generation is not
+ * touched at all.  The price is one more import of the app per reload.
+ */
+static void
+check_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct reload	*r = gw->reload;
+	char		 buf[4096];
+	size_t		 keep, room;
+	ssize_t		 n;
+
+	(void)what;
+	for (;;) {
+		n = read(fd, buf, sizeof buf);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		/* Keep the tail: the exception is at the end. */
+		room = sizeof r->check_out - 1;
+		if ((size_t)n >= room) {
+			memcpy(r->check_out, buf + (size_t)n - room, room);
+			r->check_len = room;
+			continue;
+		}
+		if (r->check_len + (size_t)n > room) {
+			keep = room - (size_t)n;
+			memmove(r->check_out, r->check_out + r->check_len -
+			    keep, keep);
+			r->check_len = keep;
+		}
+		memcpy(r->check_out + r->check_len, buf, (size_t)n);
+		r->check_len += (size_t)n;
+	}
+	if (n == 0 && r->check_ev != NULL)
+		event_del(r->check_ev);		/* EOF */
+}
+
+static void
+check_done(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+
+	if (r->check_ev != NULL) {
+		event_free(r->check_ev);
+		r->check_ev = NULL;
+	}
+	if (r->check_fd != -1) {
+		close(r->check_fd);
+		r->check_fd = -1;
+	}
+	r->check_pid = 0;
+}
+
+static void
+reload_check(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	int		 fd;
+
+	r->check_len = 0;
+	if ((r->check_pid = gunicorn_spawn_check(gw, &fd)) == -1) {
+		r->check_pid = 0;
+		reload_fail(gw, "pre-flight: cannot start gunicorn "
+		    "--check-config");
+		return;
+	}
+	r->check_fd = fd;
+	r->check_ev = event_new(gw->base, fd, EV_READ | EV_PERSIST,
+	    check_read_cb, gw);
+	if (r->check_ev == NULL || event_add(r->check_ev, NULL) == -1)
+		fatalx("reload: event_add failed");
+	log_info("reload %u: pre-flight: gunicorn --check-config (pid %d)",
+	    r->e->id, (int)r->check_pid);
+	reload_set_state(gw, RS_CHECKING);
+	reload_arm(r, gw->cfg.warmup);
+}
+
+/* The last non-empty line of the check's output: the exception. */
+static void
+check_reason(struct reload *r, char *buf, size_t size)
+{
+	char	*end, *p;
+
+	r->check_out[r->check_len] = '\0';
+	end = r->check_out + r->check_len;
+	while (end > r->check_out && (end[-1] == '\n' || end[-1] == '\r' ||
+	    end[-1] == ' '))
+		*--end = '\0';
+	p = strrchr(r->check_out, '\n');
+	p = p != NULL ? p + 1 : r->check_out;
+	snprintf(buf, size, "%.*s", (int)(size - 1), *p != '\0' ? p :
+	    "no output");
+	for (p = buf; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	}
+}
+
+void
+reload_child_exited(struct gw *gw, pid_t pid, int status)
+{
+	struct reload	*r = gw->reload;
+	char		 why[512];
+
+	if (r == NULL || r->check_pid == 0 || pid != r->check_pid)
+		return;
+	/* Whatever it wrote is in the pipe by now. */
+	if (r->check_fd != -1)
+		check_read_cb(r->check_fd, EV_READ, gw);
+	check_done(gw);
+	if (r->state != RS_CHECKING)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		log_info("reload %u: pre-flight passed in %.2f s", r->e->id,
+		    now_mono() - r->phase_t0);
+		reload_settle_or_fork(gw);
+		return;
+	}
+	check_reason(r, why, sizeof why);
+	if (WIFSIGNALED(status))
+		reload_fail(gw, "pre-flight: gunicorn --check-config killed "
+		    "by signal %d", WTERMSIG(status));
+	else
+		reload_fail(gw, "pre-flight: gunicorn --check-config exited "
+		    "%d: %s", WEXITSTATUS(status), why);
 }

@@ -45,6 +45,8 @@ void	reload_forget(struct gw *, void *);
 void	reload_boot_done(struct gw *);
 /* A master exited: the reload's bookkeeping, before server.c decides. */
 void	reload_master_exited(struct gw *, struct master *);
+/* A child that is not a master was reaped (the pre-flight check). */
+void	reload_child_exited(struct gw *, pid_t, int);
 /* The wrapper is stopping: end the reload, failed, touching no master. */
 void	reload_abandon(struct gw *, const char *);
 int	reload_running(const struct gw *);
