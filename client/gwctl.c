@@ -369,6 +369,7 @@ pack_request(msgpack_sbuffer *sb, const struct ctl_args *a)
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	switch (a->action) {
 	case CTL_RELOAD:
+	case CTL_RELOAD_ALL:
 		msgpack_pack_map(&pk, 2);
 		proto_pack_kstr(&pk, PROTO_K_CMD, PROTO_CMD_RELOAD);
 		proto_pack_kbool(&pk, PROTO_K_WAIT, a->wait);
@@ -389,15 +390,46 @@ pack_request(msgpack_sbuffer *sb, const struct ctl_args *a)
 	}
 }
 
+/*
+ * A waited-for reload's outcome: "reload 3 ok: master 1 -> 2 in 2.41 s" on
+ * stdout, or the failure and its reason on stderr.  prefix names the
+ * daemon when several are reloaded.
+ */
+static void
+print_reload(const char *prefix, const msgpack_object *m, int ok)
+{
+	const msgpack_object	*e = proto_get(m, PROTO_K_RELOAD);
+	char			 m1[16], m2[16], buf[512];
+
+	if (e == NULL)
+		return;
+	fmt_pid(e, "old_master", m1, sizeof m1);
+	fmt_pid(e, "new_master", m2, sizeof m2);
+	if (ok)
+		printf("%s%sreload %.0f ok: master %s -> %s in %.2f s\n",
+		    prefix ? prefix : "", prefix ? ": " : "",
+		    get_num(e, "id", 0), m1, m2, get_num(e, "duration", 0));
+	else
+		fprintf(stderr, "gwctl: %s%sreload %.0f failed: %s\n",
+		    prefix ? prefix : "", prefix ? ": " : "",
+		    get_num(e, "id", 0), get_str(m, PROTO_K_ERROR, buf,
+		    sizeof buf) ? buf : "?");
+}
+
+/*
+ * status or reload --all: every daemon whose socket is in the run
+ * directory, in name order, one at a time (a rolling reload on one host).
+ * The exit status is the worst seen: 3 unreachable, 1 failed, 0.
+ */
 static int
-status_all(const char *dir, const struct ctl_args *a)
+all_daemons(const char *dir, const struct ctl_args *a)
 {
 	struct dirent	**ents;
 	struct reply	  rep;
 	msgpack_sbuffer	  sb;
 	char		  path[4200], name[256], err[512];
 	size_t		  len;
-	int		  i, n, found = 0, rc = EXIT_OK;
+	int		  i, n, found = 0, ok, rc = EXIT_OK;
 
 	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
 		fprintf(stderr, "gwctl: cannot read run directory %s: %s\n",
@@ -420,7 +452,8 @@ status_all(const char *dir, const struct ctl_args *a)
 		if (a->json)
 			printf("%s\"%s\": ", found ? ", " : "", name);
 		found++;
-		if (call(path, &sb, a->timeout > 0 ? a->timeout : LIST_TIMEOUT,
+		if (call(path, &sb, a->timeout > 0 ? a->timeout :
+		    a->action == CTL_RELOAD_ALL ? 0 : LIST_TIMEOUT,
 		    &rep, err, sizeof err) == -1) {
 			if (a->json) {
 				msgpack_sbuffer	 esb;
@@ -442,15 +475,20 @@ status_all(const char *dir, const struct ctl_args *a)
 			reply_free(&rep);
 			continue;
 		}
+		ok = get_bool(rep.obj, PROTO_K_OK);
 		if (a->json)
 			json_print(stdout, rep.obj);
-		else if (!get_bool(rep.obj, PROTO_K_OK))
-			printf("%-24s %-12s %s: %s\n", name, "UNREACHABLE",
-			    path, get_str(rep.obj, PROTO_K_ERROR, err,
-			    sizeof err) ? err : "refused");
+		else if (!ok && (refused(rep.obj) ||
+		    proto_get(rep.obj, PROTO_K_RELOAD) == NULL))
+			printf("%-24s %-12s %s: %s\n", name, refused(rep.obj) ?
+			    "UNREACHABLE" : "REFUSED", path,
+			    get_str(rep.obj, PROTO_K_ERROR, err, sizeof err) ?
+			    err : "refused");
+		else if (a->action == CTL_RELOAD_ALL)
+			print_reload(name, rep.obj, ok);
 		else
 			print_status_line(name, rep.obj);
-		if (!get_bool(rep.obj, PROTO_K_OK))
+		if (!ok && rc != EXIT_UNREACH)
 			rc = refused(rep.obj) ? EXIT_UNREACH : EXIT_FAILED;
 		reply_free(&rep);
 	}
@@ -472,7 +510,6 @@ main(int argc, char **argv)
 	struct ctl_args	 a;
 	struct reply	 rep;
 	msgpack_sbuffer	 sb;
-	const msgpack_object *e;
 	char		 err[512], *dir, *path = NULL, buf[512];
 	const char	*env;
 	double		 timeout;
@@ -493,8 +530,9 @@ main(int argc, char **argv)
 	env = getenv("GW_RUN_DIR");
 	dir = env != NULL && *env != '\0' ? xstrdup(env) :
 	    rundir_default(getenv("XDG_RUNTIME_DIR"));
-	if (a.action == CTL_STATUS_ALL) {
-		rc = status_all(dir, &a);
+	if (a.action == CTL_STATUS_ALL || a.action == CTL_RELOAD_ALL) {
+		fflush(stdout);
+		rc = all_daemons(dir, &a);
 		free(dir);
 		return rc;
 	}
@@ -522,19 +560,9 @@ main(int argc, char **argv)
 	}
 	rc = get_bool(rep.obj, PROTO_K_OK) ? EXIT_OK : EXIT_FAILED;
 	if (a.action == CTL_RELOAD && a.wait &&
-	    (e = proto_get(rep.obj, PROTO_K_RELOAD)) != NULL) {
-		char m1[16], m2[16];
-
-		fmt_pid(e, "old_master", m1, sizeof m1);
-		fmt_pid(e, "new_master", m2, sizeof m2);
-		if (rc == EXIT_OK && !a.json)
-			printf("reload %.0f ok: master %s -> %s in %.2f s\n",
-			    get_num(e, "id", 0), m1, m2,
-			    get_num(e, "duration", 0));
-		else if (rc != EXIT_OK)
-			fprintf(stderr, "gwctl: reload %.0f failed: %s\n",
-			    get_num(e, "id", 0), get_str(rep.obj,
-			    PROTO_K_ERROR, buf, sizeof buf) ? buf : "?");
+	    proto_get(rep.obj, PROTO_K_RELOAD) != NULL) {
+		if (!a.json || rc != EXIT_OK)
+			print_reload(NULL, rep.obj, rc == EXIT_OK);
 	} else if (rc != EXIT_OK) {
 		fprintf(stderr, "gwctl: %s: %s\n", path,
 		    get_str(rep.obj, PROTO_K_ERROR, buf, sizeof buf) ? buf :

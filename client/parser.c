@@ -37,11 +37,12 @@ parser_usage(void)
 "\n"
 "  status [name]             one daemon in detail, or every daemon\n"
 "  reload name [--no-wait]   reload with zero downtime; wait for the outcome\n"
+"  reload --all              reload every daemon in the run directory, in turn\n"
 "  stop name                 stop gracefully\n"
 "  set-warmup name seconds   warm-up budget for the next reload\n"
 "\n"
 "  -s socket    the daemon's socket (instead of a name)\n"
-"  -t timeout   seconds to wait for an answer\n"
+"  -t timeout   seconds to wait for an answer (for reload: its outcome)\n"
 "  --json       print the daemon's reply as JSON\n"
 "\n"
 "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable.\n");
@@ -73,6 +74,8 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 			a->wait = 0;
 		else if (strcmp(s, "--wait") == 0)
 			a->wait = 1;
+		else if (strcmp(s, "--all") == 0)
+			a->all = 1;
 		else if (strcmp(s, "-s") == 0 || strcmp(s, "--socket") == 0) {
 			if (++i >= argc || *argv[i] == '\0')
 				return usage_err(err, errlen, "%s needs a "
@@ -107,6 +110,12 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 		a->action = n == 1 && a->socket == NULL ? CTL_STATUS_ALL :
 		    CTL_STATUS;
 		a->name = n == 2 ? words[1] : NULL;
+	} else if (strcmp(words[0], "reload") == 0 && a->all) {
+		if (n > 1 || a->socket != NULL)
+			return usage_err(err, errlen, "reload --all takes no "
+			    "name and no -s: it reloads every daemon in the "
+			    "run directory");
+		a->action = CTL_RELOAD_ALL;
 	} else if (strcmp(words[0], "reload") == 0 ||
 	    strcmp(words[0], "stop") == 0) {
 		a->action = words[0][0] == 'r' ? CTL_RELOAD : CTL_STOP;
@@ -130,6 +139,10 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 		return usage_err(err, errlen, "unknown command '%s'",
 		    words[0]);
 #undef NAME_ARG
+	if (a->all && a->action != CTL_RELOAD_ALL && a->action !=
+	    CTL_STATUS_ALL)
+		return usage_err(err, errlen, "--all goes with reload (status "
+		    "without a name covers every daemon)");
 	if (a->name != NULL && (strchr(a->name, '/') != NULL ||
 	    *a->name == '\0'))
 		return usage_err(err, errlen, "invalid name '%s' (use -s for "

@@ -12,6 +12,7 @@ enum ctl_action {
 	CTL_STATUS,
 	CTL_STATUS_ALL,		/* status without a name: every daemon */
 	CTL_RELOAD,
+	CTL_RELOAD_ALL,		/* reload --all: every daemon, in turn */
 	CTL_STOP,
 	CTL_SET_WARMUP,
 	CTL_HELP,
@@ -24,6 +25,7 @@ struct ctl_args {
 	const char	*socket;	/* -s */
 	int		 json;
 	int		 wait;		/* reload: 1 unless --no-wait */
+	int		 all;		/* --all */
 	double		 timeout;	/* -t; 0: the default */
 	double		 seconds;	/* set-warmup */
 };
