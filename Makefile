@@ -12,6 +12,9 @@ PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 SBINDIR	?= $(PREFIX)/sbin
 MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share
+DOCDIR	?= $(DATADIR)/doc/gunicorn-wrapper
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
 VERSION	:= 0.1.0
 
 CC	?= cc
@@ -99,6 +102,11 @@ fuzz: tests/fuzz/fuzz-request tests/fuzz/fuzz-history
 	        tests/fuzz/work/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
+# The Debian package, built in a clean copy of the tree and checked with
+# lintian (tools/build-deb; needs dpkg-dev, debhelper, lintian).
+deb:
+	./tools/build-deb dist
+
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
@@ -122,18 +130,44 @@ check: test
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
+# Examples for the places operators run it, installed as documentation
+# under $(DOCDIR)/contrib (the Debian package also installs the systemd
+# unit with dh_installsystemd); the bash completion goes where
+# bash-completion loads it on demand.
+CONTRIB_DOCS := contrib/systemd/gunicorn-wrapper@.service \
+	contrib/systemd/gunicorn-wrapper-notify-reload@.service \
+	contrib/systemd/gunicorn-wrapper.default \
+	contrib/supervisor/app.conf \
+	contrib/consul-template/README.md \
+	contrib/consul-template/app.hcl \
+	contrib/consul-template/version.txt.ctmpl
+CONTRIB_DIRS := contrib/systemd contrib/supervisor contrib/consul-template
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
-	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(COMPLETIONDIR) \
+	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS))
 	install -m 0755 gunicorn-wrapper $(DESTDIR)$(SBINDIR)/gunicorn-wrapper
 	install -m 0755 gwctl $(DESTDIR)$(BINDIR)/gwctl
 	install -m 0644 man/gunicorn-wrapper.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/gwctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 contrib/bash-completion/gwctl \
+	    $(DESTDIR)$(COMPLETIONDIR)/gwctl
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	for f in $(CONTRIB_DOCS); do \
+	    install -m 0644 "$$f" "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gunicorn-wrapper $(DESTDIR)$(BINDIR)/gwctl \
 	    $(DESTDIR)$(MANDIR)/man8/gunicorn-wrapper.8 \
-	    $(DESTDIR)$(MANDIR)/man1/gwctl.1
+	    $(DESTDIR)$(MANDIR)/man1/gwctl.1 \
+	    $(DESTDIR)$(COMPLETIONDIR)/gwctl \
+	    $(DESTDIR)$(DOCDIR)/README.md \
+	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DOCS))
+	rmdir $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS)) \
+	    $(DESTDIR)$(DOCDIR)/contrib $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \
@@ -141,6 +175,6 @@ clean:
 	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
 
-.PHONY: FORCE all test check bench fuzz unit integration lint-man install uninstall clean
+.PHONY: FORCE all test check bench deb fuzz unit integration lint-man install uninstall clean
 
 -include $(wildcard */*.d tests/unit/*.d tests/fuzz/*.d)
