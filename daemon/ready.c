@@ -190,9 +190,14 @@ ready_scan(struct ready *r)
 	pid_t	*kids;
 	size_t	 n, i, j;
 	int	 changed = 0;
+	char	 newmaster[32];
 
 	if (proc_children(r->master, &kids, &n) == -1)
 		return;		/* master gone: gunicorn.c will tell */
+	/* A child exec'd with GUNICORN_PID=master is a new master, not a
+	 * worker: one an interrupted reload left behind, say. */
+	snprintf(newmaster, sizeof newmaster, "GUNICORN_PID=%d",
+	    (int)r->master);
 	for (j = 0; j < r->nw; j++)
 		r->w[j].seen = 0;
 	for (i = 0; i < n; i++) {
@@ -201,6 +206,8 @@ ready_scan(struct ready *r)
 				break;
 		}
 		if (j == r->nw) {
+			if (proc_env_has(kids[i], newmaster) == 1)
+				continue;
 			if (r->nw == r->capw) {
 				r->capw = r->capw ? r->capw * 2 : 8;
 				r->w = xreallocarray(r->w, r->capw,

@@ -95,9 +95,9 @@ static void	reload_fail(struct gw *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	reload_finish(struct gw *, enum reload_result);
 static void	reload_check(struct gw *);
+static void	ready_result_cb(struct gw *, enum ready_result, void *);
 static void	reload_settle_or_fork(struct gw *);
 static void	check_done(struct gw *);
-static pid_t	find_new_master(pid_t, pid_t);
 
 static struct timeval
 tv_of(double s)
@@ -328,7 +328,7 @@ reload_blocker(struct gw *gw)
 			return r->prev_new;
 		reload_remember_new(r, 0);
 	}
-	if ((stray = find_new_master(r->old->pid, r->old->pid)) != 0) {
+	if ((stray = reload_find_new_master(r->old->pid, r->old->pid)) != 0) {
 		log_warnx("reload %u: master %d already has a new master %d "
 		    "that no reload verified: stopping it", r->e->id,
 		    (int)r->old->pid, (int)stray);
@@ -368,6 +368,41 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	reload_settle_or_fork(gw);
 }
 
+/*
+ * The previous wrapper was killed in the middle of a reload: the master
+ * we adopted has a new master of its own.  Carry the reload on from the
+ * warm-up: if the new generation is (or becomes) ready, the old master is
+ * retired as usual; if not, it is stopped and the old one serves on.  If
+ * the old master was already draining, it exits and the new one takes
+ * over once ready, as with an old master dying mid-reload.
+ */
+void
+reload_resume(struct gw *gw, pid_t pid)
+{
+	struct reload	*r = gw->reload;
+
+	r->pending = 0;
+	r->e = history_add(&gw->history, r->next_id++, TRIGGER_SIGNAL);
+	r->e->old_master = gw->cur->pid;
+	r->e->new_master = pid;
+	r->e->note = xstrdup("resumed by a new wrapper after the previous "
+	    "one was killed");
+	r->old = gw->cur;
+	r->old_lost = 0;
+	r->t0 = r->phase_t0 = now_mono();
+	log_info("reload %u: master %d has a new master %d from an "
+	    "unfinished reload: resuming its warm-up", r->e->id,
+	    (int)r->old->pid, (int)pid);
+	if ((r->new = master_watch(gw, pid, 1)) == NULL) {
+		reload_fail(gw, "new master %d of the unfinished reload is "
+		    "gone", (int)pid);
+		return;
+	}
+	reload_set_state(gw, RS_WARMING);
+	r->probe = ready_start(gw, pid, gw->cfg.ready, gw->cfg.warmup,
+	    ready_result_cb, gw);
+}
+
 /* After the check, if any: wait for an earlier new master, or fork. */
 static void
 reload_settle_or_fork(struct gw *gw)
@@ -404,8 +439,8 @@ reload_fork(struct gw *gw)
  * master of a reload of old.  parent is old itself, or (once old has died
  * and its orphans came to us, the subreaper) the wrapper.
  */
-static pid_t
-find_new_master(pid_t parent, pid_t old)
+pid_t
+reload_find_new_master(pid_t parent, pid_t old)
 {
 	char	 entry[32];
 	pid_t	*kids, found = 0;
@@ -422,7 +457,6 @@ find_new_master(pid_t parent, pid_t old)
 	return found;
 }
 
-static void	ready_result_cb(struct gw *, enum ready_result, void *);
 
 static void
 forking_tick(struct gw *gw)
@@ -431,7 +465,7 @@ forking_tick(struct gw *gw)
 	char		 path[4200];
 	pid_t		 pid;
 
-	if ((pid = find_new_master(r->old->pid, r->old->pid)) == 0) {
+	if ((pid = reload_find_new_master(r->old->pid, r->old->pid)) == 0) {
 		if (now_mono() >= r->deadline) {
 			reload_fail(gw, "no new master appeared within %g s "
 			    "of SIGUSR2 (gunicorn ignores it while an earlier "
@@ -584,13 +618,25 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 			reload_arm(r, RELOAD_POLL);
 		break;
 	case RS_ABORTING:
+		if (now_mono() < r->deadline) {
+			/*
+			 * The new master may have replaced the workers we
+			 * killed before it acted on SIGTERM: those would hold
+			 * its exit for its whole graceful timeout.  Again.
+			 */
+			if (r->probe != NULL)
+				ready_kill_unready(r->probe);
+			reload_arm(r, READY_TICK);
+			break;
+		}
 		log_warnx("reload %u: new master %d still running after %g s: "
 		    "SIGKILL to it and its workers", r->e->id,
 		    (int)r->new->pid, gw->cfg.stop_timeout);
 		master_signal_children(r->new, 0, SIGKILL);
 		if (master_signal(r->new, SIGKILL) == -1)
 			log_warn("SIGKILL to master %d", (int)r->new->pid);
-		reload_arm(r, gw->cfg.stop_timeout);
+		r->deadline = now_mono() + gw->cfg.stop_timeout;
+		reload_arm(r, READY_TICK);
 		break;
 	}
 }
@@ -630,7 +676,8 @@ reload_fail(struct gw *gw, const char *fmt, ...)
 	if (r->probe != NULL)
 		ready_kill_unready(r->probe);
 	reload_set_state(gw, RS_ABORTING);
-	reload_arm(r, gw->cfg.stop_timeout);
+	r->deadline = now_mono() + gw->cfg.stop_timeout;
+	reload_arm(r, READY_TICK);
 }
 
 static void
@@ -766,7 +813,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 		 * The fork may have happened before we saw it: the orphaned
 		 * new master is then our child.  It takes over if ready.
 		 */
-		pid = find_new_master(getpid(), m->pid);
+		pid = reload_find_new_master(getpid(), m->pid);
 		if (pid == 0 && m->adopted) {
 			/* Not our descendant: its orphan went elsewhere. */
 			char	entry[32];
@@ -865,7 +912,7 @@ reload_abandon(struct gw *gw, const char *why)
 	 * Watch it, so that the stop waits for it, and stop it too.
 	 */
 	if (r->state == RS_FORKING && r->old != NULL &&
-	    (pid = find_new_master(r->old->pid, r->old->pid)) != 0 &&
+	    (pid = reload_find_new_master(r->old->pid, r->old->pid)) != 0 &&
 	    (r->new = master_watch(gw, pid, r->old->adopted)) != NULL) {
 		log_info("reload %u: stopping new master %d", r->e->id,
 		    (int)pid);

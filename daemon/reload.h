@@ -41,6 +41,11 @@ unsigned reload_request(struct gw *, enum reload_trigger, reload_done_cb,
 	    void *);
 /* Forget a waiter (its client went away); the reload carries on. */
 void	reload_forget(struct gw *, void *);
+/* At start, the adopted master has a new master of a reload that the
+ * previous wrapper did not finish: finish it (warm-up on). */
+void	reload_resume(struct gw *, pid_t);
+/* Among parent's children, a new master of old (GUNICORN_PID=old). */
+pid_t	reload_find_new_master(pid_t, pid_t);
 /* The first generation is up: start a reload requested during boot. */
 void	reload_boot_done(struct gw *);
 /* A master exited: the reload's bookkeeping, before server.c decides. */

@@ -110,10 +110,20 @@ server_start(struct gw *gw)
 {
 	struct master	*m;
 
+	pid_t		 inflight;
+
 	if ((m = gunicorn_adopt(gw)) == NULL &&
 	    (m = gunicorn_spawn(gw)) == NULL)
 		return -1;
 	gw->cur = m;
+	if (m->adopted &&
+	    (inflight = reload_find_new_master(m->pid, m->pid)) != 0) {
+		/* It served before we came; the reload decides what next. */
+		gw->state = GW_RUNNING;
+		server_ready(gw);
+		reload_resume(gw, inflight);
+		return 0;
+	}
 	gw->state = GW_STARTING;
 	gw->boot = ready_start(gw, m->pid, gw->cfg.ready, gw->cfg.warmup,
 	    boot_ready_cb, NULL);
