@@ -236,6 +236,15 @@ proto_pack_knil(msgpack_packer *pk, const char *k)
 }
 
 void
+proto_pack_kpid(msgpack_packer *pk, const char *k, long long pid)
+{
+	if (pid <= 0)
+		proto_pack_knil(pk, k);
+	else
+		proto_pack_kint(pk, k, pid);
+}
+
+void
 proto_error_reply(msgpack_sbuffer *sb, const char *msg)
 {
 	msgpack_packer	pk;

@@ -93,6 +93,8 @@ void	proto_pack_kint(msgpack_packer *, const char *, long long);
 void	proto_pack_kdouble(msgpack_packer *, const char *, double);
 void	proto_pack_kbool(msgpack_packer *, const char *, int);
 void	proto_pack_knil(msgpack_packer *, const char *);
+/* A PID, or nil when there is none (<= 0). */
+void	proto_pack_kpid(msgpack_packer *, const char *, long long);
 /* A complete {"ok": false, "error": msg} reply into sbuf. */
 void	proto_error_reply(msgpack_sbuffer *, const char *);
 

@@ -111,15 +111,6 @@ client_fail(struct client *c, const char *msg)
 }
 
 static void
-pack_opt_pid(msgpack_packer *pk, const char *k, pid_t v)
-{
-	if (v <= 0)
-		proto_pack_knil(pk, k);
-	else
-		proto_pack_kint(pk, k, v);
-}
-
-static void
 cmd_status(struct client *c, const struct proto_request *req)
 {
 	struct gw	*gw = c->gw;
@@ -150,7 +141,7 @@ cmd_status(struct client *c, const struct proto_request *req)
 	proto_pack_kint(&pk, "pid", getpid());
 	proto_pack_kstr(&pk, "state", state);
 	proto_pack_kdouble(&pk, "uptime", now_real() - gw->started);
-	pack_opt_pid(&pk, "master", gw->cur != NULL ? gw->cur->pid : 0);
+	proto_pack_kpid(&pk, "master", gw->cur != NULL ? gw->cur->pid : 0);
 	proto_pack_str(&pk, "workers");
 	msgpack_pack_array(&pk, nw);
 	for (i = 0; i < nw; i++)

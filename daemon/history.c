@@ -115,15 +115,6 @@ pack_opt_double(msgpack_packer *pk, const char *k, double v)
 		proto_pack_kdouble(pk, k, v);
 }
 
-static void
-pack_opt_pid(msgpack_packer *pk, const char *k, pid_t v)
-{
-	if (v <= 0)
-		proto_pack_knil(pk, k);
-	else
-		proto_pack_kint(pk, k, v);
-}
-
 void
 history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 {
@@ -134,8 +125,8 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	pack_opt_double(pk, "duration", e->duration);
 	proto_pack_kstr(pk, "result", history_result_name(e->result));
 	proto_pack_kstr(pk, "reason", e->reason);
-	pack_opt_pid(pk, "old_master", e->old_master);
-	pack_opt_pid(pk, "new_master", e->new_master);
+	proto_pack_kpid(pk, "old_master", e->old_master);
+	proto_pack_kpid(pk, "new_master", e->new_master);
 	proto_pack_kint(pk, "workers", e->workers);
 	proto_pack_kstr(pk, "note", e->note);
 	pack_opt_double(pk, "t_check", e->t_check);
