@@ -53,6 +53,12 @@ struct gw {
 	int			 stop_code;	/* exit status once stopped */
 	int			 exit_status;
 	int			 failed;	/* exit non-zero, whatever */
+	int			 lock_fd;	/* RUN_DIR/NAME.lock, flock'd */
+	/* While stopping: children of adopted masters, which re-parent to
+	 * PID 1, not to us, if they outlive their master. */
+	pid_t			*suspects;
+	unsigned long long	*suspects_start;
+	size_t			 nsuspects;
 
 	int			 notify_fd;	/* notify.c; -1: off */
 	struct sockaddr_un	 notify_addr;

@@ -10,10 +10,12 @@
  * orphaned by its old master comes to us, route every signal through the
  * libevent loop (handlers only wake the loop), start gunicorn, and run.
  */
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 #include "notify.h"
 #include "options.h"
 #include "reload.h"
+#include "xmalloc.h"
 
 #ifndef GW_VERSION
 #define GW_VERSION "0.1.0"
@@ -93,9 +96,14 @@ make_run_dir(const char *dir)
 		    "%s: %s\n", dir, strerror(errno));
 		return -1;
 	}
-	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+	if (stat(dir, &sb) == -1) {
 		fprintf(stderr, "gunicorn-wrapper: run directory %s: %s\n",
-		    dir, errno ? strerror(errno) : "not a directory");
+		    dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "gunicorn-wrapper: run directory %s: not a "
+		    "directory\n", dir);
 		return -1;
 	}
 	if (access(dir, W_OK) == -1) {
@@ -103,6 +111,50 @@ make_run_dir(const char *dir)
 		    "writable: %s\n", dir, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * RUN_DIR/NAME.lock, flock'd for the wrapper's life (the kernel drops it
+ * when we die, even by SIGKILL).  The socket alone cannot guard against a
+ * second wrapper of the same name: given its own --socket, it would adopt
+ * the first one's master from the shared pidfile and fight over it.
+ */
+static int
+take_lock(struct gw *gw)
+{
+	char	*path, buf[32];
+	int	 fd, n, saved;
+
+	xasprintf(&path, "%s/%s.lock", gw->cfg.run_dir, gw->cfg.name);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+		fprintf(stderr, "gunicorn-wrapper: %s: %s\n", path,
+		    strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		n = (int)pread(fd, buf, sizeof buf - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		if (saved == EWOULDBLOCK)
+			fprintf(stderr, "gunicorn-wrapper: another "
+			    "gunicorn-wrapper named %s is running (pid %s, "
+			    "lock %s)\n", gw->cfg.name, buf[0] ? buf : "?",
+			    path);
+		else
+			fprintf(stderr, "gunicorn-wrapper: flock %s: %s\n",
+			    path, strerror(saved));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warn("%s", path);	/* informational only */
+	free(path);
+	gw->lock_fd = fd;
 	return 0;
 }
 
@@ -159,7 +211,7 @@ main(int argc, char **argv)
 	reload_init(&gw);
 	/* Before gunicorn: a second wrapper of this name must not adopt
 	 * the first one's master or start another server. */
-	if (control_init(&gw) == -1) {
+	if (control_init(&gw) == -1 || take_lock(&gw) == -1) {
 		status = 1;
 		goto out;
 	}
@@ -188,7 +240,11 @@ out:
 	event_free(gw.stop_timer);
 	event_free(gw.boot_extend);
 	notify_free(&gw);
+	free(gw.suspects);
+	free(gw.suspects_start);
 	event_base_free(gw.base);
+	if (gw.lock_fd > 0)
+		close(gw.lock_fd);
 	options_free(&gw.cfg);
 	return status;
 }

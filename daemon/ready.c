@@ -74,6 +74,8 @@ struct ready {
 	size_t		 nw, capw;
 	size_t		 peak;		/* most workers seen at once */
 	pid_t		*pids;		/* for ready_workers() */
+	char		 newmaster_env[32];	/* GUNICORN_PID=master */
+	pid_t		 newmaster;	/* a child that turned out one */
 
 	int		 ifd;		/* inotify, -1 when not used */
 	struct event	*iev;
@@ -160,6 +162,8 @@ worker_look(struct ready *r, struct worker *w)
 		}
 	}
 	closedir(d);
+	if (found == 0)
+		return -2;	/* no worker file at all: exec'd something */
 	if (found != 1)
 		return 0;	/* not yet forked off cleanly */
 	if (heartbeat_seen(w, &own))
@@ -190,14 +194,9 @@ ready_scan(struct ready *r)
 	pid_t	*kids;
 	size_t	 n, i, j;
 	int	 changed = 0;
-	char	 newmaster[32];
 
 	if (proc_children(r->master, &kids, &n) == -1)
 		return;		/* master gone: gunicorn.c will tell */
-	/* A child exec'd with GUNICORN_PID=master is a new master, not a
-	 * worker: one an interrupted reload left behind, say. */
-	snprintf(newmaster, sizeof newmaster, "GUNICORN_PID=%d",
-	    (int)r->master);
 	for (j = 0; j < r->nw; j++)
 		r->w[j].seen = 0;
 	for (i = 0; i < n; i++) {
@@ -206,8 +205,12 @@ ready_scan(struct ready *r)
 				break;
 		}
 		if (j == r->nw) {
-			if (proc_env_has(kids[i], newmaster) == 1)
+			/* A child exec'd with GUNICORN_PID=master is a new
+			 * master (an interrupted reload's), not a worker. */
+			if (proc_env_has(kids[i], r->newmaster_env) == 1) {
+				r->newmaster = kids[i];
 				continue;
+			}
 			if (r->nw == r->capw) {
 				r->capw = r->capw ? r->capw * 2 : 8;
 				r->w = xreallocarray(r->w, r->capw,
@@ -285,6 +288,20 @@ ready_check(struct ready *r)
 			if (look == 1) {
 				r->w[j].ready = 1;
 				worker_unwatch(r, &r->w[j]);
+			}
+			/*
+			 * A child forked for a reload that had not exec'd
+			 * yet when we first saw it (a slow pre_exec hook):
+			 * now it is a new master, not a worker.  Set it apart.
+			 */
+			if (look == -2 && proc_env_has(r->w[j].pid,
+			    r->newmaster_env) == 1) {
+				r->newmaster = r->w[j].pid;
+				worker_unwatch(r, &r->w[j]);
+				r->w[j] = r->w[--r->nw];
+				r->last_change = now_mono();
+				j--;
+				continue;
 			}
 		}
 		nready += r->w[j].ready;
@@ -366,6 +383,8 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 	r->arg = arg;
 	r->t0 = r->last_change = now_mono();
 	r->ifd = -1;
+	snprintf(r->newmaster_env, sizeof r->newmaster_env, "GUNICORN_PID=%d",
+	    (int)master);
 
 	if (mode == READY_HEARTBEAT) {
 		r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -450,6 +469,12 @@ ready_term_leftovers(struct ready *r)
 			worker_kill(&r->w[j], r->w[j].ready ? SIGTERM :
 			    SIGKILL);
 	}
+}
+
+pid_t
+ready_new_master(const struct ready *r)
+{
+	return r->newmaster;
 }
 
 double

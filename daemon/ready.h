@@ -35,6 +35,8 @@ const pid_t	*ready_workers(const struct ready *, size_t *);
 void		 ready_kill_unready(struct ready *);
 /* SIGTERM ready workers still alive that re-parented away. */
 void		 ready_term_leftovers(struct ready *);
+/* A child of the master that is a new master, not a worker, if seen. */
+pid_t		 ready_new_master(const struct ready *);
 /* Seconds since the probe started. */
 double		 ready_elapsed(const struct ready *);
 void		 ready_free(struct ready *);

@@ -680,13 +680,36 @@ reload_fail(struct gw *gw, const char *fmt, ...)
 	reload_arm(r, READY_TICK);
 }
 
+/* "check 1.10 s, fork 0.01 s, ...": the phases this reload went through. */
+static void
+phases_format(const struct reload_entry *e, char *buf, size_t size)
+{
+	const struct {
+		const char	*name;
+		double		 t;
+	} ph[] = {
+		{ "check", e->t_check }, { "settle", e->t_settle },
+		{ "fork", e->t_fork }, { "warm-up", e->t_warmup },
+		{ "drain", e->t_drain }, { "promote", e->t_promote },
+	};
+	size_t	i, len = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof ph / sizeof ph[0] && len < size; i++) {
+		if (ph[i].t < 0)
+			continue;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s %.2f s",
+		    len ? ", " : "", ph[i].name, ph[i].t);
+	}
+}
+
 static void
 reload_finish(struct gw *gw, enum reload_result result)
 {
 	struct reload		*r = gw->reload;
 	struct reload_entry	*e = r->e;
 	struct waiter		*w, *tmp;
-	char			 phases[256], check[32];
+	char			 phases[256];
 
 	e->result = result;
 	e->duration = now_mono() - r->t0;
@@ -703,12 +726,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 	reload_set_state(gw, RS_IDLE);
 	/* On disk before anyone hears of it. */
 	(void)history_append(&gw->history, gw->cfg.history, e);
-	check[0] = '\0';
-	if (e->t_check >= 0)
-		snprintf(check, sizeof check, "check %.2f s, ", e->t_check);
-	snprintf(phases, sizeof phases, "%sfork %.2f s, warm-up %.2f s, "
-	    "drain %.2f s, promote %.2f s", check, e->t_fork, e->t_warmup,
-	    e->t_drain < 0 ? 0 : e->t_drain, e->t_promote);
+	phases_format(e, phases, sizeof phases);
 	if (result == RESULT_OK)
 		log_info("reload %u ok: master %d -> %d in %.2f s (%s)%s%s",
 		    e->id, (int)e->old_master, (int)e->new_master, e->duration,

@@ -27,6 +27,7 @@
 #include "proc.h"
 #include "ready.h"
 #include "reload.h"
+#include "xmalloc.h"
 
 const char *
 server_state_name(enum gw_state s)
@@ -54,10 +55,12 @@ server_set_state(struct gw *gw, enum gw_state to)
 static void
 boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 {
+	pid_t	inflight;
 	int	nw, nr;
 
 	(void)arg;
 	ready_counts(gw->boot, &nw, &nr);
+	inflight = ready_new_master(gw->boot);
 	event_del(gw->boot_extend);
 	if (res == READY_OK)
 		log_info("master %d ready: %d workers", (int)gw->cur->pid, nw);
@@ -72,6 +75,13 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		server_ready(gw);
 	else
 		notify_status(gw);
+	/* An adopted master whose new master showed itself only now. */
+	if (gw->cur->adopted && (inflight != 0 ||
+	    (inflight = reload_find_new_master(gw->cur->pid, gw->cur->pid)) !=
+	    0) && proc_exists(inflight)) {
+		reload_resume(gw, inflight);
+		return;
+	}
 	reload_boot_done(gw);
 }
 
@@ -216,6 +226,62 @@ orphan_stop(struct gw *gw, pid_t pid)
 		log_warn("signal %d", (int)pid);
 }
 
+/*
+ * An adopted master is not our descendant: a new master it forked for a
+ * reload, still in gunicorn's pre_exec when the stop began (so not yet
+ * recognisable), would re-parent to PID 1 when its master exits, out of
+ * our sight.  Note every child of adopted masters as the stop begins...
+ */
+static void
+server_note_suspects(struct gw *gw)
+{
+	struct master	*m;
+	pid_t		*kids;
+	size_t		 i, n;
+
+	TAILQ_FOREACH(m, &gw->masters, entry) {
+		if (!m->adopted || m->exited ||
+		    proc_children(m->pid, &kids, &n) == -1)
+			continue;
+		for (i = 0; i < n; i++) {
+			gw->suspects = xreallocarray(gw->suspects,
+			    gw->nsuspects + 1, sizeof *gw->suspects);
+			gw->suspects_start = xreallocarray(gw->suspects_start,
+			    gw->nsuspects + 1, sizeof *gw->suspects_start);
+			gw->suspects[gw->nsuspects] = kids[i];
+			gw->suspects_start[gw->nsuspects++] =
+			    proc_starttime(kids[i]);
+		}
+		free(kids);
+	}
+}
+
+/* ... and, as masters exit, stop any of them still alive: their master
+ * stopped its workers before exiting, so a survivor is not one. */
+static void
+server_check_suspects(struct gw *gw)
+{
+	struct master	*m;
+	size_t		 i;
+	pid_t		 pid, ppid;
+	int		 parent_lives;
+
+	for (i = 0; i < gw->nsuspects; i++) {
+		pid = gw->suspects[i];
+		if (pid == 0 || proc_starttime(pid) != gw->suspects_start[i])
+			continue;
+		/* Re-parented: to PID 1 or to some subreaper, not to us. */
+		ppid = proc_ppid(pid);
+		parent_lives = 0;
+		TAILQ_FOREACH(m, &gw->masters, entry)
+			parent_lives |= !m->exited && m->pid == ppid;
+		if (!parent_lives && proc_is_gunicorn(pid)) {
+			gw->suspects[i] = 0;
+			orphan_stop(gw, pid);
+		}
+	}
+}
+
 void
 server_exit(struct gw *gw, int code)
 {
@@ -314,6 +380,7 @@ server_stop(struct gw *gw, int sig)
 		gw->boot = NULL;
 	}
 	server_orphans(gw, orphan_stop);
+	server_note_suspects(gw);
 	if (server_live_masters(gw) == 0) {
 		server_exit(gw, 0);
 		return;
@@ -340,6 +407,7 @@ server_master_exited(struct gw *gw, struct master *m)
 		master_free(m);
 		/* Its orphans (a new master it forked) are ours to stop. */
 		server_orphans(gw, orphan_stop);
+		server_check_suspects(gw);
 		if (server_live_masters(gw) == 0)
 			server_exit(gw, gw->stop_code);
 		return;
