@@ -1,0 +1,51 @@
+"""The benchmark's WSGI app: a stand-in for a real app that is slow to import.
+
+* Importing it takes BENCH_BOOT seconds (default 3): a sleep, or with
+  BENCH_BOOT_CPU=1 a busy loop until the process has used BENCH_BOOT seconds
+  of CPU, like a real import (a fixed amount of work: workers importing side
+  by side on fewer cores than workers take longer than BENCH_BOOT).
+* The version is read once, at import, from the file BENCH_VERSION_FILE
+  (missing or empty: "1"), so a deploy is rewriting that file and reloading.
+  The version "broken" makes the import fail after the boot time: a bad
+  deploy whose workers die while loading, as an ImportError would.
+* Every response is "version=V pid=P\n": the load generator tells the
+  generations apart by it.
+
+Run by bench/run.py as: gunicorn --chdir bench -w 4 -b 127.0.0.1:PORT app:app
+"""
+
+import os
+import time
+
+BOOT = float(os.environ.get("BENCH_BOOT", "3") or 0)
+
+
+def _boot(seconds):
+    if os.environ.get("BENCH_BOOT_CPU") == "1":
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            sum(range(1000))
+    else:
+        time.sleep(seconds)
+
+
+def _read_version():
+    try:
+        with open(os.environ.get("BENCH_VERSION_FILE", ""), encoding="utf-8") as f:
+            return f.read().strip() or "1"
+    except OSError:
+        return "1"
+
+
+_boot(BOOT)
+VERSION = _read_version()
+if VERSION == "broken":
+    raise ImportError("bench/app.py: version file says 'broken' (simulated bad deploy)")
+
+_BODY = "version={} pid={}\n".format(VERSION, os.getpid()).encode()
+_HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(_BODY)))]
+
+
+def app(environ, start_response):
+    start_response("200 OK", list(_HEADERS))
+    return [_BODY]
