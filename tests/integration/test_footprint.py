@@ -9,6 +9,7 @@ and after must not grow.
 """
 
 import os
+import time
 
 import control_helpers as ch
 import helpers
@@ -19,6 +20,18 @@ STATUS_REQUESTS = 10000
 
 def fd_count(pid):
     return len(os.listdir("/proc/{}/fd".format(pid)))
+
+
+def settled_fd_count(pid):
+    """The fewest descriptors seen over half a second: a control client
+    that just hung up, or a master that just exited, is still being closed
+    for an instant."""
+    counts = []
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        counts.append(fd_count(pid))
+        time.sleep(0.02)
+    return min(counts)
 
 
 def rss_kib(pid):
@@ -56,17 +69,17 @@ def test_fds_and_rss_flat(gw):
     # the allowance.
     status_burst(sock, 1000)
     reload_burst(sock, 10)
-    fds0, rss0 = fd_count(w.pid), rss_kib(w.pid)
+    fds0, rss0 = settled_fd_count(w.pid), rss_kib(w.pid)
 
     with gw.load(clients=2) as load:
         status_burst(sock, STATUS_REQUESTS)
         reload_burst(sock, RELOADS)
     load.assert_no_failures()
 
-    fds1, rss1 = fd_count(w.pid), rss_kib(w.pid)
+    fds1, rss1 = settled_fd_count(w.pid), rss_kib(w.pid)
     hist = ch.status(sock)["history"]
     assert len(hist) == 50 and hist[-1]["id"] == 60, [e["id"] for e in hist]
-    assert fds1 == fds0, "descriptors grew: {} -> {}: {}".format(
+    assert fds1 <= fds0, "descriptors grew: {} -> {}: {}".format(
         fds0, fds1, sorted(os.listdir("/proc/{}/fd".format(w.pid))))
     assert rss1 - rss0 <= 256, "RSS grew {} KiB -> {} KiB".format(rss0, rss1)
     helpers.wait_for(lambda: gw.masters() == [w.master_pid()], 15,
