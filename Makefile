@@ -115,7 +115,8 @@ unit: tests/unit/test_units tests/fuzz/replay
 	./tests/fuzz/replay $(FUZZ_DIRS)
 
 integration: gunicorn-wrapper gwctl
-	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl $(PYTHON) -m pytest -q \
+	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl \
+	    GW_SANITIZE=$(SANITIZE) $(PYTHON) -m pytest -q \
 	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: all lint-man unit integration

@@ -81,6 +81,9 @@ def test_fds_and_rss_flat(gw):
     assert len(hist) == 50 and hist[-1]["id"] == 60, [e["id"] for e in hist]
     assert fds1 <= fds0, "descriptors grew: {} -> {}: {}".format(
         fds0, fds1, sorted(os.listdir("/proc/{}/fd".format(w.pid))))
-    assert rss1 - rss0 <= 256, "RSS grew {} KiB -> {} KiB".format(rss0, rss1)
+    # Under AddressSanitizer, freed memory sits in a quarantine of up to
+    # 256 MiB and RSS says nothing; LeakSanitizer checks leaks there.
+    if os.environ.get("GW_SANITIZE") != "1":
+        assert rss1 - rss0 <= 256, "RSS grew {} KiB -> {} KiB".format(rss0, rss1)
     helpers.wait_for(lambda: gw.masters() == [w.master_pid()], 15,
                      "exactly one master")
