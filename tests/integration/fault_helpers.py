@@ -229,28 +229,8 @@ class UnixLoadGenerator(helpers.LoadGenerator):
         super().__init__(port=None, **kw)
         self.sock_path = str(sock_path)
 
-    def _run(self):
-        while not self._stop.is_set():
-            if time.monotonic() >= self._deadline:
-                self.capped = True
-                return
-            t0 = time.monotonic()
-            version = pid = None
-            try:
-                status, body = unix_http_get(self.sock_path, self.path, self.timeout)
-                parsed = parse_body(body)
-                if status != 200:
-                    kind = "http {}".format(status)
-                elif parsed is None:
-                    kind = "bad body {!r}".format(body[:80])
-                else:
-                    kind = "ok"
-                    version, pid = parsed
-            except Exception as e:  # any transport error is a failed request
-                kind = "{}: {}".format(type(e).__name__, e)
-            with self._lock:
-                self._results.append(helpers.Outcome(t0, time.monotonic(), kind, version, pid))
-            self._stop.wait(self.pause)
+    def _get(self):
+        return unix_http_get(self.sock_path, self.path, self.timeout)
 
 
 # --------------------------------------------------------------------------

@@ -633,6 +633,11 @@ class LoadGenerator:
             self._threads.append(th)
         return self
 
+    def _get(self):
+        """One request on a new connection: (status, body).  Subclasses
+        change the transport (fault_helpers: HTTP over a Unix socket)."""
+        return http_get(self.port, self.path, self.timeout)
+
     def _run(self):
         while not self._stop.is_set():
             if time.monotonic() >= self._deadline:
@@ -641,7 +646,7 @@ class LoadGenerator:
             t0 = time.monotonic()
             version = pid = None
             try:
-                status, body = http_get(self.port, self.path, self.timeout)
+                status, body = self._get()
                 parsed = parse_body(body)
                 if status != 200:
                     kind = "http {}".format(status)
