@@ -340,8 +340,9 @@ reload_blocker(struct gw *gw)
 	return 0;
 }
 
+/* A new history entry for the reload of the current master. */
 static void
-reload_begin(struct gw *gw, enum reload_trigger trigger)
+reload_open(struct gw *gw, enum reload_trigger trigger)
 {
 	struct reload	*r = gw->reload;
 
@@ -351,8 +352,26 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	r->old = gw->cur;
 	r->new = NULL;
 	r->old_lost = 0;
-	r->t0 = now_mono();
-	r->phase_t0 = r->t0;
+	r->t0 = r->phase_t0 = now_mono();
+}
+
+/* The new master is watched: follow its generation's warm-up. */
+static void
+reload_warm(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+
+	reload_set_state(gw, RS_WARMING);
+	r->probe = ready_start(gw, r->new->pid, gw->cfg.ready, gw->cfg.warmup,
+	    ready_result_cb, gw);
+}
+
+static void
+reload_begin(struct gw *gw, enum reload_trigger trigger)
+{
+	struct reload	*r = gw->reload;
+
+	reload_open(gw, trigger);
 	if (gw->ready_sent)
 		notify_send(gw, "RELOADING=1\nMONOTONIC_USEC=%llu\n"
 		    "STATUS=reloading: reload %u, master %d",
@@ -381,15 +400,10 @@ reload_resume(struct gw *gw, pid_t pid)
 {
 	struct reload	*r = gw->reload;
 
-	r->pending = 0;
-	r->e = history_add(&gw->history, r->next_id++, TRIGGER_SIGNAL);
-	r->e->old_master = gw->cur->pid;
+	reload_open(gw, TRIGGER_SIGNAL);
 	r->e->new_master = pid;
 	r->e->note = xstrdup("resumed by a new wrapper after the previous "
 	    "one was killed");
-	r->old = gw->cur;
-	r->old_lost = 0;
-	r->t0 = r->phase_t0 = now_mono();
 	log_info("reload %u: master %d has a new master %d from an "
 	    "unfinished reload: resuming its warm-up", r->e->id,
 	    (int)r->old->pid, (int)pid);
@@ -398,9 +412,7 @@ reload_resume(struct gw *gw, pid_t pid)
 		    "gone", (int)pid);
 		return;
 	}
-	reload_set_state(gw, RS_WARMING);
-	r->probe = ready_start(gw, pid, gw->cfg.ready, gw->cfg.warmup,
-	    ready_result_cb, gw);
+	reload_warm(gw);
 }
 
 /* After the check, if any: wait for an earlier new master, or fork. */
@@ -487,9 +499,7 @@ forking_tick(struct gw *gw)
 	snprintf(path, sizeof path, "%s.2", gw->cfg.pidfile);
 	log_info("reload %u: new master %d%s", r->e->id, (int)pid,
 	    access(path, F_OK) == 0 ? " (pidfile.2 written)" : "");
-	reload_set_state(gw, RS_WARMING);
-	r->probe = ready_start(gw, pid, gw->cfg.ready, gw->cfg.warmup,
-	    ready_result_cb, gw);
+	reload_warm(gw);
 }
 
 /* The new generation is ready: retire the old one, or it is gone already. */
@@ -851,9 +861,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 			r->old_lost = 1;
 			r->old_code = master_exit_code(m);
 			gw->cur = NULL;
-			reload_set_state(gw, RS_WARMING);
-			r->probe = ready_start(gw, pid, gw->cfg.ready,
-			    gw->cfg.warmup, ready_result_cb, gw);
+			reload_warm(gw);
 			break;
 		}
 		/* FALLTHROUGH */
