@@ -484,6 +484,9 @@ all_daemons(const char *dir, const struct ctl_args *a)
 			    "UNREACHABLE" : "REFUSED", path,
 			    get_str(rep.obj, PROTO_K_ERROR, err, sizeof err) ?
 			    err : "refused");
+		else if (a->action == CTL_RELOAD_ALL && !a->wait)
+			printf("%s: reload %.0f requested\n", name,
+			    get_num(rep.obj, PROTO_K_ID, 0));
 		else if (a->action == CTL_RELOAD_ALL)
 			print_reload(name, rep.obj, ok);
 		else

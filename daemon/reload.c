@@ -678,9 +678,13 @@ reload_fail(struct gw *gw, const char *fmt, ...)
 		reload_finish(gw, RESULT_FAILED);
 		return;
 	}
-	log_info("reload %u: failing safe: stopping new master %d, old master "
-	    "%d serves on", r->e->id, (int)r->new->pid,
-	    r->old != NULL ? (int)r->old->pid : 0);
+	if (r->old != NULL)
+		log_info("reload %u: failing safe: stopping new master %d, "
+		    "old master %d serves on", r->e->id, (int)r->new->pid,
+		    (int)r->old->pid);
+	else
+		log_info("reload %u: stopping new master %d (the old master "
+		    "is gone too)", r->e->id, (int)r->new->pid);
 	if (master_signal(r->new, SIGTERM) == -1)
 		log_warn("SIGTERM to new master %d", (int)r->new->pid);
 	if (r->probe != NULL)
