@@ -438,6 +438,33 @@ def current_master(messages):
     return cur
 
 
+def supervisord_head(sock, tmp):
+    """The [supervisord], control socket and supervisorctl sections of a
+    private supervisord: socket, log, pidfile and child logs in tmp."""
+    def esc(s):  # supervisor expands %(...)s in values
+        return str(s).replace("%", "%%")
+    return """\
+; written by tests/integration/helpers.py
+[unix_http_server]
+file={sock}
+chmod=0700
+
+[supervisord]
+nodaemon=true
+logfile={t}/supervisord.log
+pidfile={t}/supervisord.pid
+childlogdir={t}/childlogs
+loglevel=info
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{sock}
+
+""".format(sock=esc(sock), t=esc(tmp))
+
+
 class Supervisor:
     """supervisord (nodaemon) with one [program:app] running the wrapper.
 
@@ -487,25 +514,7 @@ class Supervisor:
 
         env_line = ",".join('{}="{}"'.format(k, esc(v)) for k, v in program_env.items())
         t = env.tmp
-        self.conf.write_text("""\
-; written by tests/integration/helpers.py (Supervisor helper)
-[unix_http_server]
-file={sock}
-chmod=0700
-
-[supervisord]
-nodaemon=true
-logfile={t}/supervisord.log
-pidfile={t}/supervisord.pid
-childlogdir={t}/childlogs
-loglevel=info
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[supervisorctl]
-serverurl=unix://{sock}
-
+        self.conf.write_text(supervisord_head(self.sock, t) + """\
 [program:{prog}]
 command={command}
 directory={t}
@@ -521,7 +530,7 @@ killasgroup=false
 redirect_stderr=true
 stdout_logfile={log}
 stdout_logfile_maxbytes=0
-""".format(sock=esc(self.sock), t=esc(t), prog=self.PROGRAM,
+""".format(t=esc(t), prog=self.PROGRAM,
            command=" ".join(esc(a) for a in command),
            envline=("environment=" + env_line) if env_line else "",
            stopwait=stopwaitsecs, log=esc(self.log_path)))

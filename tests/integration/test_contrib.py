@@ -395,25 +395,7 @@ def test_supervisor_conf_runs(gw):
     env_line = re.search(r"^environment=.*$", conf, re.M).group(0)
     conf = sub_once(conf, env_line, env_line + ',GW_RUN_DIR="{}",GW_GUNICORN="{}"'.format(
         gw.run_dir, helpers.GUNICORN))
-    head = """\
-[unix_http_server]
-file={sock}
-chmod=0700
-
-[supervisord]
-nodaemon=true
-logfile={t}/supervisord.log
-pidfile={t}/supervisord.pid
-childlogdir={t}/childlogs
-loglevel=info
-
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-[supervisorctl]
-serverurl=unix://{sock}
-
-""".format(sock=sv.sock, t=gw.tmp)
+    head = helpers.supervisord_head(sv.sock, gw.tmp)
     sv.conf.write_text(head + conf)
     sv.start()
 
