@@ -23,25 +23,37 @@
 #include "proc.h"
 #include "xmalloc.h"
 
+/* read(2), retried on EINTR; on error the descriptor is closed, errno kept. */
+static ssize_t
+read_or_close(int fd, char *buf, size_t size)
+{
+	ssize_t	n;
+	int	saved;
+
+	do
+		n = read(fd, buf, size);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return n;
+}
+
 /* Read a whole small /proc file into buf (NUL-terminated); bytes or -1. */
 static ssize_t
 read_file(const char *path, char *buf, size_t size)
 {
 	ssize_t	n, total = 0;
-	int	fd, saved;
+	int	fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	while ((size_t)total < size - 1) {
-		n = read(fd, buf + total, size - 1 - (size_t)total);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			close(fd);
-			errno = saved;
+		if ((n = read_or_close(fd, buf + total,
+		    size - 1 - (size_t)total)) == -1)
 			return -1;
-		}
 		if (n == 0)
 			break;
 		total += n;
@@ -99,7 +111,7 @@ proc_env_has(pid_t pid, const char *entry)
 	char	 path[64], buf[8192], cur[128];
 	size_t	 len = strlen(entry), have = 0;
 	ssize_t	 n, i;
-	int	 fd, saved, found = 0, toolong = 0;
+	int	 fd, found = 0, toolong = 0;
 
 	if (len >= sizeof cur)
 		return 0;
@@ -107,15 +119,8 @@ proc_env_has(pid_t pid, const char *entry)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	while (!found) {
-		n = read(fd, buf, sizeof buf);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			saved = errno;
-			close(fd);
-			errno = saved;
+		if ((n = read_or_close(fd, buf, sizeof buf)) == -1)
 			return -1;
-		}
 		if (n == 0)
 			break;
 		for (i = 0; i < n && !found; i++) {
