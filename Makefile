@@ -3,10 +3,11 @@
 #   make            build gunicorn-wrapper
 #   make test       build, lint the man pages, run unit then integration tests
 #   make check      make test, then again under ASan and UBSan (what CI runs)
-#   make install    install under $(DESTDIR)$(PREFIX)
+#   make install    install under $(DESTDIR)$(PREFIX), the systemd units
+#                   under $(DESTDIR)$(SYSTEMDUNITDIR)
 #
 # Our warning flags come before the user's CFLAGS so a user can add to them;
-# -Werror is ours and stays.
+# -Werror is ours and stays.  CPPFLAGS, CFLAGS and LDFLAGS are honoured.
 
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
@@ -18,15 +19,37 @@ COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
 VERSION	:= 0.1.0
 
 CC	?= cc
-PKGS	:= libevent msgpack
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+PKG_CONFIG ?= pkg-config
+
+# msgpack-c 6 (Debian 13, Ubuntu 25.04 on) names its pkg-config module
+# msgpack-c; before it, msgpack.  Take the first one pkg-config knows, and
+# stop with one line if neither (except for targets that build nothing).
+MSGPACK_PC := $(firstword $(foreach m,msgpack-c msgpack,\
+	$(shell $(PKG_CONFIG) --exists $(m) 2>/dev/null && echo $(m))))
+NO_BUILD_GOALS := clean uninstall lint-man
+ifeq ($(MSGPACK_PC),)
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+$(error msgpack-c not found: pkg-config knows neither msgpack-c nor msgpack (install libmsgpack-c-dev or libmsgpack-dev, or set PKG_CONFIG_PATH))
+endif
+endif
+PKGS	:= libevent $(MSGPACK_PC)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 GW_CFLAGS := $(WARN) -D_GNU_SOURCE -DGW_VERSION='"$(VERSION)"' \
-	   -Icommon -Idaemon -Iclient $(PKG_CFLAGS) -MMD -MP
+	   $(PKG_CFLAGS) -MMD -MP
 CFLAGS	?= -O2 -g
+
+# Each directory sees only the headers it may use, so the build itself
+# enforces daemon -> common <- client: a daemon file that includes a client
+# header (or common one that includes either) does not compile.
+INC	 = -Icommon
+daemon/%.o: INC = -Icommon -Idaemon
+client/%.o: INC = -Icommon -Iclient
+tests/unit/%.o: INC = -Icommon -Idaemon
+tests/fuzz/%.o: INC = -Icommon -Idaemon -Itests/fuzz
 
 # make test SANITIZE=1: AddressSanitizer (with LeakSanitizer) and UBSan;
 # undefined behaviour aborts instead of printing and carrying on.  Objects
@@ -61,18 +84,19 @@ gunicorn-wrapper: $(DAEMON_OBJ) $(COMMON_OBJ)
 gwctl: $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-FLAGS_ID := $(CC) $(GW_CFLAGS) $(CFLAGS) $(LDFLAGS)
+FLAGS_ID := $(CC) $(GW_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 build.flags: FORCE
 	@echo '$(FLAGS_ID)' | cmp -s - $@ || echo '$(FLAGS_ID)' > $@
 
 %.o: %.c build.flags
-	$(CC) $(GW_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(INC) $(GW_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
 tests/unit/%.o: tests/unit/%.c build.flags
-	$(CC) $(GW_CFLAGS) -Wno-missing-prototypes $(CFLAGS) -c -o $@ $<
+	$(CC) $(INC) $(GW_CFLAGS) -Wno-missing-prototypes $(CPPFLAGS) \
+	    $(CFLAGS) -c -o $@ $<
 
 # Fuzz targets: replayed over the corpus and kept crashers by `make unit`,
 # fuzzed for real with libFuzzer by `make fuzz` (clang), FUZZ_TIME seconds
@@ -87,7 +111,7 @@ tests/fuzz/replay: tests/fuzz/replay.o tests/fuzz/fuzz_request.o \
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 tests/fuzz/%.o: tests/fuzz/%.c build.flags
-	$(CC) $(GW_CFLAGS) -Itests/fuzz $(CFLAGS) -c -o $@ $<
+	$(CC) $(INC) $(GW_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 tests/fuzz/fuzz-%: tests/fuzz/libfuzzer_%.c $(FUZZ_SRC) tests/fuzz/fuzz.h
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -Idaemon -Itests/fuzz \
@@ -144,10 +168,22 @@ CONTRIB_DOCS := contrib/systemd/gunicorn-wrapper@.service \
 	contrib/consul-template/version.txt.ctmpl
 CONTRIB_DIRS := contrib/systemd contrib/supervisor contrib/consul-template
 
+# The systemd units go where systemd looks for system units: the directory
+# systemd.pc names (/lib/systemd/system on Debian 12, /usr/lib/systemd/system
+# on 13), else /usr/lib/systemd/system, which systemd always searches.  It
+# does not follow PREFIX: systemd does not look under /usr/local/share.
+# Their ExecStart= and ExecReload= are rewritten to BINDIR and SBINDIR.
+ifndef SYSTEMDUNITDIR
+SYSTEMDUNITDIR := $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir \
+	systemd 2>/dev/null),/usr/lib/systemd/system)
+endif
+SYSTEMD_UNITS := gunicorn-wrapper@.service \
+	gunicorn-wrapper-notify-reload@.service
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(COMPLETIONDIR) \
+	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
 	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS))
 	install -m 0755 gunicorn-wrapper $(DESTDIR)$(SBINDIR)/gunicorn-wrapper
 	install -m 0755 gwctl $(DESTDIR)$(BINDIR)/gwctl
@@ -156,6 +192,15 @@ install: all
 	install -m 0644 contrib/bash-completion/gwctl \
 	    $(DESTDIR)$(COMPLETIONDIR)/gwctl
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
+	for u in $(SYSTEMD_UNITS); do \
+	    sed -e 's|/usr/sbin/gunicorn-wrapper|$(SBINDIR)/gunicorn-wrapper|g' \
+	        -e 's|/usr/bin/gwctl|$(BINDIR)/gwctl|g' "contrib/systemd/$$u" \
+	        > "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" && \
+	    chmod 0644 "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" && \
+	    mv "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" \
+	        "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u" || exit 1; \
+	done
 	for f in $(CONTRIB_DOCS); do \
 	    install -m 0644 "$$f" "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
 	done
@@ -165,7 +210,8 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man8/gunicorn-wrapper.8 \
 	    $(DESTDIR)$(MANDIR)/man1/gwctl.1 \
 	    $(DESTDIR)$(COMPLETIONDIR)/gwctl \
-	    $(DESTDIR)$(DOCDIR)/README.md \
+	    $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/LICENSE \
+	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(SYSTEMD_UNITS)) \
 	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DOCS))
 	rmdir $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS)) \
 	    $(DESTDIR)$(DOCDIR)/contrib $(DESTDIR)$(DOCDIR) 2>/dev/null || true

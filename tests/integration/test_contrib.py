@@ -118,7 +118,13 @@ def expected_install():
         "usr/share/man/man1/gwctl.1": 0o644,
         "usr/share/bash-completion/completions/gwctl": 0o644,
         doc + "README.md": 0o644,
+        doc + "LICENSE": 0o644,
     }
+    units = subprocess.run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"],
+                           capture_output=True, text=True).stdout.strip() \
+        or "/usr/lib/systemd/system"
+    for u in ("gunicorn-wrapper@.service", "gunicorn-wrapper-notify-reload@.service"):
+        files[units.lstrip("/") + "/" + u] = 0o644
     for rel in ("systemd/gunicorn-wrapper@.service",
                 "systemd/gunicorn-wrapper-notify-reload@.service",
                 "systemd/gunicorn-wrapper.default",
@@ -191,8 +197,10 @@ def test_systemd_units_verify(built_tree, tmp_path):
     if not host_units.is_dir():
         host_units = Path("/lib/systemd/system")
     root = tmp_path / "root"
-    make(built_tree, "install", "DESTDIR={}".format(root), "PREFIX=/usr")
-    shutil.copytree(host_units, root / "usr/lib/systemd/system", symlinks=True)
+    make(built_tree, "install", "DESTDIR={}".format(root), "PREFIX=/usr",
+         "SYSTEMDUNITDIR=/usr/lib/systemd/system")
+    shutil.copytree(host_units, root / "usr/lib/systemd/system", symlinks=True,
+                    dirs_exist_ok=True)
     os.symlink("usr/lib", root / "lib")
     unit_dir = root / "etc/systemd/system"
     unit_dir.mkdir(parents=True)

@@ -1,0 +1,218 @@
+"""The build and `make install`, in clean copies of the tree.
+
+  * msgpack-c is found under either pkg-config name: `msgpack-c` (msgpack-c
+    6: Debian 13, Ubuntu 25.04 on) is taken when a PKG_CONFIG_PATH holds a
+    msgpack-c.pc and the binaries build and run; with neither name the build
+    stops with one clear line (and `make clean` still works);
+  * CPPFLAGS reaches every compile;
+  * each directory sees only its own headers and common's, so a daemon file
+    that includes a client header does not compile;
+  * `make install` puts the systemd units where systemd.pc says (or
+    SYSTEMDUNITDIR), under DESTDIR, with ExecStart= and ExecReload= naming
+    the installed binaries.
+
+A pkg-config wrapper (PKG_CONFIG=) records what the Makefile asked for, so
+the tests see which module was used rather than guessing from the output.
+"""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SKIP_TOP = {".git", "bench", "run", "dist", "gunicorn-wrapper",
+            "gwctl", "build.flags", ".pytest_cache", "doc", "example"}
+SKIP_ANY = ("*.o", "*.d", "__pycache__", "*.pyc")
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+                        "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "CPPFLAGS",
+                        "CFLAGS", "LDFLAGS", "CC")}
+    env.update(extra)
+    return env
+
+
+def make(src, *args, env=None, timeout=300):
+    return subprocess.run(["make", "-C", str(src)] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env=env or clean_env())
+
+
+def copy_tree(dst):
+    dst.mkdir()
+    for entry in ROOT.iterdir():
+        if entry.name in SKIP_TOP:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, dst / entry.name, symlinks=True,
+                            ignore=shutil.ignore_patterns(*SKIP_ANY))
+        else:
+            shutil.copy2(entry, dst / entry.name)
+    return dst
+
+
+def pc_file(name):
+    """The system's NAME.pc, as pkg-config finds it."""
+    r = subprocess.run(["pkg-config", "--variable=pcfiledir", name],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    return Path(r.stdout.strip()) / (name + ".pc")
+
+
+def logging_pkg_config(tmp_path):
+    """A pkg-config that appends its arguments to a log, then runs the real one."""
+    log = tmp_path / "pkg-config.log"
+    exe = tmp_path / "pkg-config"
+    exe.write_text('#!/bin/sh\nprintf "%s\\n" "$*" >> "{}"\nexec {} "$@"\n'.format(
+        log, shutil.which("pkg-config")))
+    exe.chmod(0o755)
+    return exe, log
+
+
+@pytest.fixture(scope="module")
+def msgpack_c_tree(tmp_path_factory):
+    """A copy of the tree built with pkg-config seeing msgpack as msgpack-c
+    (and the build's pkg-config log)."""
+    system_pc = pc_file("msgpack-c") or pc_file("msgpack")
+    if system_pc is None:
+        pytest.skip("neither msgpack-c.pc nor msgpack.pc is installed")
+    tmp = tmp_path_factory.mktemp("build")
+    pcdir = tmp / "pc"
+    pcdir.mkdir()
+    shutil.copy(system_pc, pcdir / "msgpack-c.pc")
+    src = copy_tree(tmp / "src")
+    exe, log = logging_pkg_config(tmp)
+    r = make(src, "-j2", "all", "PKG_CONFIG={}".format(exe),
+             env=clean_env(PKG_CONFIG_PATH=str(pcdir)))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return src, log.read_text()
+
+
+def test_builds_with_msgpack_c_pc(msgpack_c_tree):
+    src, log = msgpack_c_tree
+    assert re.search(r"^--cflags libevent msgpack-c$", log, re.M), log
+    assert re.search(r"^--libs libevent msgpack-c$", log, re.M), log
+    for binary in ("gunicorn-wrapper", "gwctl"):
+        r = subprocess.run([str(src / binary), "--version"], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith(binary + " "), r
+
+
+def test_builds_with_msgpack_pc(tmp_path):
+    """The older name, on its own: a libdir holding libevent.pc and msgpack.pc
+    only.  Only the compile lines are checked (make -n): the real build is
+    the test above and every other test's."""
+    ev, mp = pc_file("libevent"), pc_file("msgpack") or pc_file("msgpack-c")
+    if ev is None or mp is None:
+        pytest.skip("libevent.pc or a msgpack .pc is not installed")
+    pcdir = tmp_path / "pc"
+    pcdir.mkdir()
+    shutil.copy(ev, pcdir / "libevent.pc")
+    shutil.copy(mp, pcdir / "msgpack.pc")
+    src = copy_tree(tmp_path / "src")
+    exe, log = logging_pkg_config(tmp_path)
+    r = make(src, "-n", "all", "PKG_CONFIG={}".format(exe),
+             env=clean_env(PKG_CONFIG_LIBDIR=str(pcdir)))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^--cflags libevent msgpack$", log.read_text(), re.M), log.read_text()
+
+
+def test_no_msgpack_one_clear_line(tmp_path):
+    ev = pc_file("libevent")
+    if ev is None:
+        pytest.skip("libevent.pc is not installed")
+    pcdir = tmp_path / "pc"
+    pcdir.mkdir()
+    shutil.copy(ev, pcdir / "libevent.pc")
+    src = copy_tree(tmp_path / "src")
+    env = clean_env(PKG_CONFIG_LIBDIR=str(pcdir))
+    r = make(src, "all", env=env)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "msgpack-c not found" in lines[0] and "libmsgpack-c-dev" in lines[0], lines[0]
+    assert not list(src.glob("*/*.o")), "compiled something without msgpack"
+    # Targets that build nothing do not need it.
+    r = make(src, "clean", env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def compile_lines(src, *args):
+    r = make(src, "-n", "-B", "all", "tests/unit/test_units", "tests/fuzz/replay", *args)
+    assert r.returncode == 0, r.stderr
+    return {m.group(1): line for line in r.stdout.replace("\\\n", " ").splitlines()
+            for m in [re.search(r" -c -o \S+ (\S+\.c)$", line)] if m}
+
+
+def test_cppflags_and_include_paths(tmp_path):
+    src = copy_tree(tmp_path / "src")
+    lines = compile_lines(src, "CPPFLAGS=-DGW_TEST_CPPFLAGS_SEEN=1")
+    assert len(lines) > 15, lines
+    for c, line in lines.items():
+        assert "-DGW_TEST_CPPFLAGS_SEEN=1" in line, line
+        incs = re.findall(r"-I(\S+)", line)
+        top = c.split("/")[0] if not c.startswith("tests/") else "/".join(c.split("/")[:2])
+        want = {"common": ["common"], "daemon": ["common", "daemon"],
+                "client": ["common", "client"],
+                "tests/unit": ["common", "daemon"],
+                "tests/fuzz": ["common", "daemon", "tests/fuzz"]}[top]
+        assert [i for i in incs if not i.startswith("/")] == want, (c, incs)
+
+
+def test_layering_is_enforced(tmp_path):
+    """daemon -> common <- client: a daemon file including a client header
+    (or common one including a daemon header) does not compile."""
+    src = copy_tree(tmp_path / "src")
+    r = make(src, "daemon/notify.o")
+    assert r.returncode == 0, r.stderr
+    for victim, header in (("daemon/notify.c", "parser.h"), ("common/clock.c", "gw.h")):
+        path = src / victim
+        good = path.read_text()
+        path.write_text('#include "{}"\n'.format(header) + good)
+        r = make(src, victim.replace(".c", ".o"))
+        assert r.returncode != 0 and header in r.stderr, (victim, r.stderr[-2000:])
+        path.write_text(good)
+
+
+# --------------------------------------------------------------------------
+# make install
+
+UNITS = ("gunicorn-wrapper@.service", "gunicorn-wrapper-notify-reload@.service")
+
+
+def test_install_systemd_units(msgpack_c_tree, tmp_path):
+    src, _ = msgpack_c_tree
+    pc = subprocess.run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"],
+                        capture_output=True, text=True).stdout.strip() \
+        or "/usr/lib/systemd/system"
+
+    dest = tmp_path / "default"
+    r = make(src, "install", "DESTDIR={}".format(dest))
+    assert r.returncode == 0, r.stderr
+    for u in UNITS:
+        text = (dest / pc.lstrip("/") / u).read_text()
+        assert re.search(r"^ExecStart=/usr/local/sbin/gunicorn-wrapper ", text, re.M), text
+        assert (dest / "usr/local/share/doc/gunicorn-wrapper/contrib/systemd" / u).exists()
+        assert oct((dest / pc.lstrip("/") / u).stat().st_mode & 0o777) == oct(0o644)
+    text = (dest / pc.lstrip("/") / UNITS[0]).read_text()
+    assert re.search(r"^ExecReload=/usr/local/bin/gwctl reload %i$", text, re.M), text
+    assert (dest / "usr/local/share/doc/gunicorn-wrapper/LICENSE").read_bytes() == \
+        (ROOT / "LICENSE").read_bytes()
+    r = make(src, "uninstall", "DESTDIR={}".format(dest))
+    assert r.returncode == 0, r.stderr
+    assert not [p for p in dest.rglob("*") if p.is_file()]
+
+    dest = tmp_path / "override"
+    r = make(src, "install", "DESTDIR={}".format(dest), "PREFIX=/usr",
+             "SYSTEMDUNITDIR=/etc/systemd/system")
+    assert r.returncode == 0, r.stderr
+    for u in UNITS:
+        text = (dest / "etc/systemd/system" / u).read_text()
+        assert re.search(r"^ExecStart=/usr/sbin/gunicorn-wrapper ", text, re.M), text
+        assert not (dest / pc.lstrip("/") / u).exists()
