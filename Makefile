@@ -61,6 +61,7 @@ LDFLAGS   += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
+	      common/signame.c \
 	      common/proto.c common/rundir.c
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \

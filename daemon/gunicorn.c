@@ -28,6 +28,7 @@
 #include "log.h"
 #include "proc.h"
 #include "reload.h"
+#include "signame.h"
 #include "xmalloc.h"
 
 #ifndef SYS_pidfd_open
@@ -174,7 +175,7 @@ master_describe(const struct master *m, char *buf, size_t size)
 		snprintf(buf, size, "exited");
 	else if (WIFSIGNALED(m->status))
 		snprintf(buf, size, "killed by signal %d (%s)",
-		    WTERMSIG(m->status), strsignal(WTERMSIG(m->status)));
+		    WTERMSIG(m->status), signame(WTERMSIG(m->status)));
 	else
 		snprintf(buf, size, "exited with status %d",
 		    WEXITSTATUS(m->status));

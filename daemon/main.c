@@ -31,6 +31,7 @@
 #include "notify.h"
 #include "options.h"
 #include "reload.h"
+#include "signame.h"
 #include "xmalloc.h"
 
 #ifndef GW_VERSION
@@ -58,7 +59,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGTERM:
 	case SIGINT:
 	case SIGQUIT:
-		log_info("%s: stopping", strsignal((int)sig));
+		log_info("%s: stopping", signame((int)sig));
 		server_stop(gw, (int)sig);
 		break;
 	case SIGUSR1:
@@ -66,10 +67,10 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGTTOU:
 		if (gw->cur == NULL) {
 			log_warnx("%s: no gunicorn master to pass it to",
-			    strsignal((int)sig));
+			    signame((int)sig));
 			break;
 		}
-		log_info("passing %s to master %d", strsignal((int)sig),
+		log_info("passing %s to master %d", signame((int)sig),
 		    (int)gw->cur->pid);
 		if (master_signal(gw->cur, (int)sig) == -1)
 			log_warn("signal master %d", (int)gw->cur->pid);
@@ -170,11 +171,11 @@ main(int argc, char **argv)
 	switch (options_parse(argc, argv, real_getenv, &gw.cfg, err,
 	    sizeof err)) {
 	case OPTIONS_HELP:
-		options_usage();
-		return 0;
+		options_usage(stdout);
+		return fflush(stdout) == 0 ? 0 : 1;
 	case OPTIONS_VERSION:
 		printf("gunicorn-wrapper %s\n", GW_VERSION);
-		return 0;
+		return fflush(stdout) == 0 ? 0 : 1;
 	case OPTIONS_ERROR:
 		fprintf(stderr, "gunicorn-wrapper: %s\n", err);
 		return 2;
@@ -182,6 +183,8 @@ main(int argc, char **argv)
 		break;
 	}
 	log_init("gunicorn-wrapper", gw.cfg.name);
+	log_setup(gw.cfg.log_level, gw.cfg.log_format,
+	    getenv("JOURNAL_STREAM"));
 	if (notify_init(&gw) == -1) {
 		options_free(&gw.cfg);
 		return 1;

@@ -40,6 +40,8 @@ enum opt {
 	OPT_SOCKET,
 	OPT_SOCKET_GROUP,
 	OPT_PREFLIGHT,		/* a flag: --preflight, GW_PREFLIGHT=1 */
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
 	OPT_COUNT
 };
 
@@ -57,6 +59,8 @@ static const struct {
 	[OPT_SOCKET] =		{ "--socket",		"GW_SOCKET" },
 	[OPT_SOCKET_GROUP] =	{ "--socket-group",	"GW_SOCKET_GROUP" },
 	[OPT_PREFLIGHT] =	{ "--preflight",	"GW_PREFLIGHT" },
+	[OPT_LOG_LEVEL] =	{ "--log-level",	"GW_LOG_LEVEL" },
+	[OPT_LOG_FORMAT] =	{ "--log-format",	"GW_LOG_FORMAT" },
 };
 
 static int
@@ -81,9 +85,9 @@ options_ready_name(enum ready_mode m)
 }
 
 void
-options_usage(void)
+options_usage(FILE *fp)
 {
-	fprintf(stderr,
+	fprintf(fp,
 "usage: gunicorn-wrapper [options] -- gunicorn-arguments...\n"
 "       gunicorn-wrapper gunicorn-arguments...   (settings from GW_* variables)\n"
 "\n"
@@ -100,6 +104,10 @@ options_usage(void)
 "  --socket-group GROUP members may use the socket (GW_SOCKET_GROUP)\n"
 "  --preflight          gunicorn --check-config before each reload\n"
 "                       (GW_PREFLIGHT=1)\n"
+"  --log-level LEVEL    debug, info, notice, warning or error: the least\n"
+"                       severe lines written (GW_LOG_LEVEL; default info)\n"
+"  --log-format FORMAT  text, or json: one object per line\n"
+"                       (GW_LOG_FORMAT; default text)\n"
 "  --help, --version\n"
 "\n"
 "Signals: HUP reloads with zero downtime; TERM/INT stop gracefully;\n"
@@ -382,6 +390,19 @@ options_parse(int argc, char **argv, options_getenv get,
 			    OPTIONS_ERROR;
 	}
 
+	/* Logging. */
+	cfg->log_level = LOG_LEVEL_INFO;
+	if (val[OPT_LOG_LEVEL] != NULL && *val[OPT_LOG_LEVEL] != '\0' &&
+	    log_level_parse(val[OPT_LOG_LEVEL], &cfg->log_level) == -1)
+		return fail(err, errlen, "%s: '%s': must be debug, info, "
+		    "notice, warning or error", from[OPT_LOG_LEVEL],
+		    val[OPT_LOG_LEVEL]), OPTIONS_ERROR;
+	cfg->log_format = LOG_FORMAT_TEXT;
+	if (val[OPT_LOG_FORMAT] != NULL && *val[OPT_LOG_FORMAT] != '\0' &&
+	    log_format_parse(val[OPT_LOG_FORMAT], &cfg->log_format) == -1)
+		return fail(err, errlen, "%s: '%s': must be text or json",
+		    from[OPT_LOG_FORMAT], val[OPT_LOG_FORMAT]), OPTIONS_ERROR;
+
 	/* The gunicorn executable. */
 	if (val[OPT_GUNICORN] == NULL || *val[OPT_GUNICORN] == '\0')
 		val[OPT_GUNICORN] = "gunicorn";
@@ -441,8 +462,8 @@ options_parse(int argc, char **argv, options_getenv get,
 		    strcmp(val[OPT_PREFLIGHT], "false") != 0 &&
 		    *val[OPT_PREFLIGHT] != '\0')
 			return options_fail(cfg, err, errlen, "%s: '%s': must "
-			    "be 1 or 0", from[OPT_PREFLIGHT],
-			    val[OPT_PREFLIGHT]);
+			    "be 1, yes or true, or 0, no or false",
+			    from[OPT_PREFLIGHT], val[OPT_PREFLIGHT]);
 	}
 	if (val[OPT_SOCKET_GROUP] != NULL && *val[OPT_SOCKET_GROUP] != '\0' &&
 	    resolve_group(val[OPT_SOCKET_GROUP], &cfg->socket_gid) == -1)

@@ -14,6 +14,9 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
 
 enum ready_mode {
 	READY_HEARTBEAT,
@@ -43,6 +46,8 @@ struct gw_config {
 	char		*history;	/* RUN_DIR/NAME.history */
 	gid_t		 socket_gid;	/* (gid_t)-1: none */
 	int		 preflight;	/* --check-config before SIGUSR2 */
+	enum log_level	 log_level;	/* least severe level written */
+	enum log_format	 log_format;
 };
 
 /* What options_parse() decided the program should do. */
@@ -60,6 +65,6 @@ enum options_action options_parse(int, char **, options_getenv,
 	    struct gw_config *, char *, size_t);
 void	options_free(struct gw_config *);
 const char *options_ready_name(enum ready_mode);
-void	options_usage(void);
+void	options_usage(FILE *);
 
 #endif

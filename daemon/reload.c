@@ -150,7 +150,7 @@ reload_set_state(struct gw *gw, enum reload_state to)
 		case RS_ABORTING:
 			break;
 		}
-		log_info("reload %u: %s -> %s", r->e->id,
+		log_debug("reload %u: %s -> %s", r->e->id,
 		    reload_state_names[r->state], reload_state_names[to]);
 	}
 	r->state = to;

@@ -27,6 +27,7 @@
 #include "proc.h"
 #include "ready.h"
 #include "reload.h"
+#include "signame.h"
 #include "xmalloc.h"
 
 const char *
@@ -353,7 +354,7 @@ server_stop(struct gw *gw, int sig)
 	struct timeval	 tv;
 
 	if (gw->state == GW_STOPPING) {
-		log_info("already stopping; %s ignored", strsignal(sig));
+		log_info("already stopping; %s ignored", signame(sig));
 		return;
 	}
 	server_set_state(gw, GW_STOPPING);

@@ -49,10 +49,11 @@ MARK_ENV = "GW_IT_MARK"
 
 POLL = 0.05  # seconds between polls of a file or /proc
 
-# One wrapper log line: [YYYY-MM-DD HH:MM:SS+00:00] [gunicorn-wrapper] [NAME] MESSAGE
+# One wrapper log line: [YYYY-MM-DD HH:MM:SS+00:00] [gunicorn-wrapper] [NAME] [LEVEL] MESSAGE
 # (the offset is the local one; +00:00 on the test machines, which run in UTC)
 WRAPPER_LINE = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d)\] \[gunicorn-wrapper\] \[([^\]]*)\] (.*)$")
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d)\] \[gunicorn-wrapper\] \[([^\]]*)\] "
+    r"(?:\[(?:DEBUG|INFO|NOTICE|WARNING|ERROR)\] )?(.*)$")
 
 BODY_RE = re.compile(r"^version=(\S+) pid=(\d+)$")
 
@@ -760,6 +761,7 @@ class GwEnv:
                if not k.startswith(("GW_", "SUPERVISOR_", "APP_", "GUNICORN_"))}
         env[MARK_ENV] = self.mark
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["GW_LOG_LEVEL"] = "debug"  # tests wait on state transitions
         env.update(extra or {})
         return env
 

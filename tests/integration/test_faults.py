@@ -132,7 +132,7 @@ def test_kill9_new_master_before_ready(gw, phase):
             assert re.match(r": (new master {} (exited|killed by signal 9)|no new master appeared)"
                             .format(new), reason), m.group(0)
         else:
-            assert re.match(r": new master {} (exited|killed by signal 9 \(Killed\)) "
+            assert re.match(r": new master {} (exited|killed by signal 9 \(SIGKILL\)) "
                             r"[0-9.]+ s into warm-up, 0 of \d+ workers ready$".format(new),
                             reason), m.group(0)
         gw.wait_gone(doomed, 15, "the killed new generation {}".format(doomed))
@@ -170,7 +170,7 @@ def test_kill9_new_master_while_draining(gw):
         doomed = fh.generation(new) + fh.generation(old)
         t_kill = time.monotonic()
         os.kill(new, signal.SIGKILL)
-        sv.wait_log(r"^reload 1 failed: new master {} (exited|killed by signal 9 \(Killed\)) "
+        sv.wait_log(r"^reload 1 failed: new master {} (exited|killed by signal 9 \(SIGKILL\)) "
                     r"while the old one was draining$".format(new), 5, since=mark)
         slow.join(15)
         assert slow.ok_version() == "1", "in-flight request on the old generation: {} {!r} {}" \
@@ -231,7 +231,7 @@ def test_kill9_old_master(gw, phase):
         old_workers = [k for k in helpers.children(old) if k != new]
         os.kill(old, signal.SIGKILL)
         if phase == "warming":
-            w.wait_log(r"^reload 1: old master {} killed by signal 9 \(Killed\) during warm-up"
+            w.wait_log(r"^reload 1: old master {} killed by signal 9 \(SIGKILL\) during warm-up"
                        .format(old), 5, since=mark)
         m = w.wait_log(r"^reload 1 (ok|failed)", 15, since=mark)
         assert m.group(1) == "ok", w.log.tail()
