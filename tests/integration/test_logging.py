@@ -1,0 +1,173 @@
+"""The wrapper's log lines: severity words, --log-level, --log-format json,
+sd-daemon prefixes when stderr is journald's stream, signal names, and the
+daemon's --help and --version.
+
+JOURNAL_STREAM is tested without journald: the variable is set to the
+device:inode of the file the wrapper's stderr goes to, which is exactly
+what journald's stream looks like to the wrapper; a variable naming some
+other file must change nothing.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+import helpers
+from helpers import GW_BIN, RELOAD_OK
+
+LEVEL_LINE = re.compile(
+    r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\] \[gunicorn-wrapper\] \[([^\]]*)\] "
+    r"\[(DEBUG|INFO|NOTICE|WARNING|ERROR)\] (.*)$")
+
+
+def wrapper_lines(w):
+    return [ln for ln in w.text().splitlines() if "] [gunicorn-wrapper] [" in ln]
+
+
+def wait_text(w, pattern, timeout=20):
+    """Wait for a line matching pattern anywhere in the wrapper's output (the
+    harness's own waits know only the default text format)."""
+    return helpers.wait_for(lambda: re.search(pattern, w.text(), re.M), timeout,
+                            "/{}/ in {}".format(pattern, w.log_path),
+                            on_timeout=lambda: w.text()[-3000:])
+
+
+def run_gw(gw, args, env=None):
+    return subprocess.run([GW_BIN] + args, capture_output=True, text=True, timeout=10,
+                          env=gw.base_env(env), cwd=str(gw.tmp), stdin=subprocess.DEVNULL)
+
+
+def test_level_words_and_default_level(gw):
+    """Default (info): [INFO] and [WARNING] words, no debug lines."""
+    w = gw.wrapper(workers=1, extra_env={"GW_LOG_LEVEL": ""})
+    w.wait_ready(timeout=20)
+    mark = w.log.mark()
+    w.signal(signal.SIGHUP)
+    w.wait_log(RELOAD_OK.format(1), 20, since=mark)
+    w.signal(signal.SIGUSR2)
+    w.wait_log(r"^SIGUSR2 ignored", 5)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0, w.log.tail()
+    levels = {}
+    for line in wrapper_lines(w):
+        m = LEVEL_LINE.match(line)
+        assert m and m.group(1) == "app", "no level word: " + line
+        levels.setdefault(m.group(2), []).append(m.group(3))
+    assert "DEBUG" not in levels, levels["DEBUG"]
+    assert any(re.match(r"reload 1 ok:", x) for x in levels["INFO"]), levels
+    assert any(x.startswith("SIGUSR2 ignored") for x in levels["WARNING"]), levels
+    assert "SIGTERM: stopping" in levels["INFO"], levels["INFO"]
+
+
+def test_debug_level_shows_transitions_warning_hides_info(gw):
+    w = gw.wrapper(workers=1, extra_wrapper=["--log-level", "debug"])
+    w.wait_ready(timeout=20)
+    mark = w.log.mark()
+    w.signal(signal.SIGHUP)
+    w.wait_log(RELOAD_OK.format(1), 20, since=mark)
+    text = w.text()
+    assert re.search(r"\[DEBUG\] reload 1: forking -> warming$", text, re.M), text
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+
+    w = gw.wrapper(workers=1, name="quiet", log_name="quiet.log",
+                   extra_env={"GW_LOG_LEVEL": "warning"})
+    gw.wait_serving(timeout=20)
+    w.signal(signal.SIGUSR2)
+    w.wait_log(r"^SIGUSR2 ignored", 5)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+    lines = wrapper_lines(w)
+    assert lines and all("[WARNING]" in ln or "[ERROR]" in ln for ln in lines), lines
+
+
+def test_json_format(gw):
+    """One object per line, escaped: the name holds a quote and a backslash."""
+    name = 'a"b\\c'
+    w = gw.wrapper(workers=1, name=name, extra_env={"GW_LOG_FORMAT": "json"})
+    wait_text(w, r'^\{.*"message":"state: starting -> running"\}$')
+    w.signal(signal.SIGTTIN)
+    w.signal(signal.SIGHUP)
+    wait_text(w, r'^\{.*"message":"reload 1 ok: ')
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+    objs = []
+    for line in w.text().splitlines():
+        if line.startswith("{"):
+            o = json.loads(line)
+            assert set(o) == {"time", "level", "name", "message"}, o
+            assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$", o["time"]), o
+            assert o["name"] == name, o
+            objs.append(o)
+    msgs = [o["message"] for o in objs]
+    assert any(m.startswith("passing SIGTTIN to master ") for m in msgs), msgs
+    assert {"info", "debug"} <= {o["level"] for o in objs}, objs
+    assert not [ln for ln in w.text().splitlines() if "] [gunicorn-wrapper] [" in ln]
+
+
+def test_journal_stream_prefixes(gw):
+    log = gw.tmp / "journal.log"
+    log.touch()
+    st = os.stat(log)
+    w = gw.wrapper(workers=1, log_name="journal.log",
+                   extra_env={"JOURNAL_STREAM": "{}:{}".format(st.st_dev, st.st_ino),
+                              "GW_LOG_LEVEL": "info"})
+    wait_text(w, r"^<6>\[.* state: starting -> running$")
+    w.signal(signal.SIGUSR2)
+    helpers.wait_for(lambda: "SIGUSR2 ignored" in w.text(), 5, "SIGUSR2 line")
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+    ours = [ln for ln in w.text().splitlines() if "] [gunicorn-wrapper] [" in ln]
+    assert ours
+    for ln in ours:
+        assert re.match(r"^<[3-7]>\[", ln), ln
+        assert not re.search(r"\] \[(INFO|WARNING|DEBUG|ERROR)\] ", ln), ln
+    assert any(ln.startswith("<4>") and "SIGUSR2 ignored" in ln for ln in ours), ours
+    assert any(ln.startswith("<6>") and "exiting with status 0" in ln for ln in ours), ours
+
+    # Another file's device:inode (inherited from some other service): no prefixes.
+    other = os.stat(gw.tmp)
+    w = gw.wrapper(workers=1, name="other", log_name="other.log",
+                   extra_env={"JOURNAL_STREAM": "{}:{}".format(other.st_dev, other.st_ino)})
+    w.wait_ready(timeout=20)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+    ours = wrapper_lines(w)
+    assert ours and all(LEVEL_LINE.match(ln) for ln in ours), ours
+
+
+@pytest.mark.parametrize("args,env,needle", [
+    (["--log-level", "loud", "--", "app:app"], None,
+     "--log-level: 'loud': must be debug, info, notice, warning or error"),
+    (["app:app"], {"GW_LOG_FORMAT": "xml"}, "GW_LOG_FORMAT: 'xml': must be text or json"),
+    (["app:app"], {"GW_PREFLIGHT": "maybe"},
+     "GW_PREFLIGHT: 'maybe': must be 1, yes or true, or 0, no or false"),
+])
+def test_bad_settings_one_line(gw, args, env, needle):
+    r = run_gw(gw, ["--gunicorn", helpers.GUNICORN] + args if args[0].startswith("--")
+               else args, dict(env or {}, GW_GUNICORN=helpers.GUNICORN,
+                               GW_RUN_DIR=str(gw.run_dir)))
+    assert r.returncode == 2, r
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert r.stdout == ""
+
+
+def test_help_and_version(gw):
+    r = run_gw(gw, ["--help"])
+    assert r.returncode == 0 and r.stderr == "", r
+    assert r.stdout.startswith("usage: gunicorn-wrapper ")
+    for opt in ("--log-level", "--log-format", "--preflight", "--warmup"):
+        assert opt in r.stdout, opt
+    r = run_gw(gw, ["--name", "x", "--help", "--", "app:app"])
+    assert r.returncode == 0 and r.stdout.startswith("usage: ") and r.stderr == "", r
+    r = run_gw(gw, ["--version"])
+    assert r.returncode == 0 and r.stderr == "", r
+    assert re.match(r"^gunicorn-wrapper \d+\.\d+\.\d+\n$", r.stdout), r.stdout
+    # Help on a closed stdout is an error, not a silent success.
+    r = subprocess.run("{} --help >&-".format(GW_BIN), shell=True, capture_output=True,
+                       timeout=10)
+    assert r.returncode != 0
