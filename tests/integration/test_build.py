@@ -216,3 +216,63 @@ def test_install_systemd_units(msgpack_c_tree, tmp_path):
         text = (dest / "etc/systemd/system" / u).read_text()
         assert re.search(r"^ExecStart=/usr/sbin/gunicorn-wrapper ", text, re.M), text
         assert not (dest / pc.lstrip("/") / u).exists()
+
+
+# --------------------------------------------------------------------------
+# tools/install-deps, with apt-get and apt-cache replaced by stubs that
+# record what they were asked (no network, nothing installed)
+
+def install_deps(tmp_path, *args, known=("libmsgpack-dev",)):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "apt.log"
+    (bin_dir / "apt-get").write_text('#!/bin/sh\necho "apt-get $*" >> "{}"\n'.format(log))
+    (bin_dir / "apt-cache").write_text(
+        '#!/bin/sh\ncase " {} " in *" $2 "*) printf "%s:\\n  Candidate: 1.0\\n" "$2";; esac\n'
+        .format(" ".join(known)))
+    (bin_dir / "id").write_text("#!/bin/sh\necho 0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    r = subprocess.run([str(ROOT / "tools/install-deps")] + list(args), capture_output=True,
+                       text=True, timeout=30,
+                       env=clean_env(PATH="{}:{}".format(bin_dir, os.environ["PATH"])))
+    installed = []
+    if log.exists():
+        for line in log.read_text().splitlines():
+            if line.startswith("apt-get install"):
+                installed += [w for w in line.split()[2:] if not w.startswith("-")]
+    log.unlink(missing_ok=True)
+    return r, set(installed)
+
+
+def test_install_deps_modes(tmp_path):
+    r, run_pkgs = install_deps(tmp_path, "--run")
+    assert r.returncode == 0, r.stderr
+    assert {"build-essential", "pkg-config", "libevent-dev", "libmsgpack-dev",
+            "gunicorn"} <= run_pkgs, run_pkgs
+    for heavy in ("clang", "lintian", "systemd", "supervisor", "python3-pytest",
+                  "libcmocka-dev", "debhelper"):
+        assert heavy not in run_pkgs, run_pkgs
+
+    r, all_pkgs = install_deps(tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert run_pkgs < all_pkgs
+    assert {"clang", "libcmocka-dev", "supervisor", "python3-pytest", "mandoc",
+            "lintian"} <= all_pkgs, all_pkgs
+
+    # msgpack-c 6's package name, where the archive has it.
+    r, pkgs = install_deps(tmp_path, "--run", known=("libmsgpack-c-dev", "libmsgpack-dev"))
+    assert r.returncode == 0 and "libmsgpack-c-dev" in pkgs and "libmsgpack-dev" not in pkgs
+    r, pkgs = install_deps(tmp_path, "--run", known=())
+    assert r.returncode == 1 and "libmsgpack-c-dev" in r.stderr and not pkgs, r.stderr
+
+    r, pkgs = install_deps(tmp_path, "--bogus")
+    assert r.returncode == 2 and "usage:" in r.stderr and not pkgs
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci/run").read_text().strip().splitlines()[-1]
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"^```sh\n(.*?)\n```", readme, re.M | re.S)
+    assert blocks[0].startswith("./tools/install-deps --run && make && "), blocks[0]
+    assert blocks[1] == ci == "./tools/install-deps && make check", (blocks[1], ci)
