@@ -95,6 +95,9 @@ build.flags: FORCE
 tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
+tests/unit/test_log: tests/unit/test_log.o $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
 tests/unit/%.o: tests/unit/%.c build.flags
 	$(CC) $(INC) $(GW_CFLAGS) -Wno-missing-prototypes $(CPPFLAGS) \
 	    $(CFLAGS) -c -o $@ $<
@@ -135,8 +138,9 @@ deb:
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
-unit: tests/unit/test_units tests/fuzz/replay
+unit: tests/unit/test_units tests/unit/test_log tests/fuzz/replay
 	./tests/unit/test_units
+	./tests/unit/test_log
 	./tests/fuzz/replay $(FUZZ_DIRS)
 
 integration: gunicorn-wrapper gwctl
@@ -219,6 +223,7 @@ uninstall:
 
 clean:
 	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \
+	    tests/unit/test_log \
 	    tests/fuzz/replay tests/fuzz/fuzz-request tests/fuzz/fuzz-history \
 	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
