@@ -42,7 +42,8 @@ COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c
-CLIENT_SRC := client/gwctl.c client/parser.c client/json.c
+CLIENT_SRC := client/gwctl.c client/parser.c client/json.c client/escape.c \
+	      client/reply.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
 DAEMON_OBJ := $(DAEMON_SRC:.c=.o)
 CLIENT_OBJ := $(CLIENT_SRC:.c=.o)
