@@ -249,7 +249,13 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 			ans->st = CONN_UNREACHABLE;
 			break;
 		}
-		if (r == 1 && (p = reply_map(o, PROTO_K_PROGRESS)) != NULL &&
+		/*
+		 * Progress comes only when asked for (a status reply has a
+		 * "progress" key of its own); the final reply of a reload
+		 * has "reload" (or is an error).
+		 */
+		if (r == 1 && ctl->progress && reply_bool(o, PROTO_K_OK) &&
+		    (p = reply_map(o, PROTO_K_PROGRESS)) != NULL &&
 		    proto_get(o, PROTO_K_RELOAD) == NULL) {
 			/* Kept packed: o is gone at the next receive. */
 			msgpack_sbuffer_clear(&last);
@@ -267,7 +273,8 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 		if (msgpack_unpack_next(&u, last.data, last.size, &off) ==
 		    MSGPACK_UNPACK_SUCCESS && show_progress(line, sizeof line,
 		    &u.data, now_mono() - got) == 0) {
-			progress_draw(name, line);
+			progress_draw(ctl->a.action == CTL_RELOAD_ALL ?
+			    name : NULL, line);
 			drawn = 1;
 		}
 		msgpack_unpacked_destroy(&u);

@@ -75,11 +75,11 @@ reply_int(const msgpack_object *m, const char *k, long long lo, long long hi,
 	case MSGPACK_OBJECT_FLOAT32:
 	case MSGPACK_OBJECT_FLOAT64:
 		/* Compared as doubles first: only then is the cast defined. */
-		if (!isfinite(o->via.f64) || o->via.f64 != floor(o->via.f64) ||
-		    o->via.f64 < (double)lo || o->via.f64 > (double)hi)
+		if (!isfinite(o->via.f64) || o->via.f64 < (double)lo ||
+		    o->via.f64 > (double)hi || o->via.f64 >= 0x1p63)
 			return -1;
 		*out = (long long)o->via.f64;
-		return 0;
+		return (double)*out == o->via.f64 ? 0 : -1;
 	default:
 		return -1;
 	}
