@@ -529,6 +529,18 @@ def test_metrics_parse(gw, fake):
     f2.close()
 
 
+def test_metrics_units_verify(tmp_path):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed")
+    src = Path(__file__).resolve().parents[2] / "contrib/systemd"
+    for name in ("gunicorn-wrapper-metrics.service", "gunicorn-wrapper-metrics.timer"):
+        shutil.copy(src / name, tmp_path / name)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                        "./gunicorn-wrapper-metrics.timer", "./gunicorn-wrapper-metrics.service"],
+                       capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r
+
+
 def test_metrics_real_daemon(gw):
     need_prometheus_client()
     w = gw.wrapper(workers=2)
@@ -550,14 +562,22 @@ def test_metrics_real_daemon(gw):
     for phase in ("fork", "warmup", "drain", "promote"):
         assert (("gunicorn_wrapper_last_reload_phase_seconds",
                  (("name", "app"), ("phase", phase)))) in s, phase
-    # the textfile recipe: written atomically, parsed whole
+    # the recipe of contrib/systemd/gunicorn-wrapper-metrics.service, run
+    # as its ExecStart= runs (systemd expands ${OUT}; here sh does)
+    unit = (Path(__file__).resolve().parents[2] / "contrib/systemd" /
+            "gunicorn-wrapper-metrics.service").read_text()
+    argv = re.search(r"^ExecStart=/bin/sh -c '(.*)'$", unit, re.M).group(1)
     out = gw.tmp / "textfile"
     out.mkdir()
-    cmd = "{} metrics > {}/gw.prom.tmp && mv {}/gw.prom.tmp {}/gw.prom".format(
-        ch.GWCTL_BIN, out, out, out)
-    subprocess.run(["sh", "-c", cmd], check=True, timeout=10,
-                   env=gw.base_env({"GW_RUN_DIR": str(gw.run_dir)}))
-    parse_metrics((out / "gw.prom").read_text())
+    bindir = gw.tmp / "bin"
+    bindir.mkdir()
+    os.symlink(ch.GWCTL_BIN, bindir / "gwctl")
+    subprocess.run(["/bin/sh", "-c", argv], check=True, timeout=10, env=gw.base_env({
+        "GW_RUN_DIR": str(gw.run_dir), "OUT": str(out / "gunicorn-wrapper.prom"),
+        "PATH": "{}:/usr/bin:/bin".format(bindir)}))
+    assert sorted(os.listdir(out)) == ["gunicorn-wrapper.prom"]
+    assert parse_metrics((out / "gunicorn-wrapper.prom").read_text())[1][
+        ("gunicorn_wrapper_up", app)] == 1
     ch.gwctl(gw, "stop", "app")
     assert w.wait_exit(30) == 0
     r = ch.gwctl(gw, "metrics", "app")
