@@ -94,7 +94,11 @@ code_name(enum conn_status st)
 static void
 ctl_error(const struct ctl *ctl, const char *code, const char *msg)
 {
-	fprintf(stderr, "gwctl: %s\n", msg);
+	char	buf[2048];
+
+	/* Paths and names come from a directory listing or argv: escaped. */
+	escape_cstr(buf, sizeof buf, msg);
+	fprintf(stderr, "gwctl: %s\n", buf);
 	if (ctl->a.json) {
 		json_print_error(stdout, msg, code);
 		printf("\n");
@@ -542,7 +546,8 @@ metrics(struct ctl *ctl, const char *path)
 		t[i].master_started = -1;
 		if (ans[i].st != CONN_OK) {
 			/* Said on stderr: stdout is the metrics file. */
-			fprintf(stderr, "gwctl: %s\n", ans[i].err);
+			escape_cstr(err, sizeof err, ans[i].err);
+			fprintf(stderr, "gwctl: %s\n", err);
 			continue;
 		}
 		t[i].reply = ans[i].reply;
