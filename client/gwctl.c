@@ -15,12 +15,14 @@
  * running or not serving, 4 unknown.  Every error is one line that names
  * the socket.
  */
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,8 @@ hint_run_dir(const struct ctl *ctl, const char *name, const char *path,
 	const char	*pats[] = { "/run/gunicorn-wrapper/%s.sock",
 			    "/run/user/*/gunicorn-wrapper/%s.sock",
 			    "/tmp/gunicorn-wrapper-*/%s.sock" };
+	struct passwd	*pw;
+	struct stat	 st;
 	char		 pat[512], *d;
 	glob_t		 g;
 	size_t		 i, j, l = strlen(err);
@@ -129,10 +133,19 @@ hint_run_dir(const struct ctl *ctl, const char *name, const char *path,
 		for (j = 0; j < g.gl_pathc; j++) {
 			if (strcmp(g.gl_pathv[j], path) == 0)
 				continue;
+			/* Say whose it is: a hint must not lure anyone. */
 			d = xstrdup(g.gl_pathv[j]);
-			snprintf(err + l, errlen - l, "; hint: there is %s: "
-			    "run gwctl as its user, or set GW_RUN_DIR=%s",
-			    g.gl_pathv[j], dirname(d));
+			dirname(d);
+			if (stat(d, &st) == -1) {
+				free(d);
+				continue;
+			}
+			pw = getpwuid(st.st_uid);
+			snprintf(err + l, errlen - l, "; hint: there is %s, in "
+			    "a directory of user %s%s%u: run gwctl as that user, "
+			    "or set GW_RUN_DIR=%s", g.gl_pathv[j],
+			    pw != NULL ? pw->pw_name : "", pw != NULL ?
+			    ", uid " : "uid ", (unsigned)st.st_uid, d);
 			free(d);
 			globfree(&g);
 			return;
@@ -195,8 +208,20 @@ pack_request(msgpack_sbuffer *sb, const struct ctl *ctl)
 static void
 progress_draw(const char *prefix, const char *line)
 {
-	fprintf(stderr, "\r\033[K%s%s%s", prefix ? prefix : "",
+	struct winsize	 ws;
+	char		 buf[512], name[128];
+	size_t		 cols = 80;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		cols = ws.ws_col;
+	if (prefix != NULL)
+		escape_cstr(name, sizeof name, prefix);
+	snprintf(buf, sizeof buf, "%s%s%s", prefix ? name : "",
 	    prefix ? ": " : "", line);
+	/* One line that never wraps, or \r could not redraw it. */
+	if (strlen(buf) > cols - 1)
+		buf[cols - 1] = '\0';
+	fprintf(stderr, "\r\033[K%s", buf);
 	fflush(stderr);
 }
 
@@ -519,11 +544,17 @@ metrics(struct ctl *ctl, const char *path)
 	struct metrics_target	*t;
 	struct answer		*ans;
 	msgpack_sbuffer		 sb;
-	char			 err[1024], **names = NULL, *one[1], *p;
+	char			 err[1024], **names = NULL, *one[1], *p,
+				*base = NULL;
 	int			 i, n;
 
 	if (path != NULL) {
-		one[0] = (char *)(ctl->a.name != NULL ? ctl->a.name : path);
+		/* With -s and no name: the socket's name, less ".sock". */
+		one[0] = base = xstrdup(ctl->a.name != NULL ? ctl->a.name :
+		    strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path);
+		if (ctl->a.name == NULL && strlen(base) > 5 &&
+		    strcmp(base + strlen(base) - 5, ".sock") == 0)
+			base[strlen(base) - 5] = '\0';
 		n = 1;
 	} else if ((n = list_names(ctl, &names)) == -1) {
 		snprintf(err, sizeof err, "cannot read run directory %s: %s",
@@ -561,6 +592,7 @@ metrics(struct ctl *ctl, const char *path)
 	free(t);
 	if (names != NULL)
 		free_names(names, n);
+	free(base);
 	return EXIT_OK;
 }
 

@@ -212,6 +212,8 @@ def test_fake_daemon_of_another_user_is_not_believed(gw):
     # metrics: the file is still written, and says the daemon is not up
     r = ch.gwctl(gw, "metrics", "app", run_dir=d, timeout=10)
     assert r.returncode == 0 and 'gunicorn_wrapper_up{name="app"} 0' in r.stdout, r
+    r = ch.gwctl(gw, "-s", d / "app.sock", "metrics", timeout=10)
+    assert r.returncode == 0 and 'gunicorn_wrapper_up{name="app"} 0' in r.stdout, r
 
 
 def test_default_run_dir_made_by_another_user(gw):
@@ -474,8 +476,8 @@ def test_hint_for_another_users_run_dir(gw):
     gw.add_cleanup(clean)
     r = ch.gwctl(gw, "status", name, run_dir=False, timeout=10)
     line = ch.one_line(r.stderr)
-    assert r.returncode == 3 and "hint: there is {}".format(sock) in line and \
-        "GW_RUN_DIR={}".format(d) in line, line
+    assert r.returncode == 3 and "hint: there is {}, in a directory of user".format(sock) in line \
+        and "GW_RUN_DIR={}".format(d) in line, line
 
 
 # --------------------------------------------------------------------------
