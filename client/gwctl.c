@@ -157,6 +157,20 @@ hint_run_dir(const struct ctl *ctl, const char *name, const char *path,
 	    (unsigned)geteuid());
 }
 
+/* 1 if others than its owner may create dir (its parent is writable by them). */
+static int
+squattable(const char *dir)
+{
+	struct stat	 st;
+	char		*copy = xstrdup(dir);
+	int		 open;
+
+	open = stat(dirname(copy), &st) == -1 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+	free(copy);
+	return open;
+}
+
 /* The owner of the directory path is in; (uid_t)-1 if unknown. */
 static uid_t
 dir_owner(const char *path)
@@ -248,10 +262,12 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 	ans->c.fd = -1;
 	msgpack_unpacked_init(&ans->c.u);
 	/*
-	 * Our default directory is ours alone: one someone else made (in
-	 * /tmp, first) is a trap, whoever serves the socket in it.
+	 * Our default directory, where others can create it first (in
+	 * /tmp), is ours alone: one someone else made is a trap, whoever
+	 * serves the socket in it.  (/run/gunicorn-wrapper may well belong
+	 * to the daemons' user: only root could have made it.)
 	 */
-	if (ctl->dir_default && ctl->a.socket == NULL &&
+	if (ctl->dir_default && ctl->a.socket == NULL && squattable(ctl->dir) &&
 	    owner != (uid_t)-1 && owner != 0 && owner != geteuid()) {
 		snprintf(ans->err, sizeof ans->err, "%s: the run directory "
 		    "%s belongs to uid %u, not to you (uid %u) or root: not "
