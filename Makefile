@@ -66,7 +66,8 @@ COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c
-CLIENT_SRC := client/gwctl.c client/parser.c client/json.c
+CLIENT_SRC := client/gwctl.c client/parser.c client/json.c client/escape.c \
+	      client/reply.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
 DAEMON_OBJ := $(DAEMON_SRC:.c=.o)
 CLIENT_OBJ := $(CLIENT_SRC:.c=.o)
@@ -105,25 +106,28 @@ tests/unit/%.o: tests/unit/%.c build.flags
 # Fuzz targets: replayed over the corpus and kept crashers by `make unit`,
 # fuzzed for real with libFuzzer by `make fuzz` (clang), FUZZ_TIME seconds
 # per target.
-FUZZ_SRC := tests/fuzz/fuzz_request.c daemon/history.c $(COMMON_SRC)
+FUZZ_CLIENT := client/escape.c client/reply.c client/show.c client/metrics.c \
+	       client/json.c
+FUZZ_SRC := tests/fuzz/fuzz_request.c tests/fuzz/fuzz_reply.c daemon/history.c \
+	    $(FUZZ_CLIENT) $(COMMON_SRC)
 FUZZ_DIRS := tests/fuzz/corpus/request tests/fuzz/corpus/history \
-	     tests/fuzz/crashers
+	     tests/fuzz/corpus/reply tests/fuzz/crashers
 FUZZ_TIME ?= 60
 
 tests/fuzz/replay: tests/fuzz/replay.o tests/fuzz/fuzz_request.o \
-    daemon/history.o $(COMMON_OBJ)
+    tests/fuzz/fuzz_reply.o $(FUZZ_CLIENT:.c=.o) daemon/history.o $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 tests/fuzz/%.o: tests/fuzz/%.c build.flags
 	$(CC) $(INC) $(GW_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 tests/fuzz/fuzz-%: tests/fuzz/libfuzzer_%.c $(FUZZ_SRC) tests/fuzz/fuzz.h
-	clang -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -Idaemon -Itests/fuzz \
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -Idaemon -Iclient -Itests/fuzz \
 	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
 
-fuzz: tests/fuzz/fuzz-request tests/fuzz/fuzz-history
-	for t in request history; do \
+fuzz: tests/fuzz/fuzz-request tests/fuzz/fuzz-history tests/fuzz/fuzz-reply
+	for t in request history reply; do \
 	    mkdir -p tests/fuzz/work/$$t && \
 	    ./tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) \
 	        -artifact_prefix=tests/fuzz/crashers/$$t- \
@@ -225,6 +229,7 @@ clean:
 	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \
 	    tests/unit/test_log \
 	    tests/fuzz/replay tests/fuzz/fuzz-request tests/fuzz/fuzz-history \
+	    tests/fuzz/fuzz-reply \
 	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \
 	    tests/unit/*.o tests/unit/*.d
 

@@ -6,30 +6,40 @@
  *	gwctl reload app && echo deployed
  *
  * It sends one msgpack request (proto.h) per invocation and prints the
- * reply for people, or as JSON with --json.  Its exit status is the
- * contract for scripts: 0 success, 1 the daemon refused or the operation
- * failed, 2 usage, 3 the daemon could not be reached; every error is one
- * line that names the socket.
+ * reply for people (show.c), as JSON with --json, or as Prometheus metrics
+ * (metrics.c).  Before sending it checks who serves the socket (conn.c).
+ * Its exit status is the contract for scripts (gwctl(1), EXIT STATUS):
+ * 0 success, 1 the daemon refused or the operation failed, 2 usage, 3 the
+ * daemon could not be reached, 5 the socket is served by someone we do
+ * not trust; `status NAME` follows the LSB instead: 0 serving, 3 not
+ * running or not serving, 4 unknown.  Every error is one line that names
+ * the socket.
  */
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
-#include <poll.h>
+#include <glob.h>
+#include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <msgpack.h>
 
 #include "clock.h"
+#include "conn.h"
+#include "escape.h"
 #include "json.h"
+#include "metrics.h"
 #include "parser.h"
 #include "proto.h"
+#include "reply.h"
 #include "rundir.h"
+#include "show.h"
 #include "xmalloc.h"
 
 #ifndef GW_VERSION
@@ -40,339 +50,157 @@
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
 #define EXIT_UNREACH	3
+#define EXIT_UNTRUSTED	5
+/* `status NAME`, as LSB init scripts and supervisorctl answer. */
+#define STATUS_SERVING	0
+#define STATUS_DOWN	3	/* not running, or no serving master */
+#define STATUS_UNKNOWN	4	/* running maybe, but no answer */
 
 #define DEFAULT_TIMEOUT	10.0	/* for answers that come at once */
 #define LIST_TIMEOUT	2.0	/* per daemon, for `status` of all */
+#define PROGRESS_TICK	250	/* ms between redraws of the progress line */
 
-/* One reply, decoded; owns its buffer. */
-struct reply {
-	msgpack_unpacked	 u;
-	char			*buf;
-	const msgpack_object	*obj;
+/* What this invocation works with. */
+struct ctl {
+	struct ctl_args	 a;
+	char		*dir;		/* the run directory */
+	int		 dir_default;	/* not from GW_RUN_DIR */
+	int		 progress;	/* draw reload progress on stderr */
 };
 
-static void
-reply_free(struct reply *r)
-{
-	msgpack_unpacked_destroy(&r->u);
-	free(r->buf);
-}
+/* The outcome of one request to one daemon. */
+struct answer {
+	struct conn		 c;
+	enum conn_status	 st;	/* CONN_OK: reply is set */
+	const msgpack_object	*reply;
+	char			 err[1024];
+};
 
-/*
- * Send req to the socket at path and read one reply, within timeout
- * seconds (0: no limit).  0, or -1 with err set: the daemon is unreachable.
- */
-static int
-call(const char *path, const msgpack_sbuffer *req, double timeout,
-    struct reply *rep, char *err, size_t errlen)
-{
-	struct sockaddr_un	 sun;
-	struct pollfd		 pfd;
-	double			 deadline = timeout > 0 ? now_mono() + timeout : 0;
-	size_t			 off = 0, len = 0, cap = 4096, msglen;
-	const char		*why;
-	ssize_t			 n;
-	int			 fd, ms;
-
-	memset(rep, 0, sizeof *rep);
-	msgpack_unpacked_init(&rep->u);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun.sun_path) {
-		snprintf(err, errlen, "%s: socket path too long", path);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		snprintf(err, errlen, "cannot reach %s: %s", path,
-		    errno == ENOENT ? "no such socket (is the daemon "
-		    "running?)" : strerror(errno));
-		close(fd);
-		return -1;
-	}
-	while (off < req->size) {
-		n = send(fd, req->data + off, req->size - off, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EPIPE || errno == ECONNRESET))
-			break;	/* refused at accept: its reply may be there */
-		if (n == -1) {
-			snprintf(err, errlen, "%s: send: %s", path,
-			    strerror(errno));
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	rep->buf = xmalloc(cap);
-	for (;;) {
-		if (len > 0) {
-			switch (proto_frame(rep->buf, len, &msglen, &why)) {
-			case PROTO_COMPLETE:
-				goto done;
-			case PROTO_INVALID:
-				snprintf(err, errlen, "%s: bad reply: %s",
-				    path, why);
-				close(fd);
-				return -1;
-			case PROTO_INCOMPLETE:
-				break;
-			}
-		}
-		ms = -1;
-		if (deadline > 0) {
-			ms = (int)((deadline - now_mono()) * 1000);
-			if (ms <= 0) {
-				snprintf(err, errlen, "no answer from %s "
-				    "within %g s", path, timeout);
-				close(fd);
-				return -1;
-			}
-		}
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, ms) == -1) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "poll: %s", strerror(errno));
-			close(fd);
-			return -1;
-		}
-		if (pfd.revents == 0)
-			continue;
-		if (len == cap) {
-			cap *= 2;
-			rep->buf = xreallocarray(rep->buf, cap, 1);
-		}
-		n = read(fd, rep->buf + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == ECONNRESET && len > 0)
-			n = 0;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s closed the connection%s%s",
-			    path, n == -1 ? ": " : " without an answer",
-			    n == -1 ? strerror(errno) : "");
-			close(fd);
-			return -1;
-		}
-		len += (size_t)n;
-	}
-done:
-	close(fd);
-	off = 0;
-	if (msgpack_unpack_next(&rep->u, rep->buf, msglen, &off) !=
-	    MSGPACK_UNPACK_SUCCESS || rep->u.data.type != MSGPACK_OBJECT_MAP) {
-		snprintf(err, errlen, "%s: malformed reply", path);
-		return -1;
-	}
-	rep->obj = &rep->u.data;
-	return 0;
-}
-
-/* Accessors that tolerate a missing or mistyped field. */
 static const char *
-get_str(const msgpack_object *m, const char *k, char *buf, size_t size)
+code_name(enum conn_status st)
 {
-	const msgpack_object	*o = proto_get(m, k);
-
-	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
-		return NULL;
-	snprintf(buf, size, "%.*s", (int)o->via.str.size, o->via.str.ptr);
-	return buf;
-}
-
-static double
-get_num(const msgpack_object *m, const char *k, double dflt)
-{
-	const msgpack_object	*o = proto_get(m, k);
-	double			 v;
-
-	if (o == NULL || proto_number(o, &v) == -1)
-		return dflt;
-	return v;
-}
-
-static int
-get_bool(const msgpack_object *m, const char *k)
-{
-	const msgpack_object	*o = proto_get(m, k);
-
-	return o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN &&
-	    o->via.boolean;
-}
-
-static void
-fmt_duration(double s, char *buf, size_t size)
-{
-	long	t = (long)s;
-
-	if (t >= 86400)
-		snprintf(buf, size, "%ldd%02ldh%02ldm", t / 86400,
-		    t % 86400 / 3600, t % 3600 / 60);
-	else if (t >= 3600)
-		snprintf(buf, size, "%ldh%02ldm%02lds", t / 3600,
-		    t % 3600 / 60, t % 60);
-	else if (t >= 60)
-		snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
-	else
-		snprintf(buf, size, "%.1fs", s);
-}
-
-static void
-fmt_pid(const msgpack_object *m, const char *k, char *buf, size_t size)
-{
-	double	v = get_num(m, k, -1);
-
-	if (v < 0)
-		snprintf(buf, size, "-");
-	else
-		snprintf(buf, size, "%.0f", v);
-}
-
-static void
-print_history(const msgpack_object *hist)
-{
-	const msgpack_object	*e;
-	char			 started[32], res[16], reason[512], oldm[16],
-				 newm[16], dur[32], note[256];
-	struct tm		 tm;
-	time_t			 t;
-	double			 d;
-	uint32_t		 i;
-
-	if (hist == NULL || hist->type != MSGPACK_OBJECT_ARRAY ||
-	    hist->via.array.size == 0) {
-		printf("history:   no reloads yet\n");
-		return;
+	switch (st) {
+	case CONN_OK:
+		return "ok";
+	case CONN_NOT_RUNNING:
+		return "not-running";
+	case CONN_UNREACHABLE:
+		return "unreachable";
+	case CONN_UNTRUSTED:
+		return "untrusted";
 	}
-	printf("history:\n");
-	printf("  %4s  %-19s  %-7s  %-17s  %8s  %s\n", "ID", "STARTED",
-	    "RESULT", "MASTERS", "DURATION", "REASON");
-	for (i = 0; i < hist->via.array.size; i++) {
-		e = &hist->via.array.ptr[i];
-		t = (time_t)get_num(e, "started", 0);
-		if (localtime_r(&t, &tm) == NULL ||
-		    strftime(started, sizeof started, "%Y-%m-%d %H:%M:%S",
-		    &tm) == 0)
-			snprintf(started, sizeof started, "?");
-		if (get_str(e, "result", res, sizeof res) == NULL)
-			snprintf(res, sizeof res, "?");
-		fmt_pid(e, "old_master", oldm, sizeof oldm);
-		fmt_pid(e, "new_master", newm, sizeof newm);
-		d = get_num(e, "duration", -1);
-		if (d < 0)
-			snprintf(dur, sizeof dur, "-");
-		else
-			snprintf(dur, sizeof dur, "%.2f s", d);
-		if (get_str(e, "reason", reason, sizeof reason) == NULL)
-			reason[0] = '\0';
-		if (get_str(e, "note", note, sizeof note) != NULL) {
-			size_t l = strlen(reason);
-			snprintf(reason + l, sizeof reason - l, "%s%s",
-			    l ? "; " : "", note);
-		}
-		printf("  %4.0f  %-19s  %-7s  %7s -> %-7s  %8s%s%s\n",
-		    get_num(e, "id", 0), started, res, oldm, newm, dur,
-		    reason[0] ? "  " : "", reason);
-	}
+	return "?";
 }
 
+/* gwctl's own error: one line on stderr, and JSON on stdout with --json. */
 static void
-print_status(const msgpack_object *m)
+ctl_error(const struct ctl *ctl, const char *code, const char *msg)
 {
-	const msgpack_object	*w;
-	char			 name[128], state[32], ready[32], up[32],
-				 master[16], version[32];
-	uint32_t		 i;
+	char	buf[2048];
 
-	fmt_duration(get_num(m, "uptime", 0), up, sizeof up);
-	fmt_pid(m, "master", master, sizeof master);
-	printf("%s: %s\n", get_str(m, "name", name, sizeof name) ? name : "?",
-	    get_str(m, "state", state, sizeof state) ? state : "?");
-	printf("  daemon     pid %.0f, up %s, gunicorn-wrapper %s\n",
-	    get_num(m, "pid", 0), up,
-	    get_str(m, "version", version, sizeof version) ? version : "?");
-	printf("  master     %s\n", master);
-	printf("  workers   ");
-	w = proto_get(m, "workers");
-	if (w == NULL || w->type != MSGPACK_OBJECT_ARRAY ||
-	    w->via.array.size == 0)
-		printf(" none");
-	else
-		for (i = 0; i < w->via.array.size; i++)
-			printf(" %.0f", (double)w->via.array.ptr[i].via.u64);
-	printf("\n");
-	printf("  warm-up    %g s (%s)\n", get_num(m, "warmup", 0),
-	    get_str(m, "ready", ready, sizeof ready) ? ready : "?");
-	printf("  pending    %s\n", get_bool(m, "reload_pending") ?
-	    "a reload is queued" : "no reload queued");
-	print_history(proto_get(m, "history"));
-}
-
-/* One line per daemon, as `supervisorctl status` prints. */
-static void
-print_status_line(const char *name, const msgpack_object *m)
-{
-	const msgpack_object	*w, *h, *last;
-	char			 state[32], up[32], res[16];
-	int			 nw = 0;
-
-	w = proto_get(m, "workers");
-	if (w != NULL && w->type == MSGPACK_OBJECT_ARRAY)
-		nw = (int)w->via.array.size;
-	fmt_duration(get_num(m, "uptime", 0), up, sizeof up);
-	if (get_str(m, "state", state, sizeof state) == NULL)
-		snprintf(state, sizeof state, "?");
-	for (char *p = state; *p; p++)
-		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-	printf("%-24s %-12s pid %.0f, master %.0f, %d workers, uptime %s",
-	    name, state, get_num(m, "pid", 0), get_num(m, "master", 0), nw,
-	    up);
-	h = proto_get(m, "history");
-	if (h != NULL && h->type == MSGPACK_OBJECT_ARRAY &&
-	    h->via.array.size > 0) {
-		last = &h->via.array.ptr[h->via.array.size - 1];
-		printf(", last reload %.0f %s", get_num(last, "id", 0),
-		    get_str(last, "result", res, sizeof res) ? res : "?");
+	/* Paths and names come from a directory listing or argv: escaped. */
+	escape_cstr(buf, sizeof buf, msg);
+	fprintf(stderr, "gwctl: %s\n", buf);
+	if (ctl->a.json) {
+		json_print_error(stdout, msg, code);
+		printf("\n");
 	}
-	printf("\n");
 }
 
 /*
- * A daemon that answers "permission denied" or "busy" has refused the
- * connection itself: for scripts that is "cannot be reached" (3), not
- * "the operation failed" (1).
+ * Under another user's account gwctl looks in another run directory: if
+ * a socket of that name exists in someone's default one, say where.
  */
-static int
-refused(const msgpack_object *m)
+static void
+hint_run_dir(const struct ctl *ctl, const char *name, const char *path,
+    char *err, size_t errlen)
 {
-	char	buf[64];
+	const char	*pats[] = { "/run/gunicorn-wrapper/%s.sock",
+			    "/run/user/*/gunicorn-wrapper/%s.sock",
+			    "/tmp/gunicorn-wrapper-*/%s.sock" };
+	struct passwd	*pw;
+	struct stat	 st;
+	char		 pat[512], *d;
+	glob_t		 g;
+	size_t		 i, j, l = strlen(err);
 
-	if (get_bool(m, PROTO_K_OK) ||
-	    get_str(m, PROTO_K_ERROR, buf, sizeof buf) == NULL)
-		return 0;
-	return strcmp(buf, "permission denied") == 0 ||
-	    strcmp(buf, "busy") == 0;
+	if (!ctl->dir_default || ctl->a.socket != NULL || name == NULL)
+		return;
+	for (i = 0; i < sizeof pats / sizeof *pats; i++) {
+		snprintf(pat, sizeof pat, pats[i], name);
+		if (glob(pat, 0, NULL, &g) != 0)
+			continue;
+		for (j = 0; j < g.gl_pathc; j++) {
+			if (strcmp(g.gl_pathv[j], path) == 0)
+				continue;
+			/* Say whose it is: a hint must not lure anyone. */
+			d = xstrdup(g.gl_pathv[j]);
+			dirname(d);
+			if (stat(d, &st) == -1) {
+				free(d);
+				continue;
+			}
+			pw = getpwuid(st.st_uid);
+			snprintf(err + l, errlen - l, "; hint: there is %s, in "
+			    "a directory of user %s%s%u: run gwctl as that user, "
+			    "or set GW_RUN_DIR=%s", g.gl_pathv[j],
+			    pw != NULL ? pw->pw_name : "", pw != NULL ?
+			    ", uid " : "uid ", (unsigned)st.st_uid, d);
+			free(d);
+			globfree(&g);
+			return;
+		}
+		globfree(&g);
+	}
+	snprintf(err + l, errlen - l, "; gwctl looked in %s, the default for "
+	    "uid %u (GW_RUN_DIR names another)", ctl->dir,
+	    (unsigned)geteuid());
+}
+
+/* 1 if others than its owner may create dir (its parent is writable by them). */
+static int
+squattable(const char *dir)
+{
+	struct stat	 st;
+	char		*copy = xstrdup(dir);
+	int		 open;
+
+	open = stat(dirname(copy), &st) == -1 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+	free(copy);
+	return open;
+}
+
+/* The owner of the directory path is in; (uid_t)-1 if unknown. */
+static uid_t
+dir_owner(const char *path)
+{
+	struct stat	 st;
+	char		*copy = xstrdup(path);
+	uid_t		 uid = (uid_t)-1;
+
+	if (stat(dirname(copy), &st) == 0)
+		uid = st.st_uid;
+	free(copy);
+	return uid;
 }
 
 static void
-pack_request(msgpack_sbuffer *sb, const struct ctl_args *a)
+pack_request(msgpack_sbuffer *sb, const struct ctl *ctl)
 {
-	msgpack_packer	pk;
+	const struct ctl_args	*a = &ctl->a;
+	msgpack_packer		 pk;
 
 	msgpack_sbuffer_init(sb);
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	switch (a->action) {
 	case CTL_RELOAD:
 	case CTL_RELOAD_ALL:
-		msgpack_pack_map(&pk, 2);
+		msgpack_pack_map(&pk, ctl->progress ? 3 : 2);
 		proto_pack_kstr(&pk, PROTO_K_CMD, PROTO_CMD_RELOAD);
 		proto_pack_kbool(&pk, PROTO_K_WAIT, a->wait);
+		if (ctl->progress)
+			proto_pack_kbool(&pk, PROTO_K_PROGRESS, 1);
 		break;
 	case CTL_STOP:
 		msgpack_pack_map(&pk, 1);
@@ -390,211 +218,512 @@ pack_request(msgpack_sbuffer *sb, const struct ctl_args *a)
 	}
 }
 
-/*
- * A waited-for reload's outcome: "reload 3 ok: master 1 -> 2 in 2.41 s" on
- * stdout, or the failure and its reason on stderr.  prefix names the
- * daemon when several are reloaded.
- */
+/* The progress line: redrawn in place, on stderr, only on a terminal. */
 static void
-print_reload(const char *prefix, const msgpack_object *m, int ok)
+progress_draw(const char *prefix, const char *line)
 {
-	const msgpack_object	*e = proto_get(m, PROTO_K_RELOAD);
-	char			 m1[16], m2[16], buf[512];
+	struct winsize	 ws;
+	char		 buf[512], name[128];
+	size_t		 cols = 80;
 
-	if (e == NULL)
-		return;
-	fmt_pid(e, "old_master", m1, sizeof m1);
-	fmt_pid(e, "new_master", m2, sizeof m2);
-	if (ok)
-		printf("%s%sreload %.0f ok: master %s -> %s in %.2f s\n",
-		    prefix ? prefix : "", prefix ? ": " : "",
-		    get_num(e, "id", 0), m1, m2, get_num(e, "duration", 0));
-	else
-		fprintf(stderr, "gwctl: %s%sreload %.0f failed: %s\n",
-		    prefix ? prefix : "", prefix ? ": " : "",
-		    get_num(e, "id", 0), get_str(m, PROTO_K_ERROR, buf,
-		    sizeof buf) ? buf : "?");
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		cols = ws.ws_col;
+	if (prefix != NULL)
+		escape_cstr(name, sizeof name, prefix);
+	snprintf(buf, sizeof buf, "%s%s%s", prefix ? name : "",
+	    prefix ? ": " : "", line);
+	/* One line that never wraps, or \r could not redraw it. */
+	if (strlen(buf) > cols - 1)
+		buf[cols - 1] = '\0';
+	fprintf(stderr, "\r\033[K%s", buf);
+	fflush(stderr);
 }
 
 /*
- * status or reload --all: every daemon whose socket is in the run
- * directory, in name order, one at a time (a rolling reload on one host).
- * The exit status is the worst seen: 3 unreachable, 1 failed, 0.
+ * Ask the daemon at path (called name, NULL with -s) and read its final
+ * reply into ans; progress messages before it are drawn, not returned.
  */
+static void
+ask(const struct ctl *ctl, const char *name, const char *path,
+    const msgpack_sbuffer *req, double timeout, struct answer *ans)
+{
+	const msgpack_object	*o, *p;
+	msgpack_sbuffer		 last;
+	msgpack_packer		 pk;
+	msgpack_unpacked	 u;
+	double			 deadline = timeout > 0 ? now_mono() + timeout :
+				    0, got = 0;
+	char			 line[256];
+	size_t			 off;
+	uid_t			 owner = dir_owner(path);
+	int			 r, drawn = 0;
+
+	memset(ans, 0, sizeof *ans);
+	ans->c.fd = -1;
+	msgpack_unpacked_init(&ans->c.u);
+	/*
+	 * Our default directory, where others can create it first (in
+	 * /tmp), is ours alone: one someone else made is a trap, whoever
+	 * serves the socket in it.  (/run/gunicorn-wrapper may well belong
+	 * to the daemons' user: only root could have made it.)
+	 */
+	if (ctl->dir_default && ctl->a.socket == NULL && squattable(ctl->dir) &&
+	    owner != (uid_t)-1 && owner != 0 && owner != geteuid()) {
+		snprintf(ans->err, sizeof ans->err, "%s: the run directory "
+		    "%s belongs to uid %u, not to you (uid %u) or root: not "
+		    "trusting it (remove it, or set GW_RUN_DIR)", path,
+		    ctl->dir, (unsigned)owner, (unsigned)geteuid());
+		ans->st = CONN_UNTRUSTED;
+		return;
+	}
+	ans->st = conn_open(&ans->c, path, owner, ans->err, sizeof ans->err);
+	if (ans->st == CONN_NOT_RUNNING)
+		hint_run_dir(ctl, name, path, ans->err, sizeof ans->err);
+	if (ans->st != CONN_OK)
+		return;
+	ans->c.timeout = timeout;
+	if (conn_send(&ans->c, req, ans->err, sizeof ans->err) == -1) {
+		ans->st = CONN_UNREACHABLE;
+		return;
+	}
+	msgpack_sbuffer_init(&last);
+	for (;;) {
+		r = conn_recv(&ans->c, deadline, ctl->progress ?
+		    PROGRESS_TICK : -1, &o, ans->err, sizeof ans->err);
+		if (r == -1) {
+			ans->st = CONN_UNREACHABLE;
+			break;
+		}
+		/*
+		 * Progress comes only when asked for (a status reply has a
+		 * "progress" key of its own); the final reply of a reload
+		 * has "reload" (or is an error).
+		 */
+		if (r == 1 && ctl->progress && reply_bool(o, PROTO_K_OK) &&
+		    (p = reply_map(o, PROTO_K_PROGRESS)) != NULL &&
+		    proto_get(o, PROTO_K_RELOAD) == NULL) {
+			/* Kept packed: o is gone at the next receive. */
+			msgpack_sbuffer_clear(&last);
+			msgpack_packer_init(&pk, &last, msgpack_sbuffer_write);
+			msgpack_pack_object(&pk, *p);
+			got = now_mono();
+		} else if (r == 1) {
+			ans->reply = o;
+			break;
+		}
+		if (!ctl->progress || last.size == 0)
+			continue;
+		off = 0;
+		msgpack_unpacked_init(&u);
+		if (msgpack_unpack_next(&u, last.data, last.size, &off) ==
+		    MSGPACK_UNPACK_SUCCESS && show_progress(line, sizeof line,
+		    &u.data, now_mono() - got) == 0) {
+			progress_draw(ctl->a.action == CTL_RELOAD_ALL ?
+			    name : NULL, line);
+			drawn = 1;
+		}
+		msgpack_unpacked_destroy(&u);
+	}
+	if (drawn) {
+		fprintf(stderr, "\r\033[K");
+		fflush(stderr);
+	}
+	msgpack_sbuffer_destroy(&last);
+}
+
+/* Exit status of a failed answer (st != CONN_OK) or of a reply. */
 static int
-all_daemons(const char *dir, const struct ctl_args *a)
+exit_status(const struct ctl *ctl, const struct answer *ans)
+{
+	int	status = ctl->a.action == CTL_STATUS;
+
+	switch (ans->st) {
+	case CONN_UNTRUSTED:
+		return EXIT_UNTRUSTED;
+	case CONN_NOT_RUNNING:
+		return status ? STATUS_DOWN : EXIT_UNREACH;
+	case CONN_UNREACHABLE:
+		return status ? STATUS_UNKNOWN : EXIT_UNREACH;
+	case CONN_OK:
+		break;
+	}
+	switch (reply_kind(ans->reply)) {
+	case REPLY_REFUSED:
+		return status ? STATUS_UNKNOWN : EXIT_UNREACH;
+	case REPLY_FAILED:
+		return status ? STATUS_UNKNOWN : EXIT_FAILED;
+	case REPLY_OK:
+		break;
+	}
+	if (!status)
+		return EXIT_OK;
+	/* Serving: a master, and the wrapper neither starting nor stopping. */
+	{
+		long long	master;
+
+		if ((reply_str_is(ans->reply, "state", "running") ||
+		    reply_str_is(ans->reply, "state", "reloading")) &&
+		    reply_int(ans->reply, "master", 1, INT32_MAX,
+		    &master) == 0)
+			return STATUS_SERVING;
+		return STATUS_DOWN;
+	}
+}
+
+/*
+ * The serving master's start time (Unix seconds) for the metrics: the
+ * daemon's "master_started" when it says, else the kernel's, read from
+ * /proc if that PID is still the daemon's child; -1 if unknown.
+ */
+static double
+master_started(const msgpack_object *m)
+{
+	FILE		*f;
+	char		 path[64], buf[1024], *p, *tok, *save;
+	long long	 master, daemon, ppid = -1, start = -1, btime = -1;
+	long		 hz = sysconf(_SC_CLK_TCK);
+	double		 v;
+	int		 i;
+
+	if ((v = reply_range(m, "master_started", 1, 1e11, -1)) > 0)
+		return v;
+	if (reply_int(m, "master", 1, INT32_MAX, &master) == -1 ||
+	    reply_int(m, "pid", 1, INT32_MAX, &daemon) == -1 || hz <= 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%lld/stat", master);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	p = fgets(buf, sizeof buf, f);
+	fclose(f);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* After "(comm)": state ppid ... starttime is the 20th field. */
+	for (i = 0, tok = strtok_r(p + 1, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save), i++) {
+		if (i == 1)
+			ppid = strtoll(tok, NULL, 10);
+		if (i == 19) {
+			start = strtoll(tok, NULL, 10);
+			break;
+		}
+	}
+	if (ppid != daemon || start < 0)
+		return -1;
+	if ((f = fopen("/proc/stat", "re")) == NULL)
+		return -1;
+	while (fgets(buf, sizeof buf, f) != NULL)
+		if (sscanf(buf, "btime %lld", &btime) == 1)
+			break;
+	fclose(f);
+	if (btime <= 0)
+		return -1;
+	return (double)btime + (double)start / (double)hz;
+}
+
+/* The sockets of the run directory, as names, sorted; -1 if unreadable. */
+static int
+list_names(const struct ctl *ctl, char ***names)
 {
 	struct dirent	**ents;
-	struct reply	  rep;
-	msgpack_sbuffer	  sb;
-	char		  path[4200], name[256], err[512];
 	size_t		  len;
-	int		  i, n, found = 0, ok, rc = EXIT_OK;
+	int		  i, n, found = 0;
 
-	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
-		fprintf(stderr, "gwctl: cannot read run directory %s: %s\n",
-		    dir, strerror(errno));
+	if ((n = scandir(ctl->dir, &ents, NULL, alphasort)) == -1)
+		return -1;
+	*names = xcalloc((size_t)n + 1, sizeof **names);
+	for (i = 0; i < n; i++) {
+		len = strlen(ents[i]->d_name);
+		if (len > 5 && strcmp(ents[i]->d_name + len - 5, ".sock") == 0)
+			xasprintf(&(*names)[found++], "%.*s", (int)(len - 5),
+			    ents[i]->d_name);
+		free(ents[i]);
+	}
+	free(ents);
+	return found;
+}
+
+static void
+free_names(char **names, int n)
+{
+	int	i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Worse first: which exit status wins when several daemons answer. */
+static int
+worse(int a, int b)
+{
+	static const int	order[] = { EXIT_UNTRUSTED, EXIT_UNREACH,
+				    EXIT_FAILED };
+	size_t			i;
+
+	for (i = 0; i < sizeof order / sizeof *order; i++)
+		if (a == order[i] || b == order[i])
+			return order[i];
+	return a > b ? a : b;
+}
+
+/*
+ * status, reload --all: every daemon whose socket is in the run
+ * directory, in name order, one at a time (a rolling reload on one host).
+ * The exit status is the worst seen: 5 untrusted, 3 unreachable,
+ * 1 failed, 0.
+ */
+static int
+all_daemons(struct ctl *ctl)
+{
+	const struct ctl_args	*a = &ctl->a;
+	struct answer		 ans;
+	msgpack_sbuffer		 sb;
+	char			 path[4200], err[1024], **names, name[256],
+				 buf[1024];
+	int			 i, n, rc = EXIT_OK, st;
+
+	if ((n = list_names(ctl, &names)) == -1) {
+		snprintf(err, sizeof err, "cannot read run directory %s: %s",
+		    ctl->dir, strerror(errno));
+		ctl_error(ctl, "unreachable", err);
 		return EXIT_UNREACH;
 	}
-	pack_request(&sb, a);
+	if (n == 0 && !a->json) {
+		fprintf(stderr, "gwctl: no gunicorn-wrapper sockets in %s\n",
+		    ctl->dir);
+		free_names(names, n);
+		return EXIT_UNREACH;
+	}
+	pack_request(&sb, ctl);
 	if (a->json)
 		printf("{");
 	for (i = 0; i < n; i++) {
-		len = strlen(ents[i]->d_name);
-		if (len <= 5 || strcmp(ents[i]->d_name + len - 5, ".sock")) {
-			free(ents[i]);
-			continue;
+		snprintf(path, sizeof path, "%s/%s.sock", ctl->dir, names[i]);
+		escape_cstr(name, sizeof name, names[i]);
+		if (a->json) {
+			printf("%s", i ? ", " : "");
+			json_print_string(stdout, names[i]);
+			printf(": ");
 		}
-		snprintf(name, sizeof name, "%.*s", (int)(len - 5),
-		    ents[i]->d_name);
-		snprintf(path, sizeof path, "%s/%s", dir, ents[i]->d_name);
-		free(ents[i]);
-		if (a->json)
-			printf("%s\"%s\": ", found ? ", " : "", name);
-		found++;
-		if (call(path, &sb, a->timeout > 0 ? a->timeout :
-		    a->action == CTL_RELOAD_ALL ? 0 : LIST_TIMEOUT,
-		    &rep, err, sizeof err) == -1) {
-			if (a->json) {
-				msgpack_sbuffer	 esb;
-				msgpack_unpacked u;
-				size_t		 off = 0;
+		fflush(stdout);
+		ask(ctl, names[i], path, &sb, a->timeout > 0 ? a->timeout :
+		    a->action == CTL_RELOAD_ALL ? 0 : LIST_TIMEOUT, &ans);
+		/* status of all keeps the plain meanings: 0, 1, 3, 5. */
+		st = ans.st == CONN_OK ? (reply_kind(ans.reply) == REPLY_OK ?
+		    EXIT_OK : reply_kind(ans.reply) == REPLY_REFUSED ?
+		    EXIT_UNREACH : EXIT_FAILED) : ans.st == CONN_UNTRUSTED ?
+		    EXIT_UNTRUSTED : EXIT_UNREACH;
+		rc = worse(rc, st);
+		escape_cstr(buf, sizeof buf, ans.err);
+		if (ans.st != CONN_OK && a->json)
+			json_print_error(stdout, ans.err, code_name(ans.st));
+		else if (ans.st != CONN_OK)
+			printf("%-24s %-12s %s\n", name, ans.st ==
+			    CONN_UNTRUSTED ? "UNTRUSTED" : "UNREACHABLE", buf);
+		else if (a->json)
+			json_print(stdout, ans.reply);
+		else if (st != EXIT_OK && (st == EXIT_UNREACH ||
+		    proto_get(ans.reply, PROTO_K_RELOAD) == NULL))
+			printf("%-24s %-12s %s: %s\n", name, st ==
+			    EXIT_UNREACH ? "UNREACHABLE" : "REFUSED", path,
+			    reply_str(ans.reply, PROTO_K_ERROR, buf,
+			    sizeof buf) ? buf : "refused");
+		else if (a->action == CTL_RELOAD_ALL && !a->wait) {
+			long long id;
 
-				msgpack_sbuffer_init(&esb);
-				proto_error_reply(&esb, err);
-				msgpack_unpacked_init(&u);
-				if (msgpack_unpack_next(&u, esb.data, esb.size,
-				    &off) == MSGPACK_UNPACK_SUCCESS)
-					json_print(stdout, &u.data);
-				msgpack_unpacked_destroy(&u);
-				msgpack_sbuffer_destroy(&esb);
-			} else
-				printf("%-24s %-12s %s\n", name, "UNREACHABLE",
-				    err);
-			rc = EXIT_UNREACH;
-			reply_free(&rep);
-			continue;
-		}
-		ok = get_bool(rep.obj, PROTO_K_OK);
-		if (a->json)
-			json_print(stdout, rep.obj);
-		else if (!ok && (refused(rep.obj) ||
-		    proto_get(rep.obj, PROTO_K_RELOAD) == NULL))
-			printf("%-24s %-12s %s: %s\n", name, refused(rep.obj) ?
-			    "UNREACHABLE" : "REFUSED", path,
-			    get_str(rep.obj, PROTO_K_ERROR, err, sizeof err) ?
-			    err : "refused");
-		else if (a->action == CTL_RELOAD_ALL && !a->wait)
-			printf("%s: reload %.0f requested\n", name,
-			    get_num(rep.obj, PROTO_K_ID, 0));
-		else if (a->action == CTL_RELOAD_ALL)
-			print_reload(name, rep.obj, ok);
+			printf("%s: reload %lld requested\n", name,
+			    reply_int(ans.reply, PROTO_K_ID, 0, UINT32_MAX,
+			    &id) == 0 ? id : 0);
+		} else if (a->action == CTL_RELOAD_ALL)
+			show_reload(stdout, stderr, names[i], ans.reply);
 		else
-			print_status_line(name, rep.obj);
-		if (!ok && rc != EXIT_UNREACH)
-			rc = refused(rep.obj) ? EXIT_UNREACH : EXIT_FAILED;
-		reply_free(&rep);
+			show_status_line(stdout, names[i], ans.reply);
+		fflush(stdout);
+		conn_close(&ans.c);
 	}
-	free(ents);
 	msgpack_sbuffer_destroy(&sb);
+	free_names(names, n);
 	if (a->json)
 		printf("}\n");
-	if (found == 0 && !a->json) {
-		fprintf(stderr, "gwctl: no gunicorn-wrapper sockets in %s\n",
-		    dir);
-		return EXIT_UNREACH;
-	}
 	return rc;
 }
 
-int
-main(int argc, char **argv)
+/*
+ * metrics [NAME]: one status request per daemon, then the whole
+ * exposition at once.  A daemon that does not answer is "up 0", not an
+ * error: the file must still be written, for that is the news.  Exit 0
+ * once printed; 2 or 3 only when there is nothing to print.
+ */
+static int
+metrics(struct ctl *ctl, const char *path)
 {
-	struct ctl_args	 a;
-	struct reply	 rep;
-	msgpack_sbuffer	 sb;
-	char		 err[512], *dir, *path = NULL, buf[512];
-	const char	*env;
-	double		 timeout;
-	int		 rc;
+	struct metrics_target	*t;
+	struct answer		*ans;
+	msgpack_sbuffer		 sb;
+	char			 err[1024], **names = NULL, *one[1], *p,
+				*base = NULL;
+	int			 i, n;
 
-	if (parser_parse(argc, argv, &a, err, sizeof err) == -1) {
-		fprintf(stderr, "gwctl: %s\n", err);
-		return EXIT_USAGE;
-	}
-	if (a.action == CTL_HELP) {
-		parser_usage();
-		return EXIT_OK;
-	}
-	if (a.action == CTL_VERSION) {
-		printf("gwctl %s\n", GW_VERSION);
-		return EXIT_OK;
-	}
-	env = getenv("GW_RUN_DIR");
-	dir = env != NULL && *env != '\0' ? xstrdup(env) :
-	    rundir_default(getenv("XDG_RUNTIME_DIR"));
-	if (a.action == CTL_STATUS_ALL || a.action == CTL_RELOAD_ALL) {
-		fflush(stdout);
-		rc = all_daemons(dir, &a);
-		free(dir);
-		return rc;
-	}
-	if (a.socket != NULL)
-		path = xstrdup(a.socket);
-	else
-		xasprintf(&path, "%s/%s.sock", dir, a.name);
-	free(dir);
-
-	/* A waiting reload answers when it ends: no limit unless -t. */
-	timeout = a.timeout > 0 ? a.timeout :
-	    a.action == CTL_RELOAD && a.wait ? 0 : DEFAULT_TIMEOUT;
-	pack_request(&sb, &a);
-	rc = call(path, &sb, timeout, &rep, err, sizeof err);
-	msgpack_sbuffer_destroy(&sb);
-	if (rc == -1) {
-		fprintf(stderr, "gwctl: %s\n", err);
-		reply_free(&rep);
-		free(path);
+	if (path != NULL) {
+		/* With -s and no name: the socket's name, less ".sock". */
+		one[0] = base = xstrdup(ctl->a.name != NULL ? ctl->a.name :
+		    strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path);
+		if (ctl->a.name == NULL && strlen(base) > 5 &&
+		    strcmp(base + strlen(base) - 5, ".sock") == 0)
+			base[strlen(base) - 5] = '\0';
+		n = 1;
+	} else if ((n = list_names(ctl, &names)) == -1) {
+		snprintf(err, sizeof err, "cannot read run directory %s: %s",
+		    ctl->dir, strerror(errno));
+		ctl_error(ctl, "unreachable", err);
 		return EXIT_UNREACH;
 	}
-	if (a.json) {
-		json_print(stdout, rep.obj);
+	t = xcalloc((size_t)n + 1, sizeof *t);
+	ans = xcalloc((size_t)n + 1, sizeof *ans);
+	pack_request(&sb, ctl);
+	for (i = 0; i < n; i++) {
+		if (path != NULL)
+			p = xstrdup(path);
+		else
+			xasprintf(&p, "%s/%s.sock", ctl->dir, names[i]);
+		t[i].name = path != NULL ? one[0] : names[i];
+		ask(ctl, t[i].name, p, &sb, ctl->a.timeout > 0 ?
+		    ctl->a.timeout : LIST_TIMEOUT, &ans[i]);
+		free(p);
+		t[i].master_started = -1;
+		if (ans[i].st != CONN_OK) {
+			/* Said on stderr: stdout is the metrics file. */
+			escape_cstr(err, sizeof err, ans[i].err);
+			fprintf(stderr, "gwctl: %s\n", err);
+			continue;
+		}
+		t[i].reply = ans[i].reply;
+		t[i].master_started = master_started(ans[i].reply);
+	}
+	metrics_print(stdout, t, (size_t)n);
+	for (i = 0; i < n; i++)
+		conn_close(&ans[i].c);
+	msgpack_sbuffer_destroy(&sb);
+	free(ans);
+	free(t);
+	if (names != NULL)
+		free_names(names, n);
+	free(base);
+	return EXIT_OK;
+}
+
+/* The one-daemon commands' output, once the final reply is in. */
+static void
+show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
+{
+	const struct ctl_args	*a = &ctl->a;
+	const msgpack_object	*m = ans->reply;
+	char			 buf[1024], who[512];
+	long long		 id;
+
+	escape_cstr(who, sizeof who, a->name ? a->name : path);
+	if (a->json) {
+		json_print(stdout, m);
 		printf("\n");
 	}
-	rc = get_bool(rep.obj, PROTO_K_OK) ? EXIT_OK : EXIT_FAILED;
-	if (a.action == CTL_RELOAD && a.wait &&
-	    proto_get(rep.obj, PROTO_K_RELOAD) != NULL) {
-		if (!a.json || rc != EXIT_OK)
-			print_reload(NULL, rep.obj, rc == EXIT_OK);
-	} else if (rc != EXIT_OK) {
-		fprintf(stderr, "gwctl: %s: %s\n", path,
-		    get_str(rep.obj, PROTO_K_ERROR, buf, sizeof buf) ? buf :
+	if (a->action == CTL_RELOAD && a->wait &&
+	    proto_get(m, PROTO_K_RELOAD) != NULL) {
+		if (!a->json || !reply_bool(m, PROTO_K_OK))
+			show_reload(stdout, stderr, NULL, m);
+	} else if (reply_kind(m) != REPLY_OK) {
+		escape_cstr(who, sizeof who, path);
+		fprintf(stderr, "gwctl: %s: %s\n", who,
+		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf :
 		    "request failed");
-		if (refused(rep.obj))
-			rc = EXIT_UNREACH;
-	} else if (!a.json) {
-		switch (a.action) {
+	} else if (!a->json) {
+		switch (a->action) {
 		case CTL_STATUS:
-			print_status(rep.obj);
+			show_status(stdout, m);
 			break;
 		case CTL_RELOAD:
-			printf("reload %.0f requested\n",
-			    get_num(rep.obj, PROTO_K_ID, 0));
+			printf("reload %lld requested\n", reply_int(m,
+			    PROTO_K_ID, 0, UINT32_MAX, &id) == 0 ? id : 0);
 			break;
 		case CTL_STOP:
-			printf("%s: stopping\n", a.name ? a.name : path);
+			printf("%s: stopping\n", who);
 			break;
 		case CTL_SET_WARMUP:
 			printf("%s: warm-up %g s -> %g s (applies to the next "
-			    "reload)\n", a.name ? a.name : path,
-			    get_num(rep.obj, PROTO_K_OLD, 0),
-			    get_num(rep.obj, PROTO_K_NEW, 0));
+			    "reload)\n", who,
+			    reply_range(m, PROTO_K_OLD, 0, 1e9, 0),
+			    reply_range(m, PROTO_K_NEW, 0, 1e9, 0));
 			break;
 		default:
 			break;
 		}
 	}
-	reply_free(&rep);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl	 ctl;
+	struct answer	 ans;
+	msgpack_sbuffer	 sb;
+	char		 err[512], *path = NULL;
+	const char	*env;
+	double		 timeout;
+	int		 i, rc;
+
+	memset(&ctl, 0, sizeof ctl);
+	if (parser_parse(argc, argv, &ctl.a, err, sizeof err) == -1) {
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--json") == 0)
+				ctl.a.json = 1;
+		ctl_error(&ctl, "usage", err);
+		return EXIT_USAGE;
+	}
+	if (ctl.a.action == CTL_HELP) {
+		parser_usage(stdout);
+		return EXIT_OK;
+	}
+	if (ctl.a.action == CTL_VERSION) {
+		printf("gwctl %s\n", GW_VERSION);
+		return EXIT_OK;
+	}
+	env = getenv("GW_RUN_DIR");
+	ctl.dir_default = env == NULL || *env == '\0';
+	ctl.dir = !ctl.dir_default ? xstrdup(env) :
+	    rundir_default(getenv("XDG_RUNTIME_DIR"));
+	/* Progress only for people: a terminal, no --json, a waited reload. */
+	ctl.progress = (ctl.a.action == CTL_RELOAD ||
+	    ctl.a.action == CTL_RELOAD_ALL) && ctl.a.wait && !ctl.a.json &&
+	    isatty(STDERR_FILENO);
+	if (ctl.a.action == CTL_STATUS_ALL || ctl.a.action == CTL_RELOAD_ALL) {
+		fflush(stdout);
+		rc = all_daemons(&ctl);
+		free(ctl.dir);
+		return rc;
+	}
+	if (ctl.a.socket != NULL)
+		path = xstrdup(ctl.a.socket);
+	else if (ctl.a.name != NULL)
+		xasprintf(&path, "%s/%s.sock", ctl.dir, ctl.a.name);
+	if (ctl.a.action == CTL_METRICS || ctl.a.action == CTL_METRICS_ALL) {
+		rc = metrics(&ctl, path);
+		free(path);
+		free(ctl.dir);
+		return rc;
+	}
+
+	/* A waiting reload answers when it ends: no limit unless -t. */
+	timeout = ctl.a.timeout > 0 ? ctl.a.timeout :
+	    ctl.a.action == CTL_RELOAD && ctl.a.wait ? 0 : DEFAULT_TIMEOUT;
+	pack_request(&sb, &ctl);
+	ask(&ctl, ctl.a.name, path, &sb, timeout, &ans);
+	msgpack_sbuffer_destroy(&sb);
+	rc = exit_status(&ctl, &ans);
+	if (ans.st != CONN_OK)
+		ctl_error(&ctl, code_name(ans.st), ans.err);
+	else
+		show_answer(&ctl, path, &ans);
+	conn_close(&ans.c);
 	free(path);
+	free(ctl.dir);
 	return rc;
 }

@@ -2,26 +2,35 @@
  * json.c: msgpack to JSON.  The daemon's replies only hold maps with
  * string keys, arrays, strings, numbers, booleans and nil, which map onto
  * JSON one to one; anything else (binary, extension types, a non-finite
- * float) is printed as the nearest valid JSON rather than as invalid
- * output, since a script parsing it cannot recover from that.
+ * float, bytes that are not UTF-8) is printed as the nearest valid JSON
+ * rather than as invalid output, since a script parsing it cannot recover
+ * from that.  Control characters are always escaped, so the JSON is safe
+ * on a terminal too.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "json.h"
 
 static void
 json_string(FILE *f, const char *s, size_t n)
 {
-	size_t		i;
-	unsigned char	c;
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned long		 cp;
+	size_t			 i = 0, k;
 
 	fputc('"', f);
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		switch (c) {
+	while (i < n) {
+		/* Not UTF-8: JSON cannot carry it; U+FFFD says so. */
+		if ((k = escape_utf8(p + i, n - i, &cp)) == 0) {
+			fputs("\\ufffd", f);
+			i++;
+			continue;
+		}
+		switch (cp) {
 		case '"':
 			fputs("\\\"", f);
 			break;
@@ -38,11 +47,13 @@ json_string(FILE *f, const char *s, size_t n)
 			fputs("\\t", f);
 			break;
 		default:
-			if (c < 0x20 || c == 0x7f)
-				fprintf(f, "\\u%04x", c);
+			/* C0, DEL and C1 controls: escaped, never raw. */
+			if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+				fprintf(f, "\\u%04lx", cp);
 			else
-				fputc(c, f);
+				fwrite(p + i, 1, k, f);
 		}
+		i += k;
 	}
 	fputc('"', f);
 }
@@ -132,4 +143,20 @@ json_print(FILE *f, const msgpack_object *o)
 		fputs("null", f);
 		break;
 	}
+}
+
+void
+json_print_error(FILE *f, const char *msg, const char *code)
+{
+	fputs("{\"ok\": false, \"error\": ", f);
+	json_string(f, msg, strlen(msg));
+	fputs(", \"code\": ", f);
+	json_string(f, code, strlen(code));
+	fputs("}", f);
+}
+
+void
+json_print_string(FILE *f, const char *s)
+{
+	json_string(f, s, strlen(s));
 }

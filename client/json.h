@@ -9,5 +9,10 @@
 #include <msgpack.h>
 
 void	json_print(FILE *, const msgpack_object *);
+/* A C string as a JSON string. */
+void	json_print_string(FILE *, const char *);
+/* {"ok": false, "error": msg, "code": code}: gwctl's own errors under
+ * --json, shaped as the daemon's, with a code scripts can decide on. */
+void	json_print_error(FILE *, const char *, const char *);
 
 #endif

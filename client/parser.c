@@ -30,9 +30,9 @@ usage_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 void
-parser_usage(void)
+parser_usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 "usage: gwctl [-s socket] [--json] [-t timeout] command [name] [args]\n"
 "\n"
 "  status [name]             one daemon in detail, or every daemon\n"
@@ -40,12 +40,16 @@ parser_usage(void)
 "  reload --all              reload every daemon in the run directory, in turn\n"
 "  stop name                 stop gracefully\n"
 "  set-warmup name seconds   warm-up budget for the next reload\n"
+"  metrics [name]            Prometheus text format, for node_exporter\n"
 "\n"
 "  -s socket    the daemon's socket (instead of a name)\n"
 "  -t timeout   seconds to wait for an answer (for reload: its outcome)\n"
-"  --json       print the daemon's reply as JSON\n"
+"  --json       print the daemon's reply (or gwctl's error) as JSON\n"
+"  --version    print gwctl's version\n"
 "\n"
-"Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable.\n");
+"Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable,\n"
+"5 the socket is served by an untrusted user.  status NAME: 0 serving,\n"
+"3 not running or not serving, 4 status unknown (see gwctl(1)).\n");
 }
 
 int
@@ -99,7 +103,7 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 	}
 	if (n == 0)
 		return usage_err(err, errlen, "no command (status, reload, "
-		    "stop, set-warmup)");
+		    "stop, set-warmup, metrics)");
 
 	/* With -s the socket names the daemon and NAME may be left out. */
 #define NAME_ARG(k)	(a->socket != NULL && n == (k) ? NULL : words[k])
@@ -109,6 +113,13 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 			    "a name");
 		a->action = n == 1 && a->socket == NULL ? CTL_STATUS_ALL :
 		    CTL_STATUS;
+		a->name = n == 2 ? words[1] : NULL;
+	} else if (strcmp(words[0], "metrics") == 0) {
+		if (n > 2)
+			return usage_err(err, errlen, "metrics takes at most "
+			    "a name");
+		a->action = n == 1 && a->socket == NULL ? CTL_METRICS_ALL :
+		    CTL_METRICS;
 		a->name = n == 2 ? words[1] : NULL;
 	} else if (strcmp(words[0], "reload") == 0 && a->all) {
 		if (n > 1 || a->socket != NULL)

@@ -7,6 +7,7 @@
 #define GW_PARSER_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum ctl_action {
 	CTL_STATUS,
@@ -15,6 +16,8 @@ enum ctl_action {
 	CTL_RELOAD_ALL,		/* reload --all: every daemon, in turn */
 	CTL_STOP,
 	CTL_SET_WARMUP,
+	CTL_METRICS,		/* metrics NAME (or -s) */
+	CTL_METRICS_ALL,	/* metrics: every daemon */
 	CTL_HELP,
 	CTL_VERSION,
 };
@@ -32,6 +35,7 @@ struct ctl_args {
 
 /* 0, or -1 with a one-line usage error in err. */
 int	parser_parse(int, char **, struct ctl_args *, char *, size_t);
-void	parser_usage(void);
+/* The usage text, to f (stdout for --help, as is the convention). */
+void	parser_usage(FILE *);
 
 #endif

@@ -9,5 +9,6 @@
 
 int	fuzz_request_one(const uint8_t *, size_t);
 int	fuzz_history_one(const uint8_t *, size_t);
+int	fuzz_reply_one(const uint8_t *, size_t);
 
 #endif

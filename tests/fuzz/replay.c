@@ -5,7 +5,8 @@
  *
  *	replay DIR...	(files in request/ and crashers/request-* go to the
  *			 request target, history/ and crashers/history-* to
- *			 the history target)
+ *			 the history target, reply/ and crashers/reply-* to
+ *			 gwctl's reply target)
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -58,6 +59,9 @@ main(int argc, char **argv)
 			target = strstr(argv[i], "history") != NULL ||
 			    strncmp(de->d_name, "history-", 8) == 0 ?
 			    fuzz_history_one : fuzz_request_one;
+			if (strstr(argv[i], "reply") != NULL ||
+			    strncmp(de->d_name, "reply-", 6) == 0)
+				target = fuzz_reply_one;
 			snprintf(path, sizeof path, "%s/%s", argv[i],
 			    de->d_name);
 			if (replay_file(path, target) == -1)
