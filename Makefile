@@ -49,7 +49,7 @@ INC	 = -Icommon
 daemon/%.o: INC = -Icommon -Idaemon
 client/%.o: INC = -Icommon -Iclient
 tests/unit/%.o: INC = -Icommon -Idaemon
-tests/fuzz/%.o: INC = -Icommon -Idaemon -Itests/fuzz
+tests/fuzz/%.o: INC = -Icommon -Idaemon -Iclient -Itests/fuzz
 
 # make test SANITIZE=1: AddressSanitizer (with LeakSanitizer) and UBSan;
 # undefined behaviour aborts instead of printing and carrying on.  Objects
