@@ -161,7 +161,7 @@ def test_cppflags_and_include_paths(tmp_path):
         want = {"common": ["common"], "daemon": ["common", "daemon"],
                 "client": ["common", "client"],
                 "tests/unit": ["common", "daemon"],
-                "tests/fuzz": ["common", "daemon", "tests/fuzz"]}[top]
+                "tests/fuzz": ["common", "daemon", "client", "tests/fuzz"]}[top]
         assert [i for i in incs if not i.startswith("/")] == want, (c, incs)
 
 
