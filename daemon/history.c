@@ -187,7 +187,7 @@ obj_num(const msgpack_object *m, const char *k, double lo, double hi,
 	if (o == NULL || proto_number(o, &v) == -1 || !isfinite(v) ||
 	    v < lo || v > hi || (integral && v != floor(v)))
 		return absent;
-	return v;
+	return v == 0 ? 0 : v;	/* not -0 */
 }
 
 static double
