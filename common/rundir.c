@@ -82,6 +82,13 @@ rundir_prepare(const char *dir, gid_t gid, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
+	/* Ours to write in (as we are now: an old error message users
+	 * know), then ours alone. */
+	if (access(dir, W_OK) == -1) {
+		rundir_fail(err, errlen, "run directory %s is not writable: %s",
+		    dir, strerror(errno));
+		goto refuse;
+	}
 	if (sb.st_uid != geteuid()) {
 		rundir_fail(err, errlen, "run directory %s is owned by uid "
 		    "%u, not by us (uid %u): remove it, or choose another "
