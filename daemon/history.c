@@ -184,8 +184,9 @@ obj_num(const msgpack_object *m, const char *k, double lo, double hi,
 	const msgpack_object	*o = proto_get(m, k);
 	double			 v;
 
+	/* In [lo, hi] (all within long long) before the cast: defined. */
 	if (o == NULL || proto_number(o, &v) == -1 || !isfinite(v) ||
-	    v < lo || v > hi || (integral && v != floor(v)))
+	    v < lo || v > hi || (integral && v != (double)(long long)v))
 		return absent;
 	return v == 0 ? 0 : v;	/* not -0 */
 }
