@@ -174,6 +174,12 @@ rundir_open(int dirfd, const char *name, int flags, mode_t mode, char *err,
 		    "refused", name, (unsigned)sb.st_uid);
 		goto refuse;
 	}
+	/* A second name for it elsewhere: writing here would write there. */
+	if (sb.st_nlink > 1) {
+		rundir_fail(err, errlen, "%s: has %lu hard links: refused",
+		    name, (unsigned long)sb.st_nlink);
+		goto refuse;
+	}
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ||
 	    (trunc && ftruncate(fd, 0) == -1)) {

@@ -31,7 +31,7 @@ int	rundir_prepare(const char *dir, gid_t gid, char *err, size_t errlen);
 /*
  * openat(dirfd, name) with O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
  * O_CLOEXEC added, then fstat: anything but a regular file owned by our
- * euid is refused (-1 and a one-line reason in err; errno ELOOP for a
+ * euid, with no other hard link, is refused (-1 and a one-line reason in err; errno ELOOP for a
  * symlink, EPERM for a refusal after fstat, else openat's).  O_TRUNC is
  * applied only after that check, and O_NONBLOCK is cleared.  dirfd may be
  * AT_FDCWD with a path (then only its last component is not followed).

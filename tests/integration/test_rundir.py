@@ -16,7 +16,7 @@ is a case here, run against the real daemon (and a second local user,
     NAME.history.tmp is never written (nor read) through: its target is
     untouched;
   * a FIFO at NAME.lock, the pidfile or NAME.history is an error, never a
-    hang, and SIGTERM during startup ends the wrapper;
+    hang, and SIGTERM during startup ends the wrapper; so is a device;
   * hostile numbers in the history file are read as absent or make their
     record invalid, never garbage; a file built to make the loader
     quadratic (a magic every 12 bytes) loads as fast as any other.  (The
@@ -272,6 +272,24 @@ def test_symlink_at_history_tmp_is_not_followed(gw):
     assert w.wait_exit(30) == 0, w.log.tail()
 
 
+def test_hard_link_at_history_is_not_written(gw):
+    """NAME.history, a hard link to a file of ours elsewhere: appending
+    would write there too, so it is refused (logged) and the file is
+    untouched."""
+    v = victim(gw)
+    os.link(v, gw.run_dir / "app.history")
+    w = gw.wrapper(workers=1)
+    w.wait_log(r"history .*app\.history: not loaded: .*hard links", timeout=10)
+    w.wait_ready(timeout=30)
+    gw.set_version("2")
+    rep = ch.call(ch.sock_path(gw), {"cmd": "reload", "wait": True}, timeout=60)
+    assert rep["ok"], rep
+    w.wait_log(r"reload 1 not recorded: .*hard links", timeout=10)
+    assert_untouched(v)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0, w.log.tail()
+
+
 # --------------------------------------------------------------------------
 # FIFOs: an error, never a hang
 
@@ -298,6 +316,36 @@ def test_fifo_at_pidfile_and_history(gw):
     assert rep["ok"], rep
     w.wait_log(r"reload 1 not recorded: .*FIFO", timeout=10)
     assert stat.S_ISFIFO(os.lstat(gw.run_dir / "app.history").st_mode)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0, w.log.tail()
+
+
+def mknull(path):
+    """A character device like /dev/null (1, 3) at path, or skip."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except OSError as e:
+        pytest.skip("cannot make a device node here: {}".format(e))
+
+
+def test_device_at_lock_is_an_error(gw):
+    mknull(gw.run_dir / "app.lock")
+    r = run_wrapper(gw, gw.run_dir, timeout=20)
+    assert_refused(gw, r, gw.run_dir, "app.lock", "a device")
+
+
+def test_device_at_history_is_an_error(gw):
+    """A device at NAME.history (one like /dev/null used to swallow every
+    record in silence): logged, neither loaded nor written, never opened."""
+    mknull(gw.run_dir / "app.history")
+    w = gw.wrapper(workers=1)
+    w.wait_log(r"history .*app\.history: not loaded: .*a device", timeout=10)
+    w.wait_ready(timeout=30)
+    gw.set_version("2")
+    rep = ch.call(ch.sock_path(gw), {"cmd": "reload", "wait": True}, timeout=60)
+    assert rep["ok"], rep
+    w.wait_log(r"reload 1 not recorded: .*a device", timeout=10)
+    assert stat.S_ISCHR(os.lstat(gw.run_dir / "app.history").st_mode)
     w.signal(signal.SIGTERM)
     assert w.wait_exit(30) == 0, w.log.tail()
 
