@@ -218,7 +218,8 @@ obj_str(const msgpack_object *m, const char *k)
 	return s;
 }
 
-/* One record's payload into a new history entry; -1 if not an entry. */
+/* One record's payload into a new history entry: 0, 1 if it replaced
+ * the last one (same id), -1 if it is not an entry. */
 static int
 history_decode(struct history *h, const char *buf, size_t len)
 {
@@ -228,7 +229,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	size_t			 off = 0;
 	double			 id;
 	char			*s;
-	int			 rc = -1;
+	int			 rc = -1, replaced = 0;
 
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
@@ -237,9 +238,16 @@ history_decode(struct history *h, const char *buf, size_t len)
 	m = &u.data;
 	if ((id = obj_num(m, "id", 1, HISTORY_ID_MAX, 1, -1)) < 0)
 		goto out;
-	/* Ids only grow: an older one after a newer one is not ours. */
-	if (h->count > 0 && (unsigned)id <= history_at(h, h->count - 1)->id)
+	/* Ids only grow: an older one after a newer one is not ours.  The
+	 * same id again is a later record of the same reload (its outcome
+	 * after a record of its start, say): it replaces the first. */
+	if (h->count > 0 && (unsigned)id < history_at(h, h->count - 1)->id)
 		goto out;
+	if (h->count > 0 && (unsigned)id == history_at(h, h->count - 1)->id) {
+		h->count--;
+		entry_clear(&h->e[(h->first + h->count) % HISTORY_MAX]);
+		replaced = 1;
+	}
 	e = history_add(h, (unsigned)id, TRIGGER_SIGNAL);
 	s = obj_str(m, "trigger");
 	e->trigger = s != NULL && strcmp(s, "control") == 0 ?
@@ -264,7 +272,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->t_warmup = obj_seconds(m, "t_warmup");
 	e->t_drain = obj_seconds(m, "t_drain");
 	e->t_promote = obj_seconds(m, "t_promote");
-	rc = 0;
+	rc = replaced;
 out:
 	msgpack_unpacked_destroy(&u);
 	return rc;
@@ -388,7 +396,7 @@ history_parse_counted(struct history *h, const char *buf, size_t len,
 	const char		*why;
 	const void		*next;
 	uint32_t		 rlen, crc;
-	int			 n = 0;
+	int			 n = 0, rc;
 
 	cs = xmalloc(sizeof *cs);
 	crc_scan_init(cs, p, len, work);
@@ -410,9 +418,9 @@ history_parse_counted(struct history *h, const char *buf, size_t len,
 		*work += rlen;
 		if (proto_frame(buf + pos + 12, rlen, &plen, &why) !=
 		    PROTO_COMPLETE || plen != rlen ||
-		    history_decode(h, buf + pos + 12, rlen) == -1)
+		    (rc = history_decode(h, buf + pos + 12, rlen)) == -1)
 			bad += 12 + rlen;
-		else
+		else if (rc == 0)
 			n++;
 		pos += 12 + rlen;
 		continue;

@@ -61,9 +61,10 @@ struct history {
 
 /*
  * Numbers read back are range-checked, never cast blindly: an id that is
- * not an integer in [1, HISTORY_ID_MAX], or not above the previous
- * record's, makes the record invalid (skipped); any other number out of
- * range reads as absent (started 0, durations and phase times -1, PIDs
+ * not an integer in [1, HISTORY_ID_MAX], or below the previous record's,
+ * makes the record invalid (skipped); the same id again is a later record
+ * of the same reload and replaces the previous one.  Any other number out
+ * of range reads as absent (started 0, durations and phase times -1, PIDs
  * and workers 0) and the record stays.
  */
 #define HISTORY_ID_MAX		4000000000U

@@ -14,6 +14,8 @@ parser works more than linearly or lets an out-of-range number through.
     nested-crc-valid  overlapping records whose CRCs all match but which
                       are not entries: each is skipped whole
     torn-then-good    a record cut short, then a good one
+    same-id-twice     a reload's record, then a later one of the same id:
+                      the later replaces it
 """
 
 import os
@@ -80,8 +82,15 @@ def torn_then_good():
     return record(entry(id=1))[:-7] + record(entry(id=2))
 
 
+def same_id_twice():
+    return (record(entry(id=1)) + record(entry(id=2, result="running"))
+            + record(entry(id=2, result="failed", reason="interrupted"))
+            + record(entry(id=3)))
+
+
 def main():
-    seeds = {"hostile-numbers": hostile_numbers(),
+    seeds = {"same-id-twice": same_id_twice(),
+             "hostile-numbers": hostile_numbers(),
              "magic-every-12": magic_every_12(),
              "nested-crc-valid": nested_crc_valid(),
              "torn-then-good": torn_then_good()}

@@ -467,3 +467,22 @@ def test_slow_load_file(gw):
     assert len(record(entry(id=7))) == (gw.run_dir / "app.history").stat().st_size
     w.signal(signal.SIGTERM)
     assert w.wait_exit(30) == 0, w.log.tail()
+
+
+def test_same_id_again_replaces(gw):
+    """A later record with the id of the one before it (a reload's outcome
+    after a record of its start) replaces it; ids carry on after it."""
+    recs = [entry(id=1), entry(id=2, result="running", duration=None),
+            entry(id=2, result="failed", reason="interrupted by a crash")]
+    (gw.run_dir / "app.history").write_bytes(b"".join(record(p) for p in recs))
+    w = gw.wrapper(workers=1)
+    w.wait_log(r"history .*: 2 reloads loaded", timeout=10)
+    w.wait_ready(timeout=30)
+    hist = ch.status(ch.sock_path(gw))["history"]
+    assert [(e["id"], e["result"]) for e in hist] == [(1, "ok"), (2, "failed")], hist
+    assert hist[1]["reason"] == "interrupted by a crash"
+    gw.set_version("2")
+    rep = ch.call(ch.sock_path(gw), {"cmd": "reload", "wait": True}, timeout=60)
+    assert rep["ok"] and rep["reload"]["id"] == 3, rep
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0, w.log.tail()
