@@ -54,6 +54,7 @@ struct gw {
 	int			 exit_status;
 	int			 failed;	/* exit non-zero, whatever */
 	int			 lock_fd;	/* RUN_DIR/NAME.lock, flock'd */
+	int			 run_fd;	/* RUN_DIR, checked (rundir.h) */
 	/* While stopping: children of adopted masters, which re-parent to
 	 * PID 1, not to us, if they outlive their master. */
 	pid_t			*suspects;

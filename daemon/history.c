@@ -27,6 +27,7 @@
 #include "history.h"
 #include "log.h"
 #include "proto.h"
+#include "rundir.h"
 #include "xmalloc.h"
 
 static int	history_rewrite(const struct history *, const char *);
@@ -174,16 +175,33 @@ put_be32(unsigned char *p, uint32_t v)
 	p[3] = v;
 }
 
-/* Field accessors for decoding: a missing or mistyped field is "absent". */
+/* Field accessors for decoding: a missing or mistyped field is "absent",
+ * and so is a number outside [lo, hi] (or, for integral, a fraction). */
 static double
-obj_num(const msgpack_object *m, const char *k, double absent)
+obj_num(const msgpack_object *m, const char *k, double lo, double hi,
+    int integral, double absent)
 {
 	const msgpack_object	*o = proto_get(m, k);
 	double			 v;
 
-	if (o == NULL || proto_number(o, &v) == -1 || !isfinite(v))
+	/* In [lo, hi] (all within long long) before the cast: defined. */
+	if (o == NULL || proto_number(o, &v) == -1 || !isfinite(v) ||
+	    v < lo || v > hi || (integral && v != (double)(long long)v))
 		return absent;
-	return v;
+	return v == 0 ? 0 : v;	/* not -0 */
+}
+
+static double
+obj_seconds(const msgpack_object *m, const char *k)
+{
+	return obj_num(m, k, 0, HISTORY_SECONDS_MAX, 0, -1);
+}
+
+static pid_t
+obj_pid(const msgpack_object *m, const char *k)
+{
+	/* In range, so the cast is defined. */
+	return (pid_t)obj_num(m, k, 1, HISTORY_PID_MAX, 1, 0);
 }
 
 static char *
@@ -200,7 +218,8 @@ obj_str(const msgpack_object *m, const char *k)
 	return s;
 }
 
-/* One record's payload into a new history entry; -1 if not an entry. */
+/* One record's payload into a new history entry: 0, 1 if it replaced
+ * the last one (same id), -1 if it is not an entry. */
 static int
 history_decode(struct history *h, const char *buf, size_t len)
 {
@@ -208,28 +227,34 @@ history_decode(struct history *h, const char *buf, size_t len)
 	const msgpack_object	*m;
 	struct reload_entry	*e;
 	size_t			 off = 0;
-	double			 id, pid;
+	double			 id;
 	char			*s;
-	int			 rc = -1;
+	int			 rc = -1, replaced = 0;
 
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    u.data.type != MSGPACK_OBJECT_MAP)
 		goto out;
 	m = &u.data;
-	id = obj_num(m, "id", -1);
-	if (id < 1 || id > 4e9)
+	if ((id = obj_num(m, "id", 1, HISTORY_ID_MAX, 1, -1)) < 0)
 		goto out;
-	/* Ids only grow: an older one after a newer one is not ours. */
-	if (h->count > 0 && (unsigned)id <= history_at(h, h->count - 1)->id)
+	/* Ids only grow: an older one after a newer one is not ours.  The
+	 * same id again is a later record of the same reload (its outcome
+	 * after a record of its start, say): it replaces the first. */
+	if (h->count > 0 && (unsigned)id < history_at(h, h->count - 1)->id)
 		goto out;
+	if (h->count > 0 && (unsigned)id == history_at(h, h->count - 1)->id) {
+		h->count--;
+		entry_clear(&h->e[(h->first + h->count) % HISTORY_MAX]);
+		replaced = 1;
+	}
 	e = history_add(h, (unsigned)id, TRIGGER_SIGNAL);
 	s = obj_str(m, "trigger");
 	e->trigger = s != NULL && strcmp(s, "control") == 0 ?
 	    TRIGGER_CONTROL : TRIGGER_SIGNAL;
 	free(s);
-	e->started = obj_num(m, "started", 0);
-	e->duration = obj_num(m, "duration", -1);
+	e->started = obj_num(m, "started", 0, HISTORY_TIME_MAX, 0, 0);
+	e->duration = obj_seconds(m, "duration");
 	s = obj_str(m, "result");
 	e->result = s != NULL && strcmp(s, "ok") == 0 ? RESULT_OK :
 	    RESULT_FAILED;
@@ -237,75 +262,222 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->reason = obj_str(m, "reason");
 	if (e->result == RESULT_FAILED && e->reason == NULL)
 		e->reason = xstrdup("unknown (history record without reason)");
-	pid = obj_num(m, "old_master", 0);
-	e->old_master = pid > 0 && pid < 4194304 ? (pid_t)pid : 0;
-	pid = obj_num(m, "new_master", 0);
-	e->new_master = pid > 0 && pid < 4194304 ? (pid_t)pid : 0;
-	e->workers = (int)obj_num(m, "workers", 0);
+	e->old_master = obj_pid(m, "old_master");
+	e->new_master = obj_pid(m, "new_master");
+	e->workers = (int)obj_num(m, "workers", 0, HISTORY_WORKERS_MAX, 1, 0);
 	e->note = obj_str(m, "note");
-	e->t_check = obj_num(m, "t_check", -1);
-	e->t_settle = obj_num(m, "t_settle", -1);
-	e->t_fork = obj_num(m, "t_fork", -1);
-	e->t_warmup = obj_num(m, "t_warmup", -1);
-	e->t_drain = obj_num(m, "t_drain", -1);
-	e->t_promote = obj_num(m, "t_promote", -1);
-	rc = 0;
+	e->t_check = obj_seconds(m, "t_check");
+	e->t_settle = obj_seconds(m, "t_settle");
+	e->t_fork = obj_seconds(m, "t_fork");
+	e->t_warmup = obj_seconds(m, "t_warmup");
+	e->t_drain = obj_seconds(m, "t_drain");
+	e->t_promote = obj_seconds(m, "t_promote");
+	rc = replaced;
 out:
 	msgpack_unpacked_destroy(&u);
 	return rc;
+}
+
+/*
+ * Checking a record's CRC must not cost its length at every candidate
+ * header: a file with a magic every 12 bytes, each claiming 4 KB, would
+ * checksum every byte hundreds of times (6.5 s for 1 MB).  Instead the
+ * parser keeps the CRC of every prefix of the buffer, each byte fed
+ * once, and derives a range's CRC from two prefixes, as zlib's
+ * crc32_combine() does: crc(B) = crc(AB) ^ crc(A) * x^(8 |B|) mod P.
+ * Candidates only move forward and a record is at most
+ * HISTORY_RECORD_MAX, so a ring of the last CRC_RING prefixes suffices.
+ */
+#define CRC_POLY	0xedb88320U
+#define CRC_RING	8192	/* > 12 + HISTORY_RECORD_MAX, power of 2 */
+
+struct crc_scan {
+	const unsigned char	*p;
+	size_t			 len;
+	size_t			 hi;		/* prefixes [0, hi] known */
+	uint32_t		 reg;		/* register after hi bytes */
+	size_t			*work;
+	uint32_t		 byte[256];
+	uint32_t		 xpow[HISTORY_RECORD_MAX + 1]; /* x^(8n) */
+	uint32_t		 ring[CRC_RING];	/* crc of p[0, i) */
+};
+
+/* a * b modulo P, both in CRC-32's bit-reflected form (zlib's multmodp). */
+static uint32_t
+crc_mult(uint32_t a, uint32_t b)
+{
+	uint32_t	m = 1U << 31, r = 0;
+
+	while (m != 0) {
+		if (a & m)
+			r ^= b;
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ CRC_POLY : b >> 1;
+	}
+	return r;
+}
+
+static void
+crc_scan_init(struct crc_scan *cs, const unsigned char *p, size_t len,
+    size_t *work)
+{
+	uint32_t	c;
+	unsigned	i;
+	int		k;
+
+	cs->p = p;
+	cs->len = len;
+	cs->hi = 0;
+	cs->reg = 0xffffffffU;
+	cs->work = work;
+	cs->ring[0] = 0;
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (CRC_POLY & (0U - (c & 1)));
+		cs->byte[i] = c;
+	}
+	cs->xpow[0] = 1U << 31;		/* x^0 */
+	for (i = 1; i <= HISTORY_RECORD_MAX; i++) {
+		c = cs->xpow[i - 1];
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ CRC_POLY : c >> 1;
+		cs->xpow[i] = c;
+	}
+}
+
+/* The CRC of p[0, i); i at most CRC_RING - 1 behind the furthest asked. */
+static uint32_t
+crc_prefix(struct crc_scan *cs, size_t i)
+{
+	while (cs->hi < i) {
+		cs->reg = cs->byte[(cs->reg ^ cs->p[cs->hi]) & 0xff] ^
+		    (cs->reg >> 8);
+		cs->hi++;
+		cs->ring[cs->hi % CRC_RING] = ~cs->reg;
+	}
+	return cs->ring[i % CRC_RING];
+}
+
+/* The CRC of p[a, b): b - a <= HISTORY_RECORD_MAX, a never decreasing. */
+static uint32_t
+crc_range(struct crc_scan *cs, size_t a, size_t b)
+{
+	uint32_t	ca, cb;
+
+	if (cs->hi >= CRC_RING && a <= cs->hi - CRC_RING) {
+		/* Out of the ring: cannot happen (see above), but be right. */
+		*cs->work += b - a;
+		return crc32_ieee(cs->p + a, b - a);
+	}
+	if (b > cs->hi)
+		*cs->work += b - cs->hi;
+	ca = crc_prefix(cs, a);
+	cb = crc_prefix(cs, b);
+	return cb ^ crc_mult(cs->xpow[b - a], ca);
 }
 
 int
 history_parse(struct history *h, const char *buf, size_t len,
     size_t *skipped)
 {
+	size_t	work = 0;
+
+	return history_parse_counted(h, buf, len, skipped, &work);
+}
+
+int
+history_parse_counted(struct history *h, const char *buf, size_t len,
+    size_t *skipped, size_t *work)
+{
 	const unsigned char	*p = (const unsigned char *)buf;
+	struct crc_scan		*cs;
 	size_t			 pos = 0, plen, bad = 0;
 	const char		*why;
 	const void		*next;
 	uint32_t		 rlen, crc;
-	int			 n = 0;
+	int			 n = 0, rc;
 
+	cs = xmalloc(sizeof *cs);
+	crc_scan_init(cs, p, len, work);
 	while (pos < len) {
+		(*work)++;
 		if (len - pos < 12 || memcmp(p + pos, HISTORY_MAGIC, 4) != 0)
 			goto resync;
 		rlen = get_be32(p + pos + 4);
 		crc = get_be32(p + pos + 8);
 		if (rlen == 0 || rlen > HISTORY_RECORD_MAX ||
 		    rlen > len - pos - 12 ||
-		    crc32_ieee(p + pos + 12, rlen) != crc ||
-		    proto_frame(buf + pos + 12, rlen, &plen, &why) !=
-		    PROTO_COMPLETE || plen != rlen ||
-		    history_decode(h, buf + pos + 12, rlen) == -1)
+		    crc_range(cs, pos + 12, pos + 12 + rlen) != crc)
 			goto resync;
+		/*
+		 * The CRC says these bytes were written as one record: if it
+		 * is not an entry we can take (another version's, an id out
+		 * of order), skip it whole.  Each byte is decoded once.
+		 */
+		*work += rlen;
+		if (proto_frame(buf + pos + 12, rlen, &plen, &why) !=
+		    PROTO_COMPLETE || plen != rlen ||
+		    (rc = history_decode(h, buf + pos + 12, rlen)) == -1)
+			bad += 12 + rlen;
+		else if (rc == 0)
+			n++;
 		pos += 12 + rlen;
-		n++;
 		continue;
 resync:
 		/* Skip to the next magic: one bad record costs only itself. */
 		next = memmem(p + pos + 1, len - pos - 1, HISTORY_MAGIC, 4);
 		plen = next != NULL ? (size_t)((const unsigned char *)next -
 		    (p + pos)) : len - pos;
+		*work += plen;
 		bad += plen;
 		pos += plen;
 	}
+	free(cs);
 	*skipped = bad;
 	return n;
+}
+
+void
+history_set_dir(struct history *h, int dirfd)
+{
+	h->dirfd = dirfd;
+	h->have_dir = 1;
+}
+
+/* path + suffix, opened through rundir_open: relative to the run
+ * directory when history_set_dir() gave it, else as given. */
+static int
+history_open(const struct history *h, const char *path, const char *suffix,
+    int flags, char *err, size_t errlen)
+{
+	char		*name;
+	const char	*base;
+	int		 fd;
+
+	base = h->have_dir && strrchr(path, '/') != NULL ?
+	    strrchr(path, '/') + 1 : path;
+	xasprintf(&name, "%s%s", base, suffix);
+	fd = rundir_open(h->have_dir ? h->dirfd : AT_FDCWD, name, flags,
+	    0644, err, errlen);
+	free(name);
+	return fd;
 }
 
 int
 history_load(struct history *h, const char *path)
 {
 	struct stat	 sb;
-	char		*buf;
+	char		*buf, err[256];
 	size_t		 len = 0, skipped;
 	ssize_t		 r;
 	off_t		 start = 0;
 	int		 fd, n;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((fd = history_open(h, path, "", O_RDONLY, err, sizeof err)) ==
+	    -1) {
 		if (errno != ENOENT)
-			log_warn("history %s: not loaded", path);
+			log_warnx("history %s: not loaded: %s", path, err);
 		return 0;
 	}
 	if (fstat(fd, &sb) == -1) {
@@ -383,11 +555,15 @@ write_all(int fd, const char *p, size_t n)
 
 /* fsync the directory, so that a rename survives a crash too. */
 static void
-sync_dir(const char *path)
+sync_dir(const struct history *h, const char *path)
 {
 	char	*dir, *slash;
 	int	 fd;
 
+	if (h->have_dir) {
+		(void)fsync(h->dirfd);
+		return;
+	}
 	dir = xstrdup(path);
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir)
 		*slash = '\0';
@@ -398,39 +574,52 @@ sync_dir(const char *path)
 	free(dir);
 }
 
-/* Write h's entries to path, atomically: a temp file, fsync, rename. */
+/*
+ * Write h's entries to path, atomically: a temp file, fsync, rename.  The
+ * temp file is made afresh (whatever was at its name is removed first:
+ * unlinking a symlink leaves its target alone), O_EXCL, so nothing
+ * planted there is written through.
+ */
 static int
 history_rewrite(const struct history *h, const char *path)
 {
 	msgpack_sbuffer	 sb;
-	char		*tmp;
+	char		*tmp, *from, *to, err[256];
+	int		 dirfd = h->have_dir ? h->dirfd : AT_FDCWD;
 	unsigned	 i;
 	int		 fd, rc = -1;
 
 	xasprintf(&tmp, "%s.tmp", path);
+	from = h->have_dir && strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
+	to = h->have_dir && strrchr(path, '/') ? strrchr(path, '/') + 1 :
+	    (char *)path;
 	msgpack_sbuffer_init(&sb);
 	for (i = 0; i < h->count; i++) {
 		if (history_at(h, i)->result != RESULT_RUNNING)
 			history_record(&sb, history_at(h, i));
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1) {
+	if (unlinkat(dirfd, from, 0) == -1 && errno != ENOENT) {
 		log_warn("history %s", tmp);
+		goto out;
+	}
+	if ((fd = history_open(h, path, ".tmp", O_WRONLY | O_CREAT | O_EXCL,
+	    err, sizeof err)) == -1) {
+		log_warnx("history %s: not rewritten: %s", path, err);
 		goto out;
 	}
 	if (write_all(fd, sb.data, sb.size) == -1 || fsync(fd) == -1) {
 		log_warn("history %s", tmp);
 		close(fd);
-		unlink(tmp);
+		(void)unlinkat(dirfd, from, 0);
 		goto out;
 	}
 	close(fd);
-	if (rename(tmp, path) == -1) {
+	if (renameat(dirfd, from, dirfd, to) == -1) {
 		log_warn("history: rename %s", tmp);
-		unlink(tmp);
+		(void)unlinkat(dirfd, from, 0);
 		goto out;
 	}
-	sync_dir(path);
+	sync_dir(h, path);
 	rc = 0;
 out:
 	msgpack_sbuffer_destroy(&sb);
@@ -444,13 +633,15 @@ history_append(const struct history *h, const char *path,
 {
 	msgpack_sbuffer	 sb;
 	struct stat	 sb_file;
+	char		 err[256];
 	int		 fd, rc = -1;
 
 	msgpack_sbuffer_init(&sb);
 	history_record(&sb, e);
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0644)) == -1) {
-		log_warn("history %s: reload %u not recorded", path, e->id);
+	if ((fd = history_open(h, path, "", O_WRONLY | O_APPEND | O_CREAT,
+	    err, sizeof err)) == -1) {
+		log_warnx("history %s: reload %u not recorded: %s", path,
+		    e->id, err);
 		goto out;
 	}
 	if (write_all(fd, sb.data, sb.size) == -1 || fsync(fd) == -1) {

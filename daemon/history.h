@@ -43,6 +43,8 @@ struct history {
 	struct reload_entry	 e[HISTORY_MAX];
 	unsigned		 first;		/* index of the oldest */
 	unsigned		 count;
+	int			 dirfd;		/* the run directory's */
+	int			 have_dir;	/* else paths as given */
 };
 
 /*
@@ -57,12 +59,36 @@ struct history {
 #define HISTORY_FILE_MAX	(64 * 1024)
 #define HISTORY_READ_MAX	(1024 * 1024)
 
+/*
+ * Numbers read back are range-checked, never cast blindly: an id that is
+ * not an integer in [1, HISTORY_ID_MAX], or below the previous record's,
+ * makes the record invalid (skipped); the same id again is a later record
+ * of the same reload and replaces the previous one.  Any other number out
+ * of range reads as absent (started 0, durations and phase times -1, PIDs
+ * and workers 0) and the record stays.
+ */
+#define HISTORY_ID_MAX		4000000000U
+#define HISTORY_TIME_MAX	1e10	/* started: Unix time, year 2286 */
+#define HISTORY_SECONDS_MAX	1e6	/* a duration or phase time */
+#define HISTORY_PID_MAX		4194304	/* Linux's PID_MAX_LIMIT */
+#define HISTORY_WORKERS_MAX	100000
+
+/* The history file is RUN_DIR/NAME.history: open it (and NAME.history.tmp)
+ * relative to the run directory's descriptor, through rundir_open().
+ * Without this call, paths are opened as given (the unit tests). */
+void	history_set_dir(struct history *, int);
 /* Read the file into h (which must be empty); a corrupt or truncated
  * part is logged and skipped, never fatal.  Returns entries loaded. */
 int	history_load(struct history *, const char *);
 /* Parse records from a buffer (history_load's work; fuzzed on its own).
- * Returns entries loaded; *skipped counts bytes not understood. */
+ * Returns entries loaded; *skipped counts bytes not understood.  Its
+ * time is linear in the length, whatever the bytes: each byte is
+ * checksummed once, decoded at most once and scanned for a magic at most
+ * once.  history_parse_counted() also adds that work to *work (bytes,
+ * plus one per record header tried) for the tests to hold it to this. */
 int	history_parse(struct history *, const char *, size_t, size_t *);
+int	history_parse_counted(struct history *, const char *, size_t,
+	    size_t *, size_t *);
 /* Append one finished entry, fsync; compact when the file is too big.
  * 0, or -1 logged: the reload's outcome stands either way. */
 int	history_append(const struct history *, const char *,

@@ -31,6 +31,7 @@
 #include "notify.h"
 #include "options.h"
 #include "reload.h"
+#include "rundir.h"
 #include "signame.h"
 #include "xmalloc.h"
 
@@ -87,34 +88,6 @@ real_getenv(const char *name)
 	return getenv(name);
 }
 
-static int
-make_run_dir(const char *dir)
-{
-	struct stat	sb;
-
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		fprintf(stderr, "gunicorn-wrapper: cannot create run directory "
-		    "%s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	if (stat(dir, &sb) == -1) {
-		fprintf(stderr, "gunicorn-wrapper: run directory %s: %s\n",
-		    dir, strerror(errno));
-		return -1;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		fprintf(stderr, "gunicorn-wrapper: run directory %s: not a "
-		    "directory\n", dir);
-		return -1;
-	}
-	if (access(dir, W_OK) == -1) {
-		fprintf(stderr, "gunicorn-wrapper: run directory %s is not "
-		    "writable: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * RUN_DIR/NAME.lock, flock'd for the wrapper's life (the kernel drops it
  * when we die, even by SIGKILL).  The socket alone cannot guard against a
@@ -124,13 +97,18 @@ make_run_dir(const char *dir)
 static int
 take_lock(struct gw *gw)
 {
-	char	*path, buf[32];
+	char	*path, *name, buf[32], err[512];
 	int	 fd, n, saved;
 
 	xasprintf(&path, "%s/%s.lock", gw->cfg.run_dir, gw->cfg.name);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
-		fprintf(stderr, "gunicorn-wrapper: %s: %s\n", path,
-		    strerror(errno));
+	xasprintf(&name, "%s.lock", gw->cfg.name);
+	fd = rundir_open(gw->run_fd, name, O_RDWR | O_CREAT, 0644, err,
+	    sizeof err);
+	free(name);
+	if (fd == -1) {
+		fprintf(stderr, "gunicorn-wrapper: run directory %s: %s%s\n",
+		    gw->cfg.run_dir, err, errno == EPERM || errno == ELOOP ?
+		    " (remove it)" : "");
 		free(path);
 		return -1;
 	}
@@ -189,7 +167,10 @@ main(int argc, char **argv)
 		options_free(&gw.cfg);
 		return 1;
 	}
-	if (make_run_dir(gw.cfg.run_dir) == -1) {
+	/* Ours alone, or nothing in it can be trusted (rundir.c says why). */
+	if ((gw.run_fd = rundir_prepare(gw.cfg.run_dir, gw.cfg.socket_gid, err,
+	    sizeof err)) == -1) {
+		fprintf(stderr, "gunicorn-wrapper: %s\n", err);
 		notify_free(&gw);
 		options_free(&gw.cfg);
 		return 1;
@@ -210,6 +191,7 @@ main(int argc, char **argv)
 			fatalx("cannot watch signal %d", handled[i]);
 	}
 	server_init(&gw);
+	history_set_dir(&gw.history, gw.run_fd);
 	(void)history_load(&gw.history, gw.cfg.history);
 	reload_init(&gw);
 	/* Before gunicorn: a second wrapper of this name must not adopt
@@ -248,6 +230,7 @@ out:
 	event_base_free(gw.base);
 	if (gw.lock_fd > 0)
 		close(gw.lock_fd);
+	close(gw.run_fd);
 	options_free(&gw.cfg);
 	return status;
 }

@@ -21,6 +21,7 @@
 
 #include "parse.h"
 #include "proc.h"
+#include "rundir.h"
 #include "xmalloc.h"
 
 /* read(2), retried on EINTR; on error the descriptor is closed, errno kept. */
@@ -245,14 +246,32 @@ proc_is_gunicorn(pid_t pid)
 pid_t
 pidfile_read(const char *path, const char **errstr)
 {
-	char	buf[64];
+	char	buf[64], why[256];
 	pid_t	pid;
+	ssize_t	n, total = 0;
+	int	fd;
 
 	*errstr = NULL;
-	if (read_file(path, buf, sizeof buf) == -1) {
-		*errstr = strerror(errno);
+	/* Never through a symlink, never blocked on a FIFO (rundir.h). */
+	if ((fd = rundir_open(AT_FDCWD, path, O_RDONLY, 0, why,
+	    sizeof why)) == -1) {
+		*errstr = errno == EPERM || errno == ELOOP ? "not a regular "
+		    "file of ours (a symlink, FIFO, device or another user's "
+		    "file): refused" : strerror(errno);
 		return -1;
 	}
+	while ((size_t)total < sizeof buf - 1) {
+		if ((n = read_or_close(fd, buf + total,
+		    sizeof buf - 1 - (size_t)total)) == -1) {
+			*errstr = strerror(errno);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
 	if (parse_pid(buf, &pid, errstr) == -1)
 		return -1;
 	return pid;

@@ -50,17 +50,49 @@ fuzz_request_one(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* A number read back is absent (negative) or within [0, max]. */
+static int
+bad_seconds(double v, double max)
+{
+	return !(v == -1 || (v >= 0 && v <= max));
+}
+
 int
 fuzz_history_one(const uint8_t *data, size_t size)
 {
-	struct history	h;
-	size_t		skipped;
-	int		n;
+	const struct reload_entry	*e;
+	struct history			 h;
+	size_t				 skipped, work = 0;
+	unsigned			 i;
+	int				 n;
 
 	memset(&h, 0, sizeof h);
-	n = history_parse(&h, (const char *)data, size, &skipped);
+	n = history_parse_counted(&h, (const char *)data, size, &skipped,
+	    &work);
 	if (n < 0 || skipped > size || h.count > HISTORY_MAX)
 		__builtin_trap();
+	/* Linear, whatever the bytes: one step per byte for the loop, the
+	 * checksum, and the decoding or the scan for a magic. */
+	if (work > 3 * size)
+		__builtin_trap();
+	for (i = 0; i < h.count; i++) {
+		e = history_at(&h, i);
+		if (e->id < 1 || e->id > HISTORY_ID_MAX ||
+		    (i > 0 && e->id <= history_at(&h, i - 1)->id) ||
+		    e->old_master < 0 || e->old_master > HISTORY_PID_MAX ||
+		    e->new_master < 0 || e->new_master > HISTORY_PID_MAX ||
+		    e->workers < 0 || e->workers > HISTORY_WORKERS_MAX ||
+		    !(e->started >= 0 && e->started <= HISTORY_TIME_MAX) ||
+		    bad_seconds(e->duration, HISTORY_SECONDS_MAX) ||
+		    bad_seconds(e->t_check, HISTORY_SECONDS_MAX) ||
+		    bad_seconds(e->t_settle, HISTORY_SECONDS_MAX) ||
+		    bad_seconds(e->t_fork, HISTORY_SECONDS_MAX) ||
+		    bad_seconds(e->t_warmup, HISTORY_SECONDS_MAX) ||
+		    bad_seconds(e->t_drain, HISTORY_SECONDS_MAX) ||
+		    bad_seconds(e->t_promote, HISTORY_SECONDS_MAX) ||
+		    (e->result == RESULT_FAILED && e->reason == NULL))
+			__builtin_trap();
+	}
 	history_clear(&h);
 	return 0;
 }
