@@ -157,16 +157,27 @@ static void
 control_logtick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct control	*ctl = arg;
-	struct timeval	 tv = { (time_t)CONTROL_LOG_WINDOW, 0 };
-	int		 i, held = 0;
+	struct timeval	 tv;
+	double		 now, end, next = -1;
+	int		 i;
 
 	(void)fd;
 	(void)what;
 	control_log_flush(ctl, 0);
-	for (i = 0; i < CLOG_COUNT; i++)
-		held += ctl->rl[i].held > 0;
-	if (held)
-		event_add(ctl->logtick, &tv);
+	/* Again when the next window with lines held back ends. */
+	now = now_mono();
+	for (i = 0; i < CLOG_COUNT; i++) {
+		end = ctl->rl[i].start + CONTROL_LOG_WINDOW - now;
+		if (ctl->rl[i].held > 0 && (next < 0 || end < next))
+			next = end;
+	}
+	if (next < 0)
+		return;
+	if (next < 0.01)
+		next = 0.01;
+	tv.tv_sec = (time_t)next;
+	tv.tv_usec = (suseconds_t)((next - (double)tv.tv_sec) * 1e6);
+	event_add(ctl->logtick, &tv);
 }
 
 /* One line a client made us write, unless too many of its kind have. */

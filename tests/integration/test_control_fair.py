@@ -373,4 +373,10 @@ def test_reload_progress_stream_status_and_who_asked(gw):
     with ControlClient(sock, timeout=5) as c:
         assert_error(c.request({"cmd": "reload", "wait": True, "progress": 1}),
                      exact="'progress' must be true or false")
+    # a signal's reload says which signal asked
+    mark = w.log.mark()
+    gw.set_version("hup")
+    w.signal(signal.SIGHUP)
+    w.wait_log(r"^SIGHUP: reload requested$", 5, since=mark)
+    w.wait_log(r"^reload \d+ ok: ", 60, since=mark)
     stop(gw, w)
