@@ -158,8 +158,8 @@ control_logtick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct control	*ctl = arg;
 	struct timeval	 tv;
-	double		 now, end, next = -1;
-	int		 i;
+	double		 now, end, next = 0;
+	int		 i, any = 0;
 
 	(void)fd;
 	(void)what;
@@ -168,10 +168,12 @@ control_logtick_cb(evutil_socket_t fd, short what, void *arg)
 	now = now_mono();
 	for (i = 0; i < CLOG_COUNT; i++) {
 		end = ctl->rl[i].start + CONTROL_LOG_WINDOW - now;
-		if (ctl->rl[i].held > 0 && (next < 0 || end < next))
+		if (ctl->rl[i].held > 0 && (!any || end < next)) {
 			next = end;
+			any = 1;
+		}
 	}
-	if (next < 0)
+	if (!any)
 		return;
 	if (next < 0.01)
 		next = 0.01;
