@@ -32,9 +32,11 @@ proto_frame(const char *buf, size_t len, size_t *msglen, const char **why)
 {
 	const unsigned char	*p = (const unsigned char *)buf;
 	size_t			 pos = 0, need, skip;
-	uint64_t		 items = 1, count, total = 0;
+	/* Items still expected at each open level; [0] is the message. */
+	uint64_t		 left[PROTO_MAX_DEPTH + 1];
+	uint64_t		 count, total = 0;
 	unsigned char		 b;
-	int			 lenbytes, per;
+	int			 lenbytes, per, top;
 
 	*why = NULL;
 	if (len == 0)
@@ -44,7 +46,13 @@ proto_frame(const char *buf, size_t len, size_t *msglen, const char **why)
 		*why = "a request must be a msgpack map";
 		return PROTO_INVALID;
 	}
-	while (items > 0) {
+	left[0] = 1;
+	top = 1;
+	while (top > 0) {
+		if (left[top - 1] == 0) {
+			top--;		/* this map or array is whole */
+			continue;
+		}
 		if (pos >= len)
 			goto incomplete;
 		b = p[pos];
@@ -52,7 +60,7 @@ proto_frame(const char *buf, size_t len, size_t *msglen, const char **why)
 		lenbytes = 0;
 		count = 0;
 		per = 0;
-		items--;
+		left[top - 1]--;
 		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
 		    b == 0xc3) {
 			pos += 1;		/* fixint, nil, bool */
@@ -113,7 +121,14 @@ container:
 			*why = "message has too many elements";
 			return PROTO_INVALID;
 		}
-		items += count * (uint64_t)per;
+		if (count > 0) {
+			/* msgpack-c fails past its stack: say why, here. */
+			if (top > PROTO_MAX_DEPTH) {
+				*why = "message nested too deeply";
+				return PROTO_INVALID;
+			}
+			left[top++] = count * (uint64_t)per;
+		}
 		goto next;
 data:
 		if (skip > PROTO_MAX_MESSAGE) {
@@ -298,14 +313,23 @@ req_reload(const msgpack_object *map, struct proto_request *req, char *err,
 	const msgpack_object	*o;
 
 	req->wait = 0;
+	req->progress = 0;
 	if ((o = proto_get(map, PROTO_K_WAIT)) == NULL ||
 	    o->type == MSGPACK_OBJECT_NIL)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_BOOLEAN) {
+		o = NULL;
+	else if (o->type != MSGPACK_OBJECT_BOOLEAN) {
 		snprintf(err, errlen, "'wait' must be true or false");
 		return -1;
 	}
-	req->wait = o->via.boolean;
+	req->wait = o != NULL && o->via.boolean;
+	if ((o = proto_get(map, PROTO_K_PROGRESS)) == NULL ||
+	    o->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_BOOLEAN) {
+		snprintf(err, errlen, "'progress' must be true or false");
+		return -1;
+	}
+	req->progress = o->via.boolean;
 	return 0;
 }
 

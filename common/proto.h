@@ -6,10 +6,14 @@
  * retyped; man/gunicorn-wrapper.8 (PROTOCOL) documents the same.
  *
  * Requests:  {"cmd": "status"}
- *            {"cmd": "reload", "wait": bool}          wait defaults to false
+ *            {"cmd": "reload", "wait": bool, "progress": bool}
+ *                                        both default to false
  *            {"cmd": "stop"}
  *            {"cmd": "set-warmup", "seconds": number} 0 < s <= 3600
  * Replies:   {"ok": bool, "error": string (when not ok), ...}
+ *            A reload with wait and progress is first sent zero or more
+ *            {"ok": true, "progress": P}, then its one reply; P is
+ *            {"id", "phase", "elapsed", "budget", "ready", "workers"}.
  */
 #ifndef GW_PROTO_H
 #define GW_PROTO_H
@@ -21,8 +25,13 @@
 /* Limits a client cannot exceed. */
 #define PROTO_MAX_MESSAGE	(64 * 1024)	/* bytes in one message */
 #define PROTO_MAX_ITEMS		4096		/* objects in one message */
+#define PROTO_MAX_DEPTH		32		/* nested non-empty maps/arrays */
 #define PROTO_MAX_CLIENTS	64		/* connections at once */
-#define PROTO_IDLE_TIMEOUT	10		/* seconds, mid-request */
+#define PROTO_MAX_CLIENTS_UID	16		/* ... from one other user */
+#define PROTO_RESERVED_CLIENTS	16		/* ... kept for root and us */
+#define PROTO_IDLE_TIMEOUT	10		/* seconds: a request's whole
+						 * time from its first byte; a
+						 * silent connection's life */
 
 /* Command names. */
 #define PROTO_CMD_STATUS	"status"
@@ -34,6 +43,7 @@
 #define PROTO_K_CMD		"cmd"
 #define PROTO_K_WAIT		"wait"
 #define PROTO_K_SECONDS		"seconds"
+#define PROTO_K_PROGRESS	"progress"	/* request and reply */
 
 /* Reply keys. */
 #define PROTO_K_OK		"ok"
@@ -42,6 +52,15 @@
 #define PROTO_K_RELOAD		"reload"
 #define PROTO_K_OLD		"old"
 #define PROTO_K_NEW		"new"
+
+/* Progress of a running reload: the keys of P (see above). */
+#define PROTO_K_PHASE		"phase"
+#define PROTO_K_ELAPSED		"elapsed"
+#define PROTO_K_BUDGET		"budget"
+#define PROTO_K_READY		"ready"
+#define PROTO_K_WORKERS		"workers"
+/* At most this often while only a count changes; a phase change at once. */
+#define PROTO_PROGRESS_INTERVAL	0.5
 
 enum proto_frame {
 	PROTO_COMPLETE,		/* one whole message of *len bytes */
@@ -52,7 +71,9 @@ enum proto_frame {
 /*
  * Find where the first message in buf ends, without decoding it and
  * without allocating: each header's element count is checked against the
- * limits before anything trusts it.  A message must be a map.
+ * limits before anything trusts it, and nesting deeper than
+ * PROTO_MAX_DEPTH (msgpack-c's own stack) is refused here, with a reason,
+ * wherever it is.  A message must be a map.
  */
 enum proto_frame proto_frame(const char *, size_t, size_t *, const char **);
 
@@ -67,6 +88,7 @@ enum proto_cmd {
 struct proto_request {
 	enum proto_cmd	 cmd;
 	int		 wait;		/* reload */
+	int		 progress;	/* reload, with wait */
 	double		 seconds;	/* set-warmup */
 };
 

@@ -8,14 +8,24 @@
  * "permission denied" and logged.
  *
  * Serving the socket must never hold up the event loop or a reload, and
- * no client may hurt gunicorn: every connection is a non-blocking
- * bufferevent; requests are framed by proto_frame() (which refuses what
- * can never be a request at its first byte, and anything over 64 KiB)
- * before msgpack-c decodes them; a client idle for 10 s mid-request is
- * answered and dropped; at most PROTO_MAX_CLIENTS at once, the next is
- * told "busy".  A bad client gets an error reply and is closed.  A client
- * that goes away while it waits for a reload changes nothing about the
- * reload: its waiter is simply forgotten.
+ * no client may hurt gunicorn or lock the others out: every connection is
+ * a non-blocking bufferevent; requests are framed by proto_frame() (which
+ * refuses what can never be a request at its first byte, anything over
+ * 64 KiB and nesting msgpack-c cannot take) before msgpack-c decodes
+ * them; a request must be whole 10 s after its first byte, and a silent
+ * connection is closed after 10 s.  Slots are shared fairly: another
+ * user has at most PROTO_MAX_CLIENTS_UID of them, all other users
+ * together leave PROTO_RESERVED_CLIENTS to root and our own user, and
+ * when a limit is reached the oldest connection that is not waiting for
+ * a reload (and is old enough to have sent its request) is dropped for
+ * the new one; only when there is none is the new one told "busy".
+ *
+ * Whatever a client can make us log (refusals, busy, bad requests, its
+ * requests) is rate-limited per kind, with one summary line per window.
+ * A client is only ever freed from a deferred event (ctl->reap), never
+ * inside one of its own callbacks, as tmux and redis do.  At exit, the
+ * replies still queued (a waiting reload's outcome, a stop's "ok") are
+ * written out within CONTROL_FLUSH_MAX seconds before the socket closes.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,7 +34,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,44 +58,214 @@
 
 /* Stop taking requests from a client whose replies pile up unread. */
 #define CONTROL_OUTPUT_MAX	(256 * 1024)
+/* At exit: how long queued replies may take to be written out. */
+#define CONTROL_FLUSH_MAX	1.0
+/* A connection younger than this is never dropped for a newer one: it
+ * may not have had the time to send its request. */
+#define CONTROL_DROP_AGE	2.0
+/* How often a reload's progress is looked at for streaming clients. */
+#define CONTROL_PROGRESS_TICK	0.05
+/* Rate limit of what clients can make us log: lines per window, per kind. */
+#define CONTROL_LOG_WINDOW	10.0
+#define CONTROL_LOG_BURST	10
+
+enum control_log {
+	CLOG_REFUSED,		/* permission denied */
+	CLOG_BUSY,		/* no slot */
+	CLOG_DROPPED,		/* dropped for a newer connection */
+	CLOG_BAD,		/* bad or incomplete requests */
+	CLOG_REQUEST,		/* reload and set-warmup requests */
+	CLOG_COUNT
+};
+
+/* What a summary line counts, indexed by enum control_log. */
+static const char *const control_log_what[] = {
+	[CLOG_REFUSED] =	"refused connections",
+	[CLOG_BUSY] =		"connections refused as busy",
+	[CLOG_DROPPED] =	"connections dropped for newer ones",
+	[CLOG_BAD] =		"bad requests",
+	[CLOG_REQUEST] =	"requests",
+};
+_Static_assert(sizeof control_log_what / sizeof control_log_what[0] ==
+    CLOG_COUNT, "a summary text for every kind of log line");
+
+struct ratelimit {
+	double		 start;		/* of the window, monotonic */
+	unsigned	 shown;		/* lines logged in it */
+	unsigned	 held;		/* lines not logged in it */
+};
 
 struct client {
 	struct gw		*gw;
 	struct bufferevent	*bev;
 	uid_t			 uid;
 	pid_t			 pid;
+	int			 privileged;	/* root or our own user */
+	double			 since;		/* accepted, monotonic */
 	unsigned		 waiting;	/* reload id awaited */
+	int			 progress;	/* ... with progress messages */
+	const char		*sent_phase;	/* last progress sent */
+	int			 sent_ready, sent_workers;
+	double			 sent_at;
 	int			 closing;	/* close once flushed */
 	int			 eof;		/* peer done sending */
+	int			 dead;		/* on ctl->dead, to be freed */
 	struct event		*deadline;	/* for a partial request */
 	struct event		*later;		/* deferred client_process */
 	TAILQ_ENTRY(client)	 entry;
 };
 
+TAILQ_HEAD(clientq, client);
+
 struct control {
 	int			 fd;
 	struct event		*ev;
 	struct event		*pause;		/* re-arms accept on EMFILE */
+	struct event		*reap;		/* frees ctl->dead */
+	struct event		*tick;		/* reload progress */
+	struct event		*logtick;	/* rate-limit summaries */
 	char			*path;
-	TAILQ_HEAD(, client)	 clients;
+	struct clientq		 clients;	/* oldest first */
+	struct clientq		 dead;
 	int			 nclients;
+	struct ratelimit	 rl[CLOG_COUNT];
 };
 
 static void	client_process(struct client *);
 
+/* Summaries of the windows that are over (all of them if force). */
+static void
+control_log_flush(struct control *ctl, int force)
+{
+	struct ratelimit	*rl;
+	double			 now = now_mono();
+	int			 i;
+
+	for (i = 0; i < CLOG_COUNT; i++) {
+		rl = &ctl->rl[i];
+		if (!force && now - rl->start < CONTROL_LOG_WINDOW)
+			continue;
+		if (rl->held > 0)
+			log_warnx("control: %u more %s in the last %.0f s",
+			    rl->held, control_log_what[i], now - rl->start);
+		rl->start = now;
+		rl->shown = rl->held = 0;
+	}
+}
+
+static void
+control_logtick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control	*ctl = arg;
+	struct timeval	 tv;
+	double		 now, end, next = 0;
+	int		 i, any = 0;
+
+	(void)fd;
+	(void)what;
+	control_log_flush(ctl, 0);
+	/* Again when the next window with lines held back ends. */
+	now = now_mono();
+	for (i = 0; i < CLOG_COUNT; i++) {
+		end = ctl->rl[i].start + CONTROL_LOG_WINDOW - now;
+		if (ctl->rl[i].held > 0 && (!any || end < next)) {
+			next = end;
+			any = 1;
+		}
+	}
+	if (!any)
+		return;
+	if (next < 0.01)
+		next = 0.01;
+	tv.tv_sec = (time_t)next;
+	tv.tv_usec = (suseconds_t)((next - (double)tv.tv_sec) * 1e6);
+	event_add(ctl->logtick, &tv);
+}
+
+/* One line a client made us write, unless too many of its kind have. */
+static void
+control_log(struct control *ctl, enum control_log kind, int warn,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+control_log(struct control *ctl, enum control_log kind, int warn,
+    const char *fmt, ...)
+{
+	struct ratelimit	*rl = &ctl->rl[kind];
+	struct timeval		 tv;
+	double			 now = now_mono(), left;
+	char			 line[512];
+	va_list			 ap;
+
+	if (now - rl->start >= CONTROL_LOG_WINDOW)
+		control_log_flush(ctl, 0);
+	if (rl->shown >= CONTROL_LOG_BURST) {
+		rl->held++;
+		if (!evtimer_pending(ctl->logtick, NULL)) {
+			left = rl->start + CONTROL_LOG_WINDOW - now;
+			tv.tv_sec = (time_t)left;
+			tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) *
+			    1e6);
+			event_add(ctl->logtick, &tv);
+		}
+		return;
+	}
+	rl->shown++;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (warn)
+		log_warnx("%s", line);
+	else
+		log_info("%s", line);
+}
+
 static void
 client_free(struct client *c)
 {
-	struct control	*ctl = c->gw->control;
-
-	if (c->waiting)
-		reload_forget(c->gw, c);
-	TAILQ_REMOVE(&ctl->clients, c, entry);
-	ctl->nclients--;
 	event_free(c->deadline);
 	event_free(c->later);
 	bufferevent_free(c->bev);
 	free(c);
+}
+
+/*
+ * Take c out of service now (its slot is free at once) and free it from
+ * the loop: we may be inside one of its callbacks, or deep in a reload.
+ */
+static void
+client_close(struct client *c)
+{
+	struct control	*ctl = c->gw->control;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (c->waiting)
+		reload_forget(c->gw, c);
+	c->waiting = 0;
+	TAILQ_REMOVE(&ctl->clients, c, entry);
+	ctl->nclients--;
+	TAILQ_INSERT_TAIL(&ctl->dead, c, entry);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	event_del(c->deadline);
+	event_del(c->later);
+	event_active(ctl->reap, 0, 0);
+}
+
+static void
+control_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control	*ctl = arg;
+	struct client	*c;
+
+	(void)fd;
+	(void)what;
+	while ((c = TAILQ_FIRST(&ctl->dead)) != NULL) {
+		TAILQ_REMOVE(&ctl->dead, c, entry);
+		client_free(c);
+	}
 }
 
 static void
@@ -100,8 +282,8 @@ client_fail(struct client *c, const char *msg)
 {
 	msgpack_sbuffer	sb;
 
-	log_warnx("control: pid %d uid %u: %s", (int)c->pid,
-	    (unsigned)c->uid, msg);
+	control_log(c->gw->control, CLOG_BAD, 1, "control: pid %d uid %u: %s",
+	    (int)c->pid, (unsigned)c->uid, msg);
 	msgpack_sbuffer_init(&sb);
 	proto_error_reply(&sb, msg);
 	client_send(c, &sb);
@@ -110,17 +292,31 @@ client_fail(struct client *c, const char *msg)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* P of the shared contract: the running reload's progress. */
+static void
+pack_progress(msgpack_packer *pk, const struct reload_progress *p)
+{
+	msgpack_pack_map(pk, 6);
+	proto_pack_kint(pk, PROTO_K_ID, p->id);
+	proto_pack_kstr(pk, PROTO_K_PHASE, p->phase);
+	proto_pack_kdouble(pk, PROTO_K_ELAPSED, p->elapsed);
+	proto_pack_kdouble(pk, PROTO_K_BUDGET, p->budget);
+	proto_pack_kint(pk, PROTO_K_READY, p->ready);
+	proto_pack_kint(pk, PROTO_K_WORKERS, p->workers);
+}
+
 static void
 cmd_status(struct client *c, const struct proto_request *req)
 {
-	struct gw	*gw = c->gw;
-	struct master	*nm = reload_new_master(gw);
-	msgpack_sbuffer	 sb;
-	msgpack_packer	 pk;
-	pid_t		*kids = NULL;
-	size_t		 n = 0, i, nw = 0;
-	unsigned	 h;
-	const char	*state;
+	struct gw		*gw = c->gw;
+	struct master		*nm = reload_new_master(gw);
+	struct reload_progress	 p;
+	msgpack_sbuffer		 sb;
+	msgpack_packer		 pk;
+	pid_t			*kids = NULL;
+	size_t			 n = 0, i, nw = 0;
+	unsigned		 h;
+	const char		*state;
 
 	(void)req;
 	if (gw->cur != NULL && proc_children(gw->cur->pid, &kids, &n) == -1)
@@ -134,7 +330,7 @@ cmd_status(struct client *c, const struct proto_request *req)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 13);
+	msgpack_pack_map(&pk, 14);
 	proto_pack_kbool(&pk, PROTO_K_OK, 1);
 	proto_pack_kstr(&pk, "name", gw->cfg.name);
 	proto_pack_kstr(&pk, "version", GW_VERSION);
@@ -150,6 +346,11 @@ cmd_status(struct client *c, const struct proto_request *req)
 	proto_pack_kstr(&pk, "ready", options_ready_name(gw->cfg.ready));
 	proto_pack_kbool(&pk, "reload_pending", reload_pending(gw));
 	proto_pack_kstr(&pk, "reload_state", reload_state_name(gw));
+	if (reload_progress(gw, &p) == 0) {
+		proto_pack_str(&pk, PROTO_K_PROGRESS);
+		pack_progress(&pk, &p);
+	} else
+		proto_pack_knil(&pk, PROTO_K_PROGRESS);
 	proto_pack_str(&pk, "history");
 	msgpack_pack_array(&pk, gw->history.count);
 	for (h = 0; h < gw->history.count; h++)
@@ -157,6 +358,65 @@ cmd_status(struct client *c, const struct proto_request *req)
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	free(kids);
+}
+
+/*
+ * Progress to every client that waits with "progress" for the reload
+ * running now: at each phase change seen, and at most every
+ * PROTO_PROGRESS_INTERVAL while only a count changes.  Polled while such
+ * a client waits, so that reload.c needs no hook.
+ */
+static void
+control_progress(struct gw *gw)
+{
+	struct control		*ctl = gw->control;
+	struct client		*c;
+	struct reload_progress	 p;
+	struct timeval		 tv;
+	msgpack_sbuffer		 sb;
+	msgpack_packer		 pk;
+	double			 now = now_mono();
+	int			 watching = 0;
+
+	TAILQ_FOREACH(c, &ctl->clients, entry)
+		watching |= c->progress && c->waiting != 0;
+	if (!watching)
+		return;
+	if (reload_progress(gw, &p) == 0) {
+		TAILQ_FOREACH(c, &ctl->clients, entry) {
+			if (!c->progress || c->waiting != p.id)
+				continue;
+			if (c->sent_phase == p.phase &&
+			    ((c->sent_ready == p.ready &&
+			    c->sent_workers == p.workers) ||
+			    now - c->sent_at < PROTO_PROGRESS_INTERVAL))
+				continue;
+			msgpack_sbuffer_init(&sb);
+			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+			msgpack_pack_map(&pk, 2);
+			proto_pack_kbool(&pk, PROTO_K_OK, 1);
+			proto_pack_str(&pk, PROTO_K_PROGRESS);
+			pack_progress(&pk, &p);
+			client_send(c, &sb);
+			msgpack_sbuffer_destroy(&sb);
+			c->sent_phase = p.phase;
+			c->sent_ready = p.ready;
+			c->sent_workers = p.workers;
+			c->sent_at = now;
+		}
+	}
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)(CONTROL_PROGRESS_TICK * 1e6);
+	if (!evtimer_pending(ctl->tick, NULL))
+		event_add(ctl->tick, &tv);
+}
+
+static void
+control_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	control_progress(arg);
 }
 
 static void
@@ -170,6 +430,7 @@ reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 
 	(void)gw;
 	c->waiting = 0;
+	c->progress = 0;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, ok ? 2 : 3);
@@ -206,12 +467,19 @@ cmd_reload(struct client *c, const struct proto_request *req)
 	 */
 	if (req->wait) {
 		c->waiting = UINT_MAX;
+		c->progress = req->progress;
+		c->sent_phase = NULL;
 		bufferevent_set_timeouts(c->bev, NULL, &tv);
 	}
 	id = reload_request(gw, TRIGGER_CONTROL, req->wait ? reload_done :
 	    NULL, c);
+	if (id != 0)
+		control_log(gw->control, CLOG_REQUEST, 0, "reload %u: asked "
+		    "for by uid %u, pid %d, on the control socket", id,
+		    (unsigned)c->uid, (int)c->pid);
 	if (id == 0) {
 		c->waiting = 0;
+		c->progress = 0;
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
 		msgpack_sbuffer_init(&sb);
 		proto_error_reply(&sb, gw->state == GW_STOPPING ?
@@ -223,8 +491,11 @@ cmd_reload(struct client *c, const struct proto_request *req)
 	}
 	if (req->wait) {
 		/* The reply comes from reload_done(), maybe already has. */
-		if (c->waiting != 0)
+		if (c->waiting != 0) {
 			c->waiting = id;
+			if (c->progress)
+				control_progress(gw);
+		}
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -249,8 +520,8 @@ cmd_stop(struct client *c, const struct proto_request *req)
 	proto_pack_kbool(&pk, PROTO_K_OK, 1);
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
-	log_info("stop requested by control (pid %d, uid %u)", (int)c->pid,
-	    (unsigned)c->uid);
+	control_log(c->gw->control, CLOG_REQUEST, 0, "stop requested by "
+	    "control (pid %d, uid %u)", (int)c->pid, (unsigned)c->uid);
 	server_stop(c->gw, SIGTERM);
 }
 
@@ -263,8 +534,9 @@ cmd_set_warmup(struct client *c, const struct proto_request *req)
 	double		 old = gw->cfg.warmup;
 
 	gw->cfg.warmup = req->seconds;
-	log_info("warm-up budget %g s -> %g s (by control, pid %d); applies "
-	    "to the next reload", old, req->seconds, (int)c->pid);
+	control_log(gw->control, CLOG_REQUEST, 0, "warm-up budget %g s -> "
+	    "%g s (by control, pid %d, uid %u); applies to the next reload",
+	    old, req->seconds, (int)c->pid, (unsigned)c->uid);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
@@ -298,7 +570,7 @@ client_process(struct client *c)
 
 	struct timeval		 tv = { PROTO_IDLE_TIMEOUT, 0 };
 
-	while (!c->closing && !c->waiting &&
+	while (!c->dead && !c->closing && !c->waiting &&
 	    evbuffer_get_length(out) < CONTROL_OUTPUT_MAX &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		/* A request has 10 s from its first byte, however it trickles. */
@@ -312,7 +584,11 @@ client_process(struct client *c)
 		}
 		switch (proto_frame((const char *)data, len, &msglen, &why)) {
 		case PROTO_INCOMPLETE:
-			return;		/* the idle timeout bounds the wait */
+			/* The deadline bounds the wait, unless none is left. */
+			if (c->eof)
+				client_fail(c, "request incomplete at end of "
+				    "file");
+			return;
 		case PROTO_INVALID:
 			client_fail(c, why);
 			return;
@@ -328,11 +604,11 @@ client_process(struct client *c)
 		evtimer_del(c->deadline);
 		control_cmds[req.cmd](c, &req);
 	}
-	if (c->eof && !c->waiting && !c->closing) {
+	if (!c->dead && c->eof && !c->waiting && !c->closing) {
 		/* Half-closed: nothing more will come; close once answered. */
 		c->closing = 1;
 		if (evbuffer_get_length(out) == 0)
-			client_free(c);
+			client_close(c);
 	}
 }
 
@@ -357,7 +633,7 @@ client_later_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->closing && evbuffer_get_length(out) == 0) {
-		client_free(c);
+		client_close(c);
 		return;
 	}
 	client_process(c);
@@ -378,7 +654,7 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	if (c->closing) {
-		client_free(c);
+		client_close(c);
 		return;
 	}
 	client_process(c);	/* requests held back by a full output */
@@ -406,7 +682,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/* Error, an idle client, or one not reading its replies. */
-	client_free(c);
+	client_close(c);
 }
 
 static int
@@ -461,6 +737,66 @@ control_pause_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("control: cannot re-arm accept");
 }
 
+/*
+ * Room for one more connection from uid, dropping the oldest connection
+ * that may go if a limit is reached: another user's connections count
+ * against its own limit and against the slots all other users share;
+ * root and our own user may use every slot.  0: room; -1: busy.
+ */
+static int
+control_make_room(struct control *ctl, uid_t uid, int privileged)
+{
+	struct client	*c, *victim = NULL, *mine = NULL;
+	struct client	*theirs = NULL, *ours = NULL;
+	double		 now = now_mono();
+	int		 n_uid = 0, n_other = 0;
+
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		int	 may_go = !c->waiting && now - c->since >=
+		    CONTROL_DROP_AGE;
+
+		if (!c->privileged) {
+			n_other++;
+			if (may_go && theirs == NULL)
+				theirs = c;
+		} else if (may_go && ours == NULL)
+			ours = c;
+		if (c->uid == uid) {
+			n_uid++;
+			if (may_go && mine == NULL)
+				mine = c;
+		}
+	}
+	if (!privileged && n_uid >= PROTO_MAX_CLIENTS_UID)
+		victim = mine;
+	else if (!privileged && n_other >= PROTO_MAX_CLIENTS -
+	    PROTO_RESERVED_CLIENTS)
+		victim = theirs;
+	else if (ctl->nclients >= PROTO_MAX_CLIENTS)
+		victim = theirs != NULL || !privileged ? theirs : ours;
+	else
+		return 0;
+	if (victim == NULL)
+		return -1;
+	control_log(ctl, CLOG_DROPPED, 1, "control: dropped pid %d uid %u, "
+	    "connected %.1f s ago with no reload to wait for, to make room "
+	    "for uid %u", (int)victim->pid, (unsigned)victim->uid,
+	    now - victim->since, (unsigned)uid);
+	/* A reply in the middle of the stream would garble it: only if
+	 * nothing else is on its way. */
+	if (evbuffer_get_length(bufferevent_get_output(victim->bev)) == 0) {
+		msgpack_sbuffer	sb;
+
+		msgpack_sbuffer_init(&sb);
+		proto_error_reply(&sb, "dropped: too many connections");
+		(void)send(bufferevent_getfd(victim->bev), sb.data, sb.size,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	client_close(victim);
+	return 0;
+}
+
 static void
 control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
@@ -470,7 +806,7 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct ucred	 cred;
 	struct timeval	 tv = { PROTO_IDLE_TIMEOUT, 0 };
 	struct timeval	 pause = { 1, 0 };
-	int		 fd;
+	int		 fd, privileged;
 
 	(void)what;
 	for (;;) {
@@ -488,15 +824,18 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			return;
 		}
 		if (!peer_allowed(gw, fd, &cred)) {
-			log_warnx("control: refused uid %u (pid %d): "
-			    "permission denied", (unsigned)cred.uid,
-			    (int)cred.pid);
+			control_log(ctl, CLOG_REFUSED, 1, "control: refused "
+			    "uid %u (pid %d): permission denied",
+			    (unsigned)cred.uid, (int)cred.pid);
 			refuse(fd, "permission denied");
 			continue;
 		}
-		if (ctl->nclients >= PROTO_MAX_CLIENTS) {
-			log_warnx("control: %d clients already: busy, "
-			    "closing pid %d", ctl->nclients, (int)cred.pid);
+		privileged = cred.uid == 0 || cred.uid == geteuid();
+		if (control_make_room(ctl, cred.uid, privileged) == -1) {
+			control_log(ctl, CLOG_BUSY, 1, "control: %d clients "
+			    "already, none that may be dropped: busy, closing "
+			    "pid %d uid %u", ctl->nclients, (int)cred.pid,
+			    (unsigned)cred.uid);
 			refuse(fd, "busy");
 			continue;
 		}
@@ -504,6 +843,8 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		c->gw = gw;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
+		c->privileged = privileged;
+		c->since = now_mono();
 		c->bev = bufferevent_socket_new(gw->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 		if (c->bev == NULL) {
@@ -523,10 +864,7 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		    PROTO_MAX_MESSAGE + 1);
 		if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1) {
 			log_warnx("control: bufferevent_enable failed");
-			event_free(c->deadline);
-			event_free(c->later);
-			bufferevent_free(c->bev);
-			free(c);
+			client_free(c);
 			continue;
 		}
 		TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
@@ -542,7 +880,7 @@ control_init(struct gw *gw)
 	struct stat		 sb;
 	const char		*path = gw->cfg.socket;
 	mode_t			 old;
-	int			 fd;
+	int			 fd, i;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -612,14 +950,79 @@ control_init(struct gw *gw)
 	ctl->fd = fd;
 	ctl->path = xstrdup(path);
 	TAILQ_INIT(&ctl->clients);
+	TAILQ_INIT(&ctl->dead);
 	ctl->ev = event_new(gw->base, fd, EV_READ | EV_PERSIST,
 	    control_accept_cb, gw);
 	ctl->pause = evtimer_new(gw->base, control_pause_cb, ctl);
-	if (ctl->ev == NULL || ctl->pause == NULL ||
+	ctl->reap = event_new(gw->base, -1, 0, control_reap_cb, ctl);
+	ctl->tick = evtimer_new(gw->base, control_tick_cb, gw);
+	ctl->logtick = evtimer_new(gw->base, control_logtick_cb, ctl);
+	ctl->rl[0].start = now_mono();
+	for (i = 1; i < CLOG_COUNT; i++)
+		ctl->rl[i].start = ctl->rl[0].start;
+	if (ctl->ev == NULL || ctl->pause == NULL || ctl->reap == NULL ||
+	    ctl->tick == NULL || ctl->logtick == NULL ||
 	    event_add(ctl->ev, NULL) == -1)
 		fatalx("control: event_add failed");
 	gw->control = ctl;
 	return 0;
+}
+
+/*
+ * The loop has stopped: write out what is queued (a waiting reload's
+ * outcome, a stop's "ok"), for at most CONTROL_FLUSH_MAX seconds in all.
+ * libevent freezes the front of a bufferevent's output (only its own
+ * writer may drain it), so unfreeze it and write it here, with poll(2).
+ */
+static void
+control_flush(struct control *ctl)
+{
+	struct client	*c;
+	struct evbuffer	*out;
+	struct pollfd	*pfd;
+	double		 left, deadline = now_mono() + CONTROL_FLUSH_MAX;
+	nfds_t		 n;
+	int		 fd;
+
+	pfd = xreallocarray(NULL, (size_t)ctl->nclients + 1, sizeof *pfd);
+	TAILQ_FOREACH(c, &ctl->clients, entry) {
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		(void)evbuffer_unfreeze(bufferevent_get_output(c->bev), 1);
+	}
+	for (;;) {
+		n = 0;
+		TAILQ_FOREACH(c, &ctl->clients, entry) {
+			out = bufferevent_get_output(c->bev);
+			fd = bufferevent_getfd(c->bev);
+			if (c->dead || evbuffer_get_length(out) == 0)
+				continue;
+			if (evbuffer_write(out, fd) == -1 && errno != EAGAIN &&
+			    errno != EINTR) {
+				c->dead = 1;	/* gone: give up on it */
+				continue;
+			}
+			if (evbuffer_get_length(out) > 0) {
+				pfd[n].fd = fd;
+				pfd[n].events = POLLOUT;
+				pfd[n++].revents = 0;
+			}
+		}
+		left = deadline - now_mono();
+		if (n == 0)
+			break;
+		if (left <= 0) {
+			log_warnx("control: %d repl%s not delivered within "
+			    "%g s of exiting", (int)n, n == 1 ? "y" : "ies",
+			    CONTROL_FLUSH_MAX);
+			break;
+		}
+		if (poll(pfd, n, (int)(left * 1000) + 1) == -1 &&
+		    errno != EINTR) {
+			log_warn("control: poll");
+			break;
+		}
+	}
+	free(pfd);
 }
 
 void
@@ -630,14 +1033,23 @@ control_free(struct gw *gw)
 
 	if (ctl == NULL)
 		return;
+	control_flush(ctl);
+	control_log_flush(ctl, 1);
 	while ((c = TAILQ_FIRST(&ctl->clients)) != NULL) {
-		/* A last try to deliver what is queued (a stop's "ok"). */
-		(void)evbuffer_write(bufferevent_get_output(c->bev),
-		    bufferevent_getfd(c->bev));
+		TAILQ_REMOVE(&ctl->clients, c, entry);
+		if (c->waiting)
+			reload_forget(gw, c);
+		client_free(c);
+	}
+	while ((c = TAILQ_FIRST(&ctl->dead)) != NULL) {
+		TAILQ_REMOVE(&ctl->dead, c, entry);
 		client_free(c);
 	}
 	event_free(ctl->ev);
 	event_free(ctl->pause);
+	event_free(ctl->reap);
+	event_free(ctl->tick);
+	event_free(ctl->logtick);
 	close(ctl->fd);
 	if (unlink(ctl->path) == -1 && errno != ENOENT)
 		log_warn("unlink %s", ctl->path);

@@ -12,7 +12,8 @@ struct gw;
 /* Create the socket (refusing if a live daemon answers on it); -1 with
  * a one-line error already printed. */
 int	control_init(struct gw *);
-/* Close every client and the socket; remove the socket file. */
+/* Write out the replies still queued (for at most CONTROL_FLUSH_MAX s),
+ * then close every client and the socket; remove the socket file. */
 void	control_free(struct gw *);
 
 #endif

@@ -55,6 +55,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		gunicorn_reap(gw);
 		break;
 	case SIGHUP:
+		log_info("SIGHUP: reload requested");
 		(void)reload_request(gw, TRIGGER_SIGNAL, NULL, NULL);
 		break;
 	case SIGTERM:

@@ -1094,3 +1094,22 @@ reload_child_exited(struct gw *gw, pid_t pid, int status)
 		reload_fail(gw, "pre-flight: gunicorn --check-config exited "
 		    "%d: %s", WEXITSTATUS(status), why);
 }
+
+int
+reload_progress(const struct gw *gw, struct reload_progress *p)
+{
+	const struct reload	*r = gw->reload;
+	int			 nw = 0, nr = 0;
+
+	if (r == NULL || r->state == RS_IDLE || r->e == NULL)
+		return -1;
+	if (r->probe != NULL)
+		ready_counts(r->probe, &nw, &nr);
+	p->id = r->e->id;
+	p->phase = reload_state_names[r->state];
+	p->elapsed = now_mono() - r->t0;
+	p->budget = gw->cfg.warmup;
+	p->ready = nr;
+	p->workers = nw;
+	return 0;
+}

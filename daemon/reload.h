@@ -67,4 +67,16 @@ const char *reload_state_name(const struct gw *);
 #define RELOAD_POLL_FAST	0.01
 #define RELOAD_POLL		0.05
 
+/* A running reload, as the control socket reports its progress. */
+struct reload_progress {
+	unsigned	 id;
+	const char	*phase;		/* reload_state_name() */
+	double		 elapsed;	/* s since it began */
+	double		 budget;	/* s: the warm-up budget */
+	int		 ready;		/* new workers ready */
+	int		 workers;	/* new workers seen */
+};
+/* 0 and p filled while a reload runs; -1 when idle. */
+int	reload_progress(const struct gw *, struct reload_progress *);
+
 #endif
