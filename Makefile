@@ -165,12 +165,15 @@ bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 # Examples for the places operators run it, installed as documentation
-# under $(DOCDIR)/contrib (the Debian package also installs the systemd
-# unit with dh_installsystemd); the bash completion goes where
+# under $(DOCDIR)/contrib; the metrics service and timer stay examples
+# only (an installed timer would be enabled by dh_installsystemd, and
+# where its file goes is the operator's choice); the bash completion goes where
 # bash-completion loads it on demand.
 CONTRIB_DOCS := contrib/systemd/gunicorn-wrapper@.service \
 	contrib/systemd/gunicorn-wrapper-notify-reload@.service \
 	contrib/systemd/gunicorn-wrapper.default \
+	contrib/systemd/gunicorn-wrapper-metrics.service \
+	contrib/systemd/gunicorn-wrapper-metrics.timer \
 	contrib/supervisor/app.conf \
 	contrib/consul-template/README.md \
 	contrib/consul-template/app.hcl \

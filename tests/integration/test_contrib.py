@@ -128,6 +128,8 @@ def expected_install():
     for rel in ("systemd/gunicorn-wrapper@.service",
                 "systemd/gunicorn-wrapper-notify-reload@.service",
                 "systemd/gunicorn-wrapper.default",
+                "systemd/gunicorn-wrapper-metrics.service",
+                "systemd/gunicorn-wrapper-metrics.timer",
                 "supervisor/app.conf",
                 "consul-template/README.md",
                 "consul-template/app.hcl",
