@@ -62,11 +62,11 @@ endif
 
 COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
 	      common/signame.c \
-	      common/proto.c common/rundir.c
+	      common/proto.c common/cmd.c common/rundir.c
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c
-CLIENT_SRC := client/gwctl.c client/parser.c client/json.c client/escape.c \
+CLIENT_SRC := client/gwctl.c client/parser.c client/cmds.c client/json.c client/escape.c \
 	      client/reply.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
 DAEMON_OBJ := $(DAEMON_SRC:.c=.o)

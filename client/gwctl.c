@@ -31,6 +31,7 @@
 #include <msgpack.h>
 
 #include "clock.h"
+#include "cmds.h"
 #include "conn.h"
 #include "escape.h"
 #include "json.h"
@@ -185,39 +186,6 @@ dir_owner(const char *path)
 	return uid;
 }
 
-static void
-pack_request(msgpack_sbuffer *sb, const struct ctl *ctl)
-{
-	const struct ctl_args	*a = &ctl->a;
-	msgpack_packer		 pk;
-
-	msgpack_sbuffer_init(sb);
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	switch (a->action) {
-	case CTL_RELOAD:
-	case CTL_RELOAD_ALL:
-		msgpack_pack_map(&pk, ctl->progress ? 3 : 2);
-		proto_pack_kstr(&pk, PROTO_K_CMD, PROTO_CMD_RELOAD);
-		proto_pack_kbool(&pk, PROTO_K_WAIT, a->wait);
-		if (ctl->progress)
-			proto_pack_kbool(&pk, PROTO_K_PROGRESS, 1);
-		break;
-	case CTL_STOP:
-		msgpack_pack_map(&pk, 1);
-		proto_pack_kstr(&pk, PROTO_K_CMD, PROTO_CMD_STOP);
-		break;
-	case CTL_SET_WARMUP:
-		msgpack_pack_map(&pk, 2);
-		proto_pack_kstr(&pk, PROTO_K_CMD, PROTO_CMD_SET_WARMUP);
-		proto_pack_kdouble(&pk, PROTO_K_SECONDS, a->seconds);
-		break;
-	default:
-		msgpack_pack_map(&pk, 1);
-		proto_pack_kstr(&pk, PROTO_K_CMD, PROTO_CMD_STATUS);
-		break;
-	}
-}
-
 /* The progress line: redrawn in place, on stderr, only on a terminal. */
 static void
 progress_draw(const char *prefix, const char *line)
@@ -318,7 +286,7 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 		if (msgpack_unpack_next(&u, last.data, last.size, &off) ==
 		    MSGPACK_UNPACK_SUCCESS && show_progress(line, sizeof line,
 		    &u.data, now_mono() - got) == 0) {
-			progress_draw(ctl->a.action == CTL_RELOAD_ALL ?
+			progress_draw(ctl->a.action == CTL_ALL ?
 			    name : NULL, line);
 			drawn = 1;
 		}
@@ -335,7 +303,7 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 static int
 exit_status(const struct ctl *ctl, const struct answer *ans)
 {
-	int	status = ctl->a.action == CTL_STATUS;
+	int	status = ctl->a.action == CTL_ONE && ctl->a.cmd == CMD_STATUS;
 
 	switch (ans->st) {
 	case CONN_UNTRUSTED:
@@ -361,9 +329,9 @@ exit_status(const struct ctl *ctl, const struct answer *ans)
 	{
 		long long	master;
 
-		if ((reply_str_is(ans->reply, "state", "running") ||
-		    reply_str_is(ans->reply, "state", "reloading")) &&
-		    reply_int(ans->reply, "master", 1, INT32_MAX,
+		if ((reply_str_is(ans->reply, PROTO_K_STATE, PROTO_STATE_RUNNING) ||
+		    reply_str_is(ans->reply, PROTO_K_STATE, PROTO_STATE_RELOADING)) &&
+		    reply_int(ans->reply, PROTO_K_MASTER, 1, INT32_MAX,
 		    &master) == 0)
 			return STATUS_SERVING;
 		return STATUS_DOWN;
@@ -385,10 +353,10 @@ master_started(const msgpack_object *m)
 	double		 v;
 	int		 i;
 
-	if ((v = reply_range(m, "master_started", 1, 1e11, -1)) > 0)
+	if ((v = reply_range(m, PROTO_K_MASTER_STARTED, 1, 1e11, -1)) > 0)
 		return v;
-	if (reply_int(m, "master", 1, INT32_MAX, &master) == -1 ||
-	    reply_int(m, "pid", 1, INT32_MAX, &daemon) == -1 || hz <= 0)
+	if (reply_int(m, PROTO_K_MASTER, 1, INT32_MAX, &master) == -1 ||
+	    reply_int(m, PROTO_K_PID, 1, INT32_MAX, &daemon) == -1 || hz <= 0)
 		return -1;
 	snprintf(path, sizeof path, "/proc/%lld/stat", master);
 	if ((f = fopen(path, "re")) == NULL)
@@ -494,7 +462,7 @@ all_daemons(struct ctl *ctl)
 		free_names(names, n);
 		return EXIT_UNREACH;
 	}
-	pack_request(&sb, ctl);
+	cmds_pack(&sb, &ctl->a, ctl->progress);
 	if (a->json)
 		printf("{");
 	for (i = 0; i < n; i++) {
@@ -507,7 +475,7 @@ all_daemons(struct ctl *ctl)
 		}
 		fflush(stdout);
 		ask(ctl, names[i], path, &sb, a->timeout > 0 ? a->timeout :
-		    a->action == CTL_RELOAD_ALL ? 0 : LIST_TIMEOUT, &ans);
+		    a->cmd == CMD_RELOAD ? 0 : LIST_TIMEOUT, &ans);
 		/* status of all keeps the plain meanings: 0, 1, 3, 5. */
 		st = ans.st == CONN_OK ? (reply_kind(ans.reply) == REPLY_OK ?
 		    EXIT_OK : reply_kind(ans.reply) == REPLY_REFUSED ?
@@ -528,13 +496,13 @@ all_daemons(struct ctl *ctl)
 			    EXIT_UNREACH ? "UNREACHABLE" : "REFUSED", path,
 			    reply_str(ans.reply, PROTO_K_ERROR, buf,
 			    sizeof buf) ? buf : "refused");
-		else if (a->action == CTL_RELOAD_ALL && !a->wait) {
+		else if (a->cmd == CMD_RELOAD && !a->wait) {
 			long long id;
 
 			printf("%s: reload %lld requested\n", name,
 			    reply_int(ans.reply, PROTO_K_ID, 0, UINT32_MAX,
 			    &id) == 0 ? id : 0);
-		} else if (a->action == CTL_RELOAD_ALL)
+		} else if (a->cmd == CMD_RELOAD)
 			show_reload(stdout, stderr, names[i], ans.reply);
 		else
 			show_status_line(stdout, names[i], ans.reply);
@@ -580,7 +548,7 @@ metrics(struct ctl *ctl, const char *path)
 	}
 	t = xcalloc((size_t)n + 1, sizeof *t);
 	ans = xcalloc((size_t)n + 1, sizeof *ans);
-	pack_request(&sb, ctl);
+	cmds_pack(&sb, &ctl->a, ctl->progress);
 	for (i = 0; i < n; i++) {
 		if (path != NULL)
 			p = xstrdup(path);
@@ -619,14 +587,13 @@ show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
 	const struct ctl_args	*a = &ctl->a;
 	const msgpack_object	*m = ans->reply;
 	char			 buf[1024], who[512];
-	long long		 id;
 
 	escape_cstr(who, sizeof who, a->name ? a->name : path);
 	if (a->json) {
 		json_print(stdout, m);
 		printf("\n");
 	}
-	if (a->action == CTL_RELOAD && a->wait &&
+	if (a->cmd == CMD_RELOAD && a->wait &&
 	    proto_get(m, PROTO_K_RELOAD) != NULL) {
 		if (!a->json || !reply_bool(m, PROTO_K_OK))
 			show_reload(stdout, stderr, NULL, m);
@@ -635,28 +602,8 @@ show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
 		fprintf(stderr, "gwctl: %s: %s\n", who,
 		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf :
 		    "request failed");
-	} else if (!a->json) {
-		switch (a->action) {
-		case CTL_STATUS:
-			show_status(stdout, m);
-			break;
-		case CTL_RELOAD:
-			printf("reload %lld requested\n", reply_int(m,
-			    PROTO_K_ID, 0, UINT32_MAX, &id) == 0 ? id : 0);
-			break;
-		case CTL_STOP:
-			printf("%s: stopping\n", who);
-			break;
-		case CTL_SET_WARMUP:
-			printf("%s: warm-up %g s -> %g s (applies to the next "
-			    "reload)\n", who,
-			    reply_range(m, PROTO_K_OLD, 0, 1e9, 0),
-			    reply_range(m, PROTO_K_NEW, 0, 1e9, 0));
-			break;
-		default:
-			break;
-		}
-	}
+	} else if (!a->json)
+		cmds_print(stdout, a, who, m);
 }
 
 int
@@ -678,6 +625,10 @@ main(int argc, char **argv)
 		ctl_error(&ctl, "usage", err);
 		return EXIT_USAGE;
 	}
+	if (cmds_check(err, sizeof err) == -1) {
+		ctl_error(&ctl, "internal", err);
+		return EXIT_FAILED;
+	}
 	if (ctl.a.action == CTL_HELP) {
 		parser_usage(stdout);
 		return EXIT_OK;
@@ -691,10 +642,10 @@ main(int argc, char **argv)
 	ctl.dir = !ctl.dir_default ? xstrdup(env) :
 	    rundir_default(getenv("XDG_RUNTIME_DIR"));
 	/* Progress only for people: a terminal, no --json, a waited reload. */
-	ctl.progress = (ctl.a.action == CTL_RELOAD ||
-	    ctl.a.action == CTL_RELOAD_ALL) && ctl.a.wait && !ctl.a.json &&
+	ctl.progress = ctl.a.cmd == CMD_RELOAD && (ctl.a.action == CTL_ONE ||
+	    ctl.a.action == CTL_ALL) && ctl.a.wait && !ctl.a.json &&
 	    isatty(STDERR_FILENO);
-	if (ctl.a.action == CTL_STATUS_ALL || ctl.a.action == CTL_RELOAD_ALL) {
+	if (ctl.a.action == CTL_ALL) {
 		fflush(stdout);
 		rc = all_daemons(&ctl);
 		free(ctl.dir);
@@ -713,8 +664,8 @@ main(int argc, char **argv)
 
 	/* A waiting reload answers when it ends: no limit unless -t. */
 	timeout = ctl.a.timeout > 0 ? ctl.a.timeout :
-	    ctl.a.action == CTL_RELOAD && ctl.a.wait ? 0 : DEFAULT_TIMEOUT;
-	pack_request(&sb, &ctl);
+	    ctl.a.cmd == CMD_RELOAD && ctl.a.wait ? 0 : DEFAULT_TIMEOUT;
+	cmds_pack(&sb, &ctl.a, ctl.progress);
 	ask(&ctl, ctl.a.name, path, &sb, timeout, &ans);
 	msgpack_sbuffer_destroy(&sb);
 	rc = exit_status(&ctl, &ans);

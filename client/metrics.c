@@ -23,18 +23,18 @@
 #define PREFIX		"gunicorn_wrapper_"
 #define VALUE_MAX	1e15		/* larger is nonsense from a reply */
 
-static const char *states[] = { "starting", "running", "reloading",
-    "stopping" };
+static const char *states[] = { PROTO_STATE_STARTING, PROTO_STATE_RUNNING,
+    PROTO_STATE_RELOADING, PROTO_STATE_STOPPING };
 
 /* Phase label -> history key. */
 static const struct { const char *label, *key; } phases[] = {
-	{ "check",	"t_check" },
-	{ "settle",	"t_settle" },
-	{ "fork",	"t_fork" },
-	{ "warmup",	"t_warmup" },
-	{ "probation",	"t_probation" },
-	{ "drain",	"t_drain" },
-	{ "promote",	"t_promote" },
+	{ "check",	PROTO_K_T_CHECK },
+	{ "settle",	PROTO_K_T_SETTLE },
+	{ "fork",	PROTO_K_T_FORK },
+	{ "warmup",	PROTO_K_T_WARMUP },
+	{ "probation",	PROTO_K_T_PROBATION },
+	{ "drain",	PROTO_K_T_DRAIN },
+	{ "promote",	PROTO_K_T_PROMOTE },
 };
 
 /* A label value: escaped for people first, then for the format. */
@@ -104,7 +104,7 @@ up(const struct metrics_target *t)
 static const msgpack_object *
 last_reload(const msgpack_object *m)
 {
-	const msgpack_object	*h = reply_array(m, "history"), *e;
+	const msgpack_object	*h = reply_array(m, PROTO_K_HISTORY), *e;
 	uint32_t		 i;
 
 	if (h == NULL)
@@ -112,7 +112,7 @@ last_reload(const msgpack_object *m)
 	for (i = h->via.array.size; i > 0; i--) {
 		e = &h->via.array.ptr[i - 1];
 		if (e->type == MSGPACK_OBJECT_MAP &&
-		    !reply_str_is(e, "result", "running"))
+		    !reply_str_is(e, PROTO_K_RESULT, PROTO_RESULT_RUNNING))
 			return e;
 	}
 	return NULL;
@@ -121,12 +121,12 @@ last_reload(const msgpack_object *m)
 static double
 count_result(const msgpack_object *m, const char *result)
 {
-	const msgpack_object	*h = reply_array(m, "history");
+	const msgpack_object	*h = reply_array(m, PROTO_K_HISTORY);
 	uint32_t		 i;
 	double			 n = 0;
 
 	for (i = 0; h != NULL && i < h->via.array.size; i++)
-		if (reply_str_is(&h->via.array.ptr[i], "result", result))
+		if (reply_str_is(&h->via.array.ptr[i], PROTO_K_RESULT, result))
 			n++;
 	return n;
 }
@@ -135,17 +135,17 @@ count_result(const msgpack_object *m, const char *result)
 static double
 generation(const msgpack_object *m)
 {
-	const msgpack_object	*h = reply_array(m, "history"), *e;
+	const msgpack_object	*h = reply_array(m, PROTO_K_HISTORY), *e;
 	long long		 master, nm, id;
 	uint32_t		 i;
 
-	if (reply_int(m, "master", 1, INT32_MAX, &master) == -1)
+	if (reply_int(m, PROTO_K_MASTER, 1, INT32_MAX, &master) == -1)
 		return NAN;
 	for (i = h != NULL ? h->via.array.size : 0; i > 0; i--) {
 		e = &h->via.array.ptr[i - 1];
-		if (reply_str_is(e, "result", "ok") &&
-		    reply_int(e, "new_master", 1, INT32_MAX, &nm) == 0 &&
-		    nm == master && reply_int(e, "id", 0, UINT32_MAX, &id) == 0)
+		if (reply_str_is(e, PROTO_K_RESULT, PROTO_RESULT_OK) &&
+		    reply_int(e, PROTO_K_NEW_MASTER, 1, INT32_MAX, &nm) == 0 &&
+		    nm == master && reply_int(e, PROTO_K_ID, 0, UINT32_MAX, &id) == 0)
 			return (double)id;
 	}
 	return 0;
@@ -156,9 +156,9 @@ serving(const msgpack_object *m)
 {
 	long long	master;
 
-	return (reply_str_is(m, "state", "running") ||
-	    reply_str_is(m, "state", "reloading")) &&
-	    reply_int(m, "master", 1, INT32_MAX, &master) == 0;
+	return (reply_str_is(m, PROTO_K_STATE, PROTO_STATE_RUNNING) ||
+	    reply_str_is(m, PROTO_K_STATE, PROTO_STATE_RELOADING)) &&
+	    reply_int(m, PROTO_K_MASTER, 1, INT32_MAX, &master) == 0;
 }
 
 void
@@ -179,7 +179,7 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 		for (s = 0; up(&t[i]) && s < sizeof states / sizeof *states;
 		    s++)
 			sample(f, "state", t[i].name, "state", states[s],
-			    reply_str_is(t[i].reply, "state", states[s]));
+			    reply_str_is(t[i].reply, PROTO_K_STATE, states[s]));
 
 	family(f, "serving", "gauge", "1 if a gunicorn master is serving "
 	    "(what `gwctl status NAME` exits 0 for).");
@@ -190,7 +190,7 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 
 	family(f, "workers", "gauge", "Workers of the serving master.");
 	for (i = 0; i < n; i++)
-		if (up(&t[i]) && (w = reply_array(t[i].reply, "workers")))
+		if (up(&t[i]) && (w = reply_array(t[i].reply, PROTO_K_WORKERS)))
 			sample(f, "workers", t[i].name, NULL, NULL,
 			    w->via.array.size);
 
@@ -213,14 +213,14 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 	for (i = 0; i < n; i++)
 		if (up(&t[i]))
 			sample(f, "warmup_budget_seconds", t[i].name, NULL,
-			    NULL, reply_range(t[i].reply, "warmup", 0,
+			    NULL, reply_range(t[i].reply, PROTO_K_WARMUP, 0,
 			    VALUE_MAX, NAN));
 
 	family(f, "reload_in_progress", "gauge", "1 while a reload runs.");
 	for (i = 0; i < n; i++)
 		if (up(&t[i]))
 			sample(f, "reload_in_progress", t[i].name, NULL, NULL,
-			    reply_str_is(t[i].reply, "state", "reloading") ||
+			    reply_str_is(t[i].reply, PROTO_K_STATE, PROTO_STATE_RELOADING) ||
 			    reply_map(t[i].reply, PROTO_K_PROGRESS) != NULL);
 
 	family(f, "reloads_total", "counter", "Reloads by result, as the "
@@ -229,9 +229,9 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 		if (!up(&t[i]))
 			continue;
 		sample(f, "reloads_total", t[i].name, "result", "ok",
-		    count_result(t[i].reply, "ok"));
+		    count_result(t[i].reply, PROTO_RESULT_OK));
 		sample(f, "reloads_total", t[i].name, "result", "failed",
-		    count_result(t[i].reply, "failed"));
+		    count_result(t[i].reply, PROTO_RESULT_FAILED));
 	}
 
 	family(f, "last_reload_id", "gauge", "Id of the last finished "
@@ -239,21 +239,21 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 	for (i = 0; i < n; i++)
 		if (up(&t[i]) && (e = last_reload(t[i].reply)) != NULL)
 			sample(f, "last_reload_id", t[i].name, NULL, NULL,
-			    reply_range(e, "id", 0, UINT32_MAX, NAN));
+			    reply_range(e, PROTO_K_ID, 0, UINT32_MAX, NAN));
 
 	family(f, "last_reload_success", "gauge", "1 if the last finished "
 	    "reload succeeded.");
 	for (i = 0; i < n; i++)
 		if (up(&t[i]) && (e = last_reload(t[i].reply)) != NULL)
 			sample(f, "last_reload_success", t[i].name, NULL,
-			    NULL, reply_str_is(e, "result", "ok"));
+			    NULL, reply_str_is(e, PROTO_K_RESULT, PROTO_RESULT_OK));
 
 	family(f, "last_reload_timestamp_seconds", "gauge", "When the last "
 	    "finished reload began, since the Unix epoch.");
 	for (i = 0; i < n; i++)
 		if (up(&t[i]) && (e = last_reload(t[i].reply)) != NULL)
 			sample(f, "last_reload_timestamp_seconds", t[i].name,
-			    NULL, NULL, reply_range(e, "started", 0,
+			    NULL, NULL, reply_range(e, PROTO_K_STARTED, 0,
 			    VALUE_MAX, NAN));
 
 	family(f, "last_reload_duration_seconds", "gauge", "How long the "
@@ -261,7 +261,7 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 	for (i = 0; i < n; i++)
 		if (up(&t[i]) && (e = last_reload(t[i].reply)) != NULL)
 			sample(f, "last_reload_duration_seconds", t[i].name,
-			    NULL, NULL, reply_range(e, "duration", 0,
+			    NULL, NULL, reply_range(e, PROTO_K_DURATION, 0,
 			    VALUE_MAX, NAN));
 
 	family(f, "last_reload_phase_seconds", "gauge", "Time the last "

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "parse.h"
 #include "parser.h"
 #include "proto.h"
@@ -32,14 +33,21 @@ usage_err(char *err, size_t errlen, const char *fmt, ...)
 void
 parser_usage(FILE *f)
 {
+	size_t	i;
+
+	fprintf(f, "usage: gwctl [-s socket] [--json] [-t timeout] command "
+	    "[name] [args]\n\n");
+	/* The commands from their table, and the client's own. */
+	for (i = 0; i < CMD_COUNT; i++) {
+		if (cmd_get((enum cmd_id)i) == NULL)
+			continue;
+		fprintf(f, "  %-25s %s\n", cmd_table[i].usage,
+		    cmd_table[i].help);
+		if (i == CMD_RELOAD)
+			fprintf(f, "  %-25s %s\n", "reload --all", "reload "
+			    "every daemon in the run directory, in turn");
+	}
 	fprintf(f,
-"usage: gwctl [-s socket] [--json] [-t timeout] command [name] [args]\n"
-"\n"
-"  status [name]             one daemon in detail, or every daemon\n"
-"  reload name [--no-wait]   reload with zero downtime; wait for the outcome\n"
-"  reload --all              reload every daemon in the run directory, in turn\n"
-"  stop name                 stop gracefully\n"
-"  set-warmup name seconds   warm-up budget for the next reload\n"
 "  metrics [name]            Prometheus text format, for node_exporter\n"
 "\n"
 "  -s socket    the daemon's socket (instead of a name)\n"
@@ -56,8 +64,9 @@ int
 parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
     size_t errlen)
 {
-	const char	*words[8], *errstr;
-	int		 i, n = 0;
+	const struct cmd_entry	*e;
+	const char		*words[8], *errstr;
+	int			 i, n = 0;
 
 	memset(a, 0, sizeof *a);
 	a->wait = 1;
@@ -101,57 +110,74 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 		else
 			words[n++] = s;
 	}
-	if (n == 0)
-		return usage_err(err, errlen, "no command (status, reload, "
-		    "stop, set-warmup, metrics)");
+	if (n == 0) {
+		char	 names[256];
+		size_t	 j, l = 0;
+
+		for (j = 0; j < CMD_COUNT; j++) {
+			if (cmd_get((enum cmd_id)j) != NULL)
+				l += (size_t)snprintf(names + l, sizeof names -
+				    l, "%s, ", cmd_table[j].name);
+			if (l >= sizeof names)
+				l = sizeof names - 1;
+		}
+		return usage_err(err, errlen, "no command (%smetrics)", names);
+	}
 
 	/* With -s the socket names the daemon and NAME may be left out. */
 #define NAME_ARG(k)	(a->socket != NULL && n == (k) ? NULL : words[k])
-	if (strcmp(words[0], "status") == 0) {
-		if (n > 2)
-			return usage_err(err, errlen, "status takes at most "
-			    "a name");
-		a->action = n == 1 && a->socket == NULL ? CTL_STATUS_ALL :
-		    CTL_STATUS;
-		a->name = n == 2 ? words[1] : NULL;
-	} else if (strcmp(words[0], "metrics") == 0) {
+	if (strcmp(words[0], "metrics") == 0) {
 		if (n > 2)
 			return usage_err(err, errlen, "metrics takes at most "
 			    "a name");
 		a->action = n == 1 && a->socket == NULL ? CTL_METRICS_ALL :
 		    CTL_METRICS;
+		a->cmd = CMD_STATUS;
 		a->name = n == 2 ? words[1] : NULL;
-	} else if (strcmp(words[0], "reload") == 0 && a->all) {
+	} else if ((e = cmd_find(words[0])) == NULL)
+		return usage_err(err, errlen, "unknown command '%s'",
+		    words[0]);
+	else if (e->id == CMD_RELOAD && a->all) {
 		if (n > 1 || a->socket != NULL)
 			return usage_err(err, errlen, "reload --all takes no "
 			    "name and no -s: it reloads every daemon in the "
 			    "run directory");
-		a->action = CTL_RELOAD_ALL;
-	} else if (strcmp(words[0], "reload") == 0 ||
-	    strcmp(words[0], "stop") == 0) {
-		a->action = words[0][0] == 'r' ? CTL_RELOAD : CTL_STOP;
-		if (n > 2 || (n < 2 && a->socket == NULL))
-			return usage_err(err, errlen, "usage: gwctl %s name",
-			    words[0]);
-		a->name = NAME_ARG(1);
-	} else if (strcmp(words[0], "set-warmup") == 0) {
-		a->action = CTL_SET_WARMUP;
-		if (n == 3)
-			a->name = words[1];
-		else if (!(n == 2 && a->socket != NULL))
-			return usage_err(err, errlen, "usage: gwctl "
-			    "set-warmup name seconds");
-		if (parse_seconds(words[n - 1], 0, PROTO_WARMUP_MAX,
-		    &a->seconds, &errstr) == -1)
-			return usage_err(err, errlen, "set-warmup '%s': %s "
-			    "(0 < seconds <= %g)", words[n - 1], errstr,
-			    PROTO_WARMUP_MAX);
-	} else
-		return usage_err(err, errlen, "unknown command '%s'",
-		    words[0]);
+		a->action = CTL_ALL;
+		a->cmd = e->id;
+	} else {
+		a->action = CTL_ONE;
+		a->cmd = e->id;
+		switch (e->words) {
+		case CMD_W_NAME_OPT:
+			if (n > 2)
+				return usage_err(err, errlen, "%s takes at "
+				    "most a name", e->name);
+			if (n == 1 && a->socket == NULL)
+				a->action = CTL_ALL;
+			a->name = n == 2 ? words[1] : NULL;
+			break;
+		case CMD_W_NAME:
+			if (n > 2 || (n < 2 && a->socket == NULL))
+				return usage_err(err, errlen, "usage: gwctl %s",
+				    e->usage);
+			a->name = NAME_ARG(1);
+			break;
+		case CMD_W_NAME_SECONDS:
+			if (n == 3)
+				a->name = words[1];
+			else if (!(n == 2 && a->socket != NULL))
+				return usage_err(err, errlen, "usage: gwctl %s",
+				    e->usage);
+			if (parse_seconds(words[n - 1], 0, PROTO_WARMUP_MAX,
+			    &a->seconds, &errstr) == -1)
+				return usage_err(err, errlen, "%s '%s': %s "
+				    "(0 < seconds <= %g)", e->name,
+				    words[n - 1], errstr, PROTO_WARMUP_MAX);
+			break;
+		}
+	}
 #undef NAME_ARG
-	if (a->all && a->action != CTL_RELOAD_ALL && a->action !=
-	    CTL_STATUS_ALL)
+	if (a->all && a->action != CTL_ALL)
 		return usage_err(err, errlen, "--all goes with reload (status "
 		    "without a name covers every daemon)");
 	if (a->name != NULL && (strchr(a->name, '/') != NULL ||

@@ -9,14 +9,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cmd.h"
+
+/* What to do with the command (cmd.h's) named on the command line. */
 enum ctl_action {
-	CTL_STATUS,
-	CTL_STATUS_ALL,		/* status without a name: every daemon */
-	CTL_RELOAD,
-	CTL_RELOAD_ALL,		/* reload --all: every daemon, in turn */
-	CTL_STOP,
-	CTL_SET_WARMUP,
-	CTL_METRICS,		/* metrics NAME (or -s) */
+	CTL_ONE,		/* send cmd to the daemon NAME (or -s) */
+	CTL_ALL,		/* ... to every daemon: status without a
+				 * name, reload --all */
+	CTL_METRICS,		/* metrics NAME (or -s): a status request */
 	CTL_METRICS_ALL,	/* metrics: every daemon */
 	CTL_HELP,
 	CTL_VERSION,
@@ -24,6 +24,7 @@ enum ctl_action {
 
 struct ctl_args {
 	enum ctl_action	 action;
+	enum cmd_id	 cmd;		/* what is sent (metrics: status) */
 	const char	*name;		/* NULL when -s names the socket */
 	const char	*socket;	/* -s */
 	int		 json;

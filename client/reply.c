@@ -124,8 +124,16 @@ reply_pid(const msgpack_object *m, const char *k, char *buf, size_t size)
 enum reply_kind
 reply_kind(const msgpack_object *m)
 {
+	const msgpack_object	*code;
+
 	if (reply_bool(m, PROTO_K_OK))
 		return REPLY_OK;
+	if ((code = proto_get(m, PROTO_K_CODE)) != NULL &&
+	    code->type == MSGPACK_OBJECT_STR)
+		return proto_str_eq(code, PROTO_E_DENIED) ||
+		    proto_str_eq(code, PROTO_E_BUSY) ? REPLY_REFUSED :
+		    REPLY_FAILED;
+	/* A daemon from before the codes. */
 	if (reply_str_is(m, PROTO_K_ERROR, "permission denied") ||
 	    reply_str_is(m, PROTO_K_ERROR, "busy"))
 		return REPLY_REFUSED;

@@ -13,19 +13,6 @@
 
 #include <msgpack.h>
 
-/*
- * Reload progress (TEAM contract; common/proto.h gains these with the
- * daemon side, and then these fallbacks go unused).
- */
-#ifndef PROTO_K_PROGRESS
-#define PROTO_K_PROGRESS	"progress"
-#define PROTO_K_PHASE		"phase"
-#define PROTO_K_ELAPSED		"elapsed"
-#define PROTO_K_BUDGET		"budget"
-#define PROTO_K_READY		"ready"
-#define PROTO_K_WORKERS		"workers"
-#endif
-
 /* The string at key k, escaped into buf; NULL if absent or not a string. */
 const char	*reply_str(const msgpack_object *, const char *, char *, size_t);
 /* 1 if the string at key k is exactly s. */
@@ -50,10 +37,11 @@ void		 reply_pid(const msgpack_object *, const char *, char *,
 		    size_t);
 
 /*
- * What kind of "no" a failed reply is.  The daemon sends no error codes
- * yet, only texts: "permission denied" and "busy" mean it refused the
- * connection itself (the request was never considered).  Decided here,
- * in one place, so that a future "code" key changes one function.
+ * What kind of "no" a failed reply is, decided on its "code" (proto.h,
+ * PROTO_E_*): "denied" and "busy" mean the daemon refused the connection
+ * itself (the request was never considered).  A daemon older than the
+ * codes sends only a text: then "permission denied" and "busy" mean the
+ * same.  Decided here, in one place.
  */
 enum reply_kind {
 	REPLY_OK,

@@ -90,27 +90,27 @@ show_history(FILE *f, const msgpack_object *hist)
 	    "RESULT", "MASTERS", "DURATION", "REASON");
 	for (i = 0; i < hist->via.array.size; i++) {
 		e = &hist->via.array.ptr[i];
-		show_time(reply_num(e, "started", -1), started, sizeof started);
-		if (reply_str(e, "result", res, sizeof res) == NULL)
+		show_time(reply_num(e, PROTO_K_STARTED, -1), started, sizeof started);
+		if (reply_str(e, PROTO_K_RESULT, res, sizeof res) == NULL)
 			snprintf(res, sizeof res, "?");
-		reply_pid(e, "old_master", oldm, sizeof oldm);
-		reply_pid(e, "new_master", newm, sizeof newm);
-		d = reply_range(e, "duration", 0, SECONDS_MAX, -1);
+		reply_pid(e, PROTO_K_OLD_MASTER, oldm, sizeof oldm);
+		reply_pid(e, PROTO_K_NEW_MASTER, newm, sizeof newm);
+		d = reply_range(e, PROTO_K_DURATION, 0, SECONDS_MAX, -1);
 		if (d < 0)
 			snprintf(dur, sizeof dur, "-");
 		else
 			snprintf(dur, sizeof dur, "%.2f s", d);
-		if (reply_str(e, "reason", reason, sizeof reason) == NULL)
+		if (reply_str(e, PROTO_K_REASON, reason, sizeof reason) == NULL)
 			reason[0] = '\0';
-		if (reply_str(e, "note", note, sizeof note) != NULL) {
+		if (reply_str(e, PROTO_K_NOTE, note, sizeof note) != NULL) {
 			l = strlen(reason);
 			snprintf(reason + l, sizeof reason - l, "%s%s",
 			    l ? "; " : "", note);
 		}
-		if (id_of(e, "id") < 0)
+		if (id_of(e, PROTO_K_ID) < 0)
 			snprintf(id, sizeof id, "?");
 		else
-			snprintf(id, sizeof id, "%lld", id_of(e, "id"));
+			snprintf(id, sizeof id, "%lld", id_of(e, PROTO_K_ID));
 		fprintf(f, "  %4s  %-25s  %-7s  %7s -> %-7s  %8s%s%s\n", id,
 		    started, res, oldm, newm, dur, reason[0] ? "  " : "",
 		    reason);
@@ -164,18 +164,18 @@ show_status(FILE *f, const msgpack_object *m)
 	uint32_t		 i;
 	int			 shown = 0;
 
-	show_duration(reply_num(m, "uptime", -1), up, sizeof up);
-	reply_pid(m, "master", master, sizeof master);
+	show_duration(reply_num(m, PROTO_K_UPTIME, -1), up, sizeof up);
+	reply_pid(m, PROTO_K_MASTER, master, sizeof master);
 	fprintf(f, "%s: %s\n",
-	    reply_str(m, "name", name, sizeof name) ? name : "?",
-	    reply_str(m, "state", state, sizeof state) ? state : "?");
+	    reply_str(m, PROTO_K_NAME, name, sizeof name) ? name : "?",
+	    reply_str(m, PROTO_K_STATE, state, sizeof state) ? state : "?");
 	fprintf(f, "  daemon     pid %s, up %s, gunicorn-wrapper %s\n",
-	    reply_int(m, "pid", 1, PID_MAX_LIMIT, &pid) == 0 ?
+	    reply_int(m, PROTO_K_PID, 1, PID_MAX_LIMIT, &pid) == 0 ?
 	    (snprintf(line, sizeof line, "%lld", pid), line) : "?", up,
-	    reply_str(m, "version", version, sizeof version) ? version : "?");
+	    reply_str(m, PROTO_K_VERSION, version, sizeof version) ? version : "?");
 	fprintf(f, "  master     %s\n", master);
 	fprintf(f, "  workers   ");
-	if ((w = reply_array(m, "workers")) != NULL) {
+	if ((w = reply_array(m, PROTO_K_WORKERS)) != NULL) {
 		for (i = 0; i < w->via.array.size; i++) {
 			const msgpack_object *o = &w->via.array.ptr[i];
 
@@ -190,14 +190,14 @@ show_status(FILE *f, const msgpack_object *m)
 	}
 	fprintf(f, "%s\n", shown ? "" : " none");
 	fprintf(f, "  warm-up    %g s (%s)\n",
-	    reply_range(m, "warmup", 0, SECONDS_MAX, 0),
-	    reply_str(m, "ready", ready, sizeof ready) ? ready : "?");
+	    reply_range(m, PROTO_K_WARMUP, 0, SECONDS_MAX, 0),
+	    reply_str(m, PROTO_K_READY_MODE, ready, sizeof ready) ? ready : "?");
 	if ((p = reply_map(m, PROTO_K_PROGRESS)) != NULL &&
 	    show_progress(line, sizeof line, p, 0) == 0)
 		fprintf(f, "  reloading  %s\n", line);
-	fprintf(f, "  pending    %s\n", reply_bool(m, "reload_pending") ?
+	fprintf(f, "  pending    %s\n", reply_bool(m, PROTO_K_RELOAD_PENDING) ?
 	    "a reload is queued" : "no reload queued");
-	show_history(f, reply_array(m, "history"));
+	show_history(f, reply_array(m, PROTO_K_HISTORY));
 }
 
 void
@@ -209,27 +209,27 @@ show_status_line(FILE *f, const char *rawname, const msgpack_object *m)
 	long long		 pid, id, nw = 0;
 
 	escape_cstr(name, sizeof name, rawname);
-	if ((w = reply_array(m, "workers")) != NULL)
+	if ((w = reply_array(m, PROTO_K_WORKERS)) != NULL)
 		nw = w->via.array.size;
-	show_duration(reply_num(m, "uptime", -1), up, sizeof up);
-	reply_pid(m, "master", master, sizeof master);
-	if (reply_str(m, "state", state, sizeof state) == NULL)
+	show_duration(reply_num(m, PROTO_K_UPTIME, -1), up, sizeof up);
+	reply_pid(m, PROTO_K_MASTER, master, sizeof master);
+	if (reply_str(m, PROTO_K_STATE, state, sizeof state) == NULL)
 		snprintf(state, sizeof state, "?");
 	for (char *s = state; *s; s++)
 		*s = (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
-	if (reply_int(m, "pid", 1, PID_MAX_LIMIT, &pid) == -1)
+	if (reply_int(m, PROTO_K_PID, 1, PID_MAX_LIMIT, &pid) == -1)
 		pid = 0;
 	fprintf(f, "%-24s %-12s pid %lld, master %s, %lld %s, uptime %s",
 	    name, state, pid, master, nw, plural(nw, "worker", "workers"), up);
 	if ((p = reply_map(m, PROTO_K_PROGRESS)) != NULL &&
 	    show_progress(line, sizeof line, p, 0) == 0)
 		fprintf(f, ", %s", line);
-	h = reply_array(m, "history");
+	h = reply_array(m, PROTO_K_HISTORY);
 	if (h != NULL && h->via.array.size > 0) {
 		last = &h->via.array.ptr[h->via.array.size - 1];
-		id = id_of(last, "id");
+		id = id_of(last, PROTO_K_ID);
 		fprintf(f, ", last reload %lld %s", id < 0 ? 0 : id,
-		    reply_str(last, "result", res, sizeof res) ? res : "?");
+		    reply_str(last, PROTO_K_RESULT, res, sizeof res) ? res : "?");
 	}
 	fprintf(f, "\n");
 }
@@ -249,14 +249,14 @@ show_reload(FILE *out, FILE *err, const char *rawprefix,
 		escape_cstr(prefix, sizeof prefix - 2, rawprefix);
 		strcat(prefix, ": ");
 	}
-	reply_pid(e, "old_master", m1, sizeof m1);
-	reply_pid(e, "new_master", m2, sizeof m2);
-	if ((id = id_of(e, "id")) < 0)
+	reply_pid(e, PROTO_K_OLD_MASTER, m1, sizeof m1);
+	reply_pid(e, PROTO_K_NEW_MASTER, m2, sizeof m2);
+	if ((id = id_of(e, PROTO_K_ID)) < 0)
 		id = 0;
 	if (reply_bool(m, PROTO_K_OK))
 		fprintf(out, "%sreload %lld ok: master %s -> %s in %.2f s\n",
 		    prefix, id, m1, m2,
-		    reply_range(e, "duration", 0, SECONDS_MAX, 0));
+		    reply_range(e, PROTO_K_DURATION, 0, SECONDS_MAX, 0));
 	else
 		fprintf(err, "gwctl: %sreload %lld failed: %s\n", prefix, id,
 		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf : "?");

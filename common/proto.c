@@ -9,12 +9,16 @@
  * message), refusing any count that cannot fit in PROTO_MAX_MESSAGE.  Only
  * a complete, plausible message is handed to msgpack_unpack_next().
  */
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proto.h"
+
+/* The reasons that are limits (proto_frame_code() knows them). */
+static const char why_large[] = "message too large";
+static const char why_elements[] = "message has too many elements";
+static const char why_deep[] = "message nested too deeply";
 
 static uint32_t
 be(const unsigned char *p, int n)
@@ -118,13 +122,13 @@ proto_frame(const char *buf, size_t len, size_t *msglen, const char **why)
 container:
 		total += count * (uint64_t)per;
 		if (total > PROTO_MAX_ITEMS || count * per > PROTO_MAX_MESSAGE) {
-			*why = "message has too many elements";
+			*why = why_elements;
 			return PROTO_INVALID;
 		}
 		if (count > 0) {
 			/* msgpack-c fails past its stack: say why, here. */
 			if (top > PROTO_MAX_DEPTH) {
-				*why = "message nested too deeply";
+				*why = why_deep;
 				return PROTO_INVALID;
 			}
 			left[top++] = count * (uint64_t)per;
@@ -132,7 +136,7 @@ container:
 		goto next;
 data:
 		if (skip > PROTO_MAX_MESSAGE) {
-			*why = "message too large";
+			*why = why_large;
 			return PROTO_INVALID;
 		}
 		need = pos + skip;
@@ -143,7 +147,7 @@ data:
 		pos = need;
 next:
 		if (pos > PROTO_MAX_MESSAGE) {
-			*why = "message too large";
+			*why = why_large;
 			return PROTO_INVALID;
 		}
 	}
@@ -152,7 +156,7 @@ next:
 
 incomplete:
 	if (pos > PROTO_MAX_MESSAGE || len >= PROTO_MAX_MESSAGE) {
-		*why = "message too large";
+		*why = why_large;
 		return PROTO_INVALID;
 	}
 	return PROTO_INCOMPLETE;
@@ -260,149 +264,110 @@ proto_pack_kpid(msgpack_packer *pk, const char *k, long long pid)
 }
 
 void
-proto_error_reply(msgpack_sbuffer *sb, const char *msg)
+proto_error_reply(msgpack_sbuffer *sb, const char *msg, const char *code)
 {
 	msgpack_packer	pk;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
 	proto_pack_kbool(&pk, PROTO_K_OK, 0);
 	proto_pack_kstr(&pk, PROTO_K_ERROR, msg);
+	proto_pack_kstr(&pk, PROTO_K_CODE, code);
 }
 
-/*
- * The command table: one entry per command, as tmux keeps them.  Each
- * entry checks its own arguments; unknown keys are ignored so that newer
- * clients can add fields.
- */
-static int	req_none(const msgpack_object *, struct proto_request *,
-		    char *, size_t);
-static int	req_reload(const msgpack_object *, struct proto_request *,
-		    char *, size_t);
-static int	req_set_warmup(const msgpack_object *, struct proto_request *,
-		    char *, size_t);
-
-static const struct proto_cmd_entry {
-	const char	*name;
-	enum proto_cmd	 cmd;
-	int		(*args)(const msgpack_object *,
-			    struct proto_request *, char *, size_t);
-} proto_cmds[] = {
-	{ PROTO_CMD_STATUS,	CMD_STATUS,	req_none },
-	{ PROTO_CMD_RELOAD,	CMD_RELOAD,	req_reload },
-	{ PROTO_CMD_STOP,	CMD_STOP,	req_none },
-	{ PROTO_CMD_SET_WARMUP,	CMD_SET_WARMUP,	req_set_warmup },
-	{ NULL,			0,		NULL },
-};
-
-static int
-req_none(const msgpack_object *map, struct proto_request *req, char *err,
-    size_t errlen)
+const char *
+proto_frame_code(const char *why)
 {
-	(void)map;
-	(void)req;
-	(void)err;
-	(void)errlen;
-	return 0;
+	return why == why_large || why == why_elements || why == why_deep ?
+	    PROTO_E_TOO_LARGE : PROTO_E_MALFORMED;
 }
 
-static int
-req_reload(const msgpack_object *map, struct proto_request *req, char *err,
-    size_t errlen)
+void
+proto_map_init(struct proto_map *m)
 {
-	const msgpack_object	*o;
-
-	req->wait = 0;
-	req->progress = 0;
-	if ((o = proto_get(map, PROTO_K_WAIT)) == NULL ||
-	    o->type == MSGPACK_OBJECT_NIL)
-		o = NULL;
-	else if (o->type != MSGPACK_OBJECT_BOOLEAN) {
-		snprintf(err, errlen, "'wait' must be true or false");
-		return -1;
-	}
-	req->wait = o != NULL && o->via.boolean;
-	if ((o = proto_get(map, PROTO_K_PROGRESS)) == NULL ||
-	    o->type == MSGPACK_OBJECT_NIL)
-		return 0;
-	if (o->type != MSGPACK_OBJECT_BOOLEAN) {
-		snprintf(err, errlen, "'progress' must be true or false");
-		return -1;
-	}
-	req->progress = o->via.boolean;
-	return 0;
+	msgpack_sbuffer_init(&m->body);
+	msgpack_packer_init(&m->pk, &m->body, msgpack_sbuffer_write);
+	m->n = 0;
 }
 
-static int
-req_set_warmup(const msgpack_object *map, struct proto_request *req,
-    char *err, size_t errlen)
+msgpack_packer *
+proto_map_key(struct proto_map *m, const char *k)
 {
-	const msgpack_object	*o;
-	double			 s;
-
-	if ((o = proto_get(map, PROTO_K_SECONDS)) == NULL) {
-		snprintf(err, errlen, "set-warmup needs 'seconds'");
-		return -1;
-	}
-	if (proto_number(o, &s) == -1 || !isfinite(s) || s <= 0 ||
-	    s > PROTO_WARMUP_MAX) {
-		snprintf(err, errlen, "'seconds' must be a number, "
-		    "0 < seconds <= %g", PROTO_WARMUP_MAX);
-		return -1;
-	}
-	req->seconds = s;
-	return 0;
+	m->n++;
+	proto_pack_str(&m->pk, k);
+	return &m->pk;
 }
 
-int
-proto_request_decode(const char *buf, size_t len, struct proto_request *req,
-    char *err, size_t errlen)
+void
+proto_map_str(struct proto_map *m, const char *k, const char *v)
 {
-	const struct proto_cmd_entry	*e;
-	const msgpack_object		*cmd;
-	msgpack_unpacked		 u;
-	size_t				 off = 0;
-	int				 rc = -1;
-
-	memset(req, 0, sizeof *req);
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-		snprintf(err, errlen, "malformed msgpack message");
-		goto out;
-	}
-	if (u.data.type != MSGPACK_OBJECT_MAP) {
-		snprintf(err, errlen, "a request must be a msgpack map");
-		goto out;
-	}
-	if ((cmd = proto_get(&u.data, PROTO_K_CMD)) == NULL) {
-		snprintf(err, errlen, "missing 'cmd'");
-		goto out;
-	}
-	if (cmd->type != MSGPACK_OBJECT_STR) {
-		snprintf(err, errlen, "'cmd' must be a string");
-		goto out;
-	}
-	for (e = proto_cmds; e->name != NULL; e++) {
-		if (proto_str_eq(cmd, e->name))
-			break;
-	}
-	if (e->name == NULL) {
-		char	 shown[65];
-		size_t	 i, n = cmd->via.str.size > 64 ? 64 :
-		    cmd->via.str.size;
-
-		/* Echo it back, but never a control byte into a log. */
-		for (i = 0; i < n; i++) {
-			unsigned char ch = (unsigned char)cmd->via.str.ptr[i];
-			shown[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-		}
-		shown[n] = '\0';
-		snprintf(err, errlen, "unknown command '%s'", shown);
-		goto out;
-	}
-	req->cmd = e->cmd;
-	rc = e->args(&u.data, req, err, errlen);
-out:
-	msgpack_unpacked_destroy(&u);
-	return rc;
+	m->n++;
+	proto_pack_kstr(&m->pk, k, v);
 }
+
+void
+proto_map_int(struct proto_map *m, const char *k, long long v)
+{
+	m->n++;
+	proto_pack_kint(&m->pk, k, v);
+}
+
+void
+proto_map_double(struct proto_map *m, const char *k, double v)
+{
+	m->n++;
+	proto_pack_kdouble(&m->pk, k, v);
+}
+
+void
+proto_map_bool(struct proto_map *m, const char *k, int v)
+{
+	m->n++;
+	proto_pack_kbool(&m->pk, k, v);
+}
+
+void
+proto_map_nil(struct proto_map *m, const char *k)
+{
+	m->n++;
+	proto_pack_knil(&m->pk, k);
+}
+
+void
+proto_map_pid(struct proto_map *m, const char *k, long long pid)
+{
+	m->n++;
+	proto_pack_kpid(&m->pk, k, pid);
+}
+
+void
+proto_map_pids(struct proto_map *m, const char *k, const pid_t *pids,
+    size_t n)
+{
+	msgpack_packer	*pk = proto_map_key(m, k);
+	size_t		 i;
+
+	msgpack_pack_array(pk, n);
+	for (i = 0; i < n; i++)
+		msgpack_pack_int(pk, pids[i]);
+}
+
+void
+proto_map_end(struct proto_map *m, msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, m->n);
+	if (m->body.size > 0)
+		(void)pk->callback(pk->data, m->body.data, m->body.size);
+	msgpack_sbuffer_destroy(&m->body);
+}
+
+void
+proto_map_message(struct proto_map *m, msgpack_sbuffer *sb)
+{
+	msgpack_packer	pk;
+
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	proto_map_end(m, &pk);
+}
+

@@ -47,6 +47,7 @@
 #include <event2/event.h>
 #include <msgpack.h>
 
+#include "cmd.h"
 #include "control.h"
 #include "gunicorn.h"
 #include "gw.h"
@@ -184,17 +185,16 @@ control_logtick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* One line a client made us write, unless too many of its kind have. */
 static void
-control_log(struct control *ctl, enum control_log kind, int warn,
+control_log(struct control *ctl, enum control_log kind, enum log_level level,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-control_log(struct control *ctl, enum control_log kind, int warn,
+control_log(struct control *ctl, enum control_log kind, enum log_level level,
     const char *fmt, ...)
 {
 	struct ratelimit	*rl = &ctl->rl[kind];
 	struct timeval		 tv;
 	double			 now = now_mono(), left;
-	char			 line[512];
 	va_list			 ap;
 
 	if (now - rl->start >= CONTROL_LOG_WINDOW)
@@ -212,12 +212,8 @@ control_log(struct control *ctl, enum control_log kind, int warn,
 	}
 	rl->shown++;
 	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof line, fmt, ap);
+	log_vmsg(level, fmt, ap);
 	va_end(ap);
-	if (warn)
-		log_warnx("%s", line);
-	else
-		log_info("%s", line);
 }
 
 static void
@@ -240,6 +236,8 @@ client_close(struct client *c)
 
 	if (c->dead)
 		return;
+	log_debug("control: closing pid %d uid %u", (int)c->pid,
+	    (unsigned)c->uid);
 	c->dead = 1;
 	if (c->waiting)
 		reload_forget(c->gw, c);
@@ -278,86 +276,160 @@ client_send(struct client *c, const msgpack_sbuffer *sb)
 
 /* Answer with an error, then close once the reply is out. */
 static void
-client_fail(struct client *c, const char *msg)
+client_fail(struct client *c, const char *code, const char *msg)
 {
 	msgpack_sbuffer	sb;
 
-	control_log(c->gw->control, CLOG_BAD, 1, "control: pid %d uid %u: %s",
-	    (int)c->pid, (unsigned)c->uid, msg);
+	control_log(c->gw->control, CLOG_BAD, LOG_LEVEL_WARNING, "control: "
+	    "pid %d uid %u: %s (%s)", (int)c->pid, (unsigned)c->uid, msg,
+	    code);
 	msgpack_sbuffer_init(&sb);
-	proto_error_reply(&sb, msg);
+	proto_error_reply(&sb, msg, code);
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	c->closing = 1;
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* Send the map m as one message, and free it. */
+static void
+client_reply(struct client *c, struct proto_map *m)
+{
+	msgpack_sbuffer	sb;
+
+	proto_map_message(m, &sb);
+	client_send(c, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* An error reply, the connection staying open (the request was whole). */
+static void
+client_error(struct client *c, const char *code, const char *msg)
+{
+	msgpack_sbuffer	sb;
+
+	msgpack_sbuffer_init(&sb);
+	proto_error_reply(&sb, msg, code);
+	client_send(c, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 /* P of the shared contract: the running reload's progress. */
 static void
 pack_progress(msgpack_packer *pk, const struct reload_progress *p)
 {
-	msgpack_pack_map(pk, 6);
-	proto_pack_kint(pk, PROTO_K_ID, p->id);
-	proto_pack_kstr(pk, PROTO_K_PHASE, p->phase);
-	proto_pack_kdouble(pk, PROTO_K_ELAPSED, p->elapsed);
-	proto_pack_kdouble(pk, PROTO_K_BUDGET, p->budget);
-	proto_pack_kint(pk, PROTO_K_READY, p->ready);
-	proto_pack_kint(pk, PROTO_K_WORKERS, p->workers);
+	struct proto_map	m;
+
+	proto_map_init(&m);
+	proto_map_int(&m, PROTO_K_ID, p->id);
+	proto_map_str(&m, PROTO_K_PHASE, p->phase);
+	proto_map_double(&m, PROTO_K_ELAPSED, p->elapsed);
+	proto_map_double(&m, PROTO_K_BUDGET, p->budget);
+	proto_map_int(&m, PROTO_K_READY, p->ready);
+	proto_map_int(&m, PROTO_K_WORKERS, p->workers);
+	proto_map_end(&m, pk);
+}
+
+/* The children of master, less the PID except (0: none); *n of them. */
+static pid_t *
+children_of(const struct master *master, pid_t except, size_t *n)
+{
+	pid_t	*kids = NULL;
+	size_t	 i, nk = 0;
+
+	*n = 0;
+	if (master == NULL || proc_children(master->pid, &kids, &nk) == -1)
+		return NULL;
+	for (i = 0; i < nk; i++) {
+		if (kids[i] != except)
+			kids[(*n)++] = kids[i];
+	}
+	return kids;
 }
 
 static void
-cmd_status(struct client *c, const struct proto_request *req)
+cmd_status(struct client *c, const struct cmd_request *req)
 {
 	struct gw		*gw = c->gw;
 	struct master		*nm = reload_new_master(gw);
 	struct reload_progress	 p;
-	msgpack_sbuffer		 sb;
-	msgpack_packer		 pk;
-	pid_t			*kids = NULL;
-	size_t			 n = 0, i, nw = 0;
+	struct proto_map	 m;
+	msgpack_packer		*pk;
+	pid_t			*kids;
+	size_t			 nw;
 	unsigned		 h;
 	const char		*state;
 
 	(void)req;
-	if (gw->cur != NULL && proc_children(gw->cur->pid, &kids, &n) == -1)
-		n = 0;
-	for (i = 0; i < n; i++) {
-		if (nm == NULL || kids[i] != nm->pid)
-			kids[nw++] = kids[i];
-	}
-	state = gw->state == GW_RUNNING && reload_running(gw) ? "reloading" :
-	    server_state_name(gw->state);
+	kids = children_of(gw->cur, nm != NULL ? nm->pid : 0, &nw);
+	state = gw->state == GW_RUNNING && reload_running(gw) ?
+	    PROTO_STATE_RELOADING : server_state_name(gw->state);
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 14);
-	proto_pack_kbool(&pk, PROTO_K_OK, 1);
-	proto_pack_kstr(&pk, "name", gw->cfg.name);
-	proto_pack_kstr(&pk, "version", GW_VERSION);
-	proto_pack_kint(&pk, "pid", getpid());
-	proto_pack_kstr(&pk, "state", state);
-	proto_pack_kdouble(&pk, "uptime", now_real() - gw->started);
-	proto_pack_kpid(&pk, "master", gw->cur != NULL ? gw->cur->pid : 0);
-	proto_pack_str(&pk, "workers");
-	msgpack_pack_array(&pk, nw);
-	for (i = 0; i < nw; i++)
-		msgpack_pack_int(&pk, kids[i]);
-	proto_pack_kdouble(&pk, "warmup", gw->cfg.warmup);
-	proto_pack_kstr(&pk, "ready", options_ready_name(gw->cfg.ready));
-	proto_pack_kbool(&pk, "reload_pending", reload_pending(gw));
-	proto_pack_kstr(&pk, "reload_state", reload_state_name(gw));
-	if (reload_progress(gw, &p) == 0) {
-		proto_pack_str(&pk, PROTO_K_PROGRESS);
-		pack_progress(&pk, &p);
-	} else
-		proto_pack_knil(&pk, PROTO_K_PROGRESS);
-	proto_pack_str(&pk, "history");
-	msgpack_pack_array(&pk, gw->history.count);
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, 1);
+	proto_map_str(&m, PROTO_K_NAME, gw->cfg.name);
+	proto_map_str(&m, PROTO_K_VERSION, GW_VERSION);
+	proto_map_int(&m, PROTO_K_PID, getpid());
+	proto_map_str(&m, PROTO_K_STATE, state);
+	proto_map_double(&m, PROTO_K_UPTIME, now_real() - gw->started);
+	proto_map_pid(&m, PROTO_K_MASTER, gw->cur != NULL ? gw->cur->pid : 0);
+	proto_map_pids(&m, PROTO_K_WORKERS, kids, nw);
+	proto_map_double(&m, PROTO_K_WARMUP, gw->cfg.warmup);
+	proto_map_str(&m, PROTO_K_READY_MODE,
+	    options_ready_name(gw->cfg.ready));
+	proto_map_bool(&m, PROTO_K_RELOAD_PENDING, reload_pending(gw));
+	proto_map_str(&m, PROTO_K_RELOAD_STATE, reload_state_name(gw));
+	if (reload_progress(gw, &p) == 0)
+		pack_progress(proto_map_key(&m, PROTO_K_PROGRESS), &p);
+	else
+		proto_map_nil(&m, PROTO_K_PROGRESS);
+	pk = proto_map_key(&m, PROTO_K_HISTORY);
+	msgpack_pack_array(pk, gw->history.count);
 	for (h = 0; h < gw->history.count; h++)
-		history_pack_entry(&pk, history_at(&gw->history, h));
-	client_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
+		history_pack_entry(pk, history_at(&gw->history, h));
+	client_reply(c, &m);
 	free(kids);
+}
+
+/*
+ * workers: every master we watch, the serving one's workers, and while a
+ * reload runs its new master and the new master's workers.
+ */
+static void
+cmd_workers(struct client *c, const struct cmd_request *req)
+{
+	struct gw		*gw = c->gw;
+	struct master		*nm = reload_new_master(gw), *ma;
+	struct proto_map	 m;
+	pid_t			*kids, *newkids, *masters;
+	size_t			 nk, nn, n = 0;
+
+	(void)req;
+	TAILQ_FOREACH(ma, &gw->masters, entry)
+		n++;
+	masters = xreallocarray(NULL, n + 1, sizeof *masters);
+	n = 0;
+	TAILQ_FOREACH(ma, &gw->masters, entry) {
+		if (!ma->exited)
+			masters[n++] = ma->pid;
+	}
+	kids = children_of(gw->cur, nm != NULL ? nm->pid : 0, &nk);
+	newkids = children_of(nm, 0, &nn);
+
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, 1);
+	proto_map_pid(&m, PROTO_K_MASTER, gw->cur != NULL ? gw->cur->pid : 0);
+	proto_map_pids(&m, PROTO_K_MASTERS, masters, n);
+	proto_map_pids(&m, PROTO_K_WORKERS, kids, nk);
+	proto_map_pid(&m, PROTO_K_NEW_MASTER, nm != NULL ? nm->pid : 0);
+	proto_map_pids(&m, PROTO_K_NEW_WORKERS, newkids, nn);
+	client_reply(c, &m);
+	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_DEBUG, "control: "
+	    "workers asked for by pid %d uid %u", (int)c->pid,
+	    (unsigned)c->uid);
+	free(masters);
+	free(kids);
+	free(newkids);
 }
 
 /*
@@ -372,9 +444,8 @@ control_progress(struct gw *gw)
 	struct control		*ctl = gw->control;
 	struct client		*c;
 	struct reload_progress	 p;
+	struct proto_map	 m;
 	struct timeval		 tv;
-	msgpack_sbuffer		 sb;
-	msgpack_packer		 pk;
 	double			 now = now_mono();
 	int			 watching = 0;
 
@@ -391,14 +462,10 @@ control_progress(struct gw *gw)
 			    c->sent_workers == p.workers) ||
 			    now - c->sent_at < PROTO_PROGRESS_INTERVAL))
 				continue;
-			msgpack_sbuffer_init(&sb);
-			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-			msgpack_pack_map(&pk, 2);
-			proto_pack_kbool(&pk, PROTO_K_OK, 1);
-			proto_pack_str(&pk, PROTO_K_PROGRESS);
-			pack_progress(&pk, &p);
-			client_send(c, &sb);
-			msgpack_sbuffer_destroy(&sb);
+			proto_map_init(&m);
+			proto_map_bool(&m, PROTO_K_OK, 1);
+			pack_progress(proto_map_key(&m, PROTO_K_PROGRESS), &p);
+			client_reply(c, &m);
 			c->sent_phase = p.phase;
 			c->sent_ready = p.ready;
 			c->sent_workers = p.workers;
@@ -422,26 +489,23 @@ control_tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 {
-	struct client	*c = arg;
-	msgpack_sbuffer	 sb;
-	msgpack_packer	 pk;
-	struct timeval	 tv = { PROTO_IDLE_TIMEOUT, 0 };
-	int		 ok = e->result == RESULT_OK;
+	struct client		*c = arg;
+	struct proto_map	 m;
+	struct timeval		 tv = { PROTO_IDLE_TIMEOUT, 0 };
+	int			 ok = e->result == RESULT_OK;
 
 	(void)gw;
 	c->waiting = 0;
 	c->progress = 0;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, ok ? 2 : 3);
-	proto_pack_kbool(&pk, PROTO_K_OK, ok);
-	if (!ok)
-		proto_pack_kstr(&pk, PROTO_K_ERROR, e->reason != NULL ?
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, ok);
+	if (!ok) {
+		proto_map_str(&m, PROTO_K_ERROR, e->reason != NULL ?
 		    e->reason : "reload failed");
-	proto_pack_str(&pk, PROTO_K_RELOAD);
-	history_pack_entry(&pk, e);
-	client_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
+		proto_map_str(&m, PROTO_K_CODE, PROTO_E_FAILED);
+	}
+	history_pack_entry(proto_map_key(&m, PROTO_K_RELOAD), e);
+	client_reply(c, &m);
 	/*
 	 * Back to normal: idle timeout on, and the next buffered request,
 	 * but from the loop: we may be deep inside the reload machinery.
@@ -453,13 +517,12 @@ reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 }
 
 static void
-cmd_reload(struct client *c, const struct proto_request *req)
+cmd_reload(struct client *c, const struct cmd_request *req)
 {
-	struct gw	*gw = c->gw;
-	msgpack_sbuffer	 sb;
-	msgpack_packer	 pk;
-	unsigned	 id;
-	struct timeval	 tv = { PROTO_IDLE_TIMEOUT, 0 };
+	struct gw		*gw = c->gw;
+	struct proto_map	 m;
+	unsigned		 id;
+	struct timeval		 tv = { PROTO_IDLE_TIMEOUT, 0 };
 
 	/*
 	 * Waiting before asking: the reload can end inside reload_request()
@@ -473,22 +536,18 @@ cmd_reload(struct client *c, const struct proto_request *req)
 	}
 	id = reload_request(gw, TRIGGER_CONTROL, req->wait ? reload_done :
 	    NULL, c);
-	if (id != 0)
-		control_log(gw->control, CLOG_REQUEST, 0, "reload %u: asked "
-		    "for by uid %u, pid %d, on the control socket", id,
-		    (unsigned)c->uid, (int)c->pid);
 	if (id == 0) {
 		c->waiting = 0;
 		c->progress = 0;
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
-		msgpack_sbuffer_init(&sb);
-		proto_error_reply(&sb, gw->state == GW_STOPPING ?
+		client_error(c, PROTO_E_UNAVAILABLE, gw->state == GW_STOPPING ?
 		    "reload refused: the wrapper is stopping" :
 		    "reload refused: no gunicorn master is running");
-		client_send(c, &sb);
-		msgpack_sbuffer_destroy(&sb);
 		return;
 	}
+	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_INFO, "reload %u: "
+	    "asked for by uid %u, pid %d, on the control socket", id,
+	    (unsigned)c->uid, (int)c->pid);
 	if (req->wait) {
 		/* The reply comes from reload_done(), maybe already has. */
 		if (c->waiting != 0) {
@@ -498,63 +557,62 @@ cmd_reload(struct client *c, const struct proto_request *req)
 		}
 		return;
 	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 2);
-	proto_pack_kbool(&pk, PROTO_K_OK, 1);
-	proto_pack_kint(&pk, PROTO_K_ID, id);
-	client_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, 1);
+	proto_map_int(&m, PROTO_K_ID, id);
+	client_reply(c, &m);
 }
 
 static void
-cmd_stop(struct client *c, const struct proto_request *req)
+cmd_stop(struct client *c, const struct cmd_request *req)
 {
-	msgpack_sbuffer	sb;
-	msgpack_packer	pk;
+	struct proto_map	m;
 
 	(void)req;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
-	proto_pack_kbool(&pk, PROTO_K_OK, 1);
-	client_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
-	control_log(c->gw->control, CLOG_REQUEST, 0, "stop requested by "
-	    "control (pid %d, uid %u)", (int)c->pid, (unsigned)c->uid);
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, 1);
+	client_reply(c, &m);
+	control_log(c->gw->control, CLOG_REQUEST, LOG_LEVEL_INFO, "stop "
+	    "requested by control (pid %d, uid %u)", (int)c->pid,
+	    (unsigned)c->uid);
 	server_stop(c->gw, SIGTERM);
 }
 
 static void
-cmd_set_warmup(struct client *c, const struct proto_request *req)
+cmd_set_warmup(struct client *c, const struct cmd_request *req)
 {
-	struct gw	*gw = c->gw;
-	msgpack_sbuffer	 sb;
-	msgpack_packer	 pk;
-	double		 old = gw->cfg.warmup;
+	struct gw		*gw = c->gw;
+	struct proto_map	 m;
+	double			 old = gw->cfg.warmup;
 
 	gw->cfg.warmup = req->seconds;
-	control_log(gw->control, CLOG_REQUEST, 0, "warm-up budget %g s -> "
-	    "%g s (by control, pid %d, uid %u); applies to the next reload",
-	    old, req->seconds, (int)c->pid, (unsigned)c->uid);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 3);
-	proto_pack_kbool(&pk, PROTO_K_OK, 1);
-	proto_pack_kdouble(&pk, PROTO_K_OLD, old);
-	proto_pack_kdouble(&pk, PROTO_K_NEW, req->seconds);
-	client_send(c, &sb);
-	msgpack_sbuffer_destroy(&sb);
+	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_INFO, "warm-up "
+	    "budget %g s -> %g s (by control, pid %d, uid %u); applies to "
+	    "the next reload", old, req->seconds, (int)c->pid,
+	    (unsigned)c->uid);
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, 1);
+	proto_map_double(&m, PROTO_K_OLD, old);
+	proto_map_double(&m, PROTO_K_NEW, req->seconds);
+	client_reply(c, &m);
 }
 
-/* What each decoded command does, indexed by enum proto_cmd. */
+/*
+ * What each command (cmd.h) does, indexed by enum cmd_id.  Sized by its
+ * initialisers: a command added to the end of the table without a
+ * handler here fails to compile; one left out elsewhere is NULL, which
+ * control_init() refuses at start and client_process() checks anyway.
+ */
 static void (*const control_cmds[])(struct client *,
-    const struct proto_request *) = {
+    const struct cmd_request *) = {
 	[CMD_STATUS] =		cmd_status,
 	[CMD_RELOAD] =		cmd_reload,
 	[CMD_STOP] =		cmd_stop,
 	[CMD_SET_WARMUP] =	cmd_set_warmup,
+	[CMD_WORKERS] =		cmd_workers,
 };
+_Static_assert(sizeof control_cmds / sizeof control_cmds[0] == CMD_COUNT,
+    "one control handler per command");
 
 /* Handle every complete request buffered, one at a time. */
 static void
@@ -562,12 +620,12 @@ client_process(struct client *c)
 {
 	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct evbuffer		*out = bufferevent_get_output(c->bev);
-	struct proto_request	 req;
+	struct cmd_request	 req;
+	const struct cmd_entry	*e;
 	const char		*why;
 	char			 err[256];
 	unsigned char		*data;
 	size_t			 len, msglen;
-
 	struct timeval		 tv = { PROTO_IDLE_TIMEOUT, 0 };
 
 	while (!c->dead && !c->closing && !c->waiting &&
@@ -579,29 +637,37 @@ client_process(struct client *c)
 		if (len > PROTO_MAX_MESSAGE + 1)
 			len = PROTO_MAX_MESSAGE + 1;
 		if ((data = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
-			client_fail(c, "out of memory");
+			client_fail(c, PROTO_E_INTERNAL, "out of memory");
 			return;
 		}
 		switch (proto_frame((const char *)data, len, &msglen, &why)) {
 		case PROTO_INCOMPLETE:
 			/* The deadline bounds the wait, unless none is left. */
 			if (c->eof)
-				client_fail(c, "request incomplete at end of "
-				    "file");
+				client_fail(c, PROTO_E_MALFORMED, "request "
+				    "incomplete at end of file");
 			return;
 		case PROTO_INVALID:
-			client_fail(c, why);
+			client_fail(c, proto_frame_code(why), why);
 			return;
 		case PROTO_COMPLETE:
 			break;
 		}
-		if (proto_request_decode((const char *)data, msglen, &req, err,
+		if (cmd_decode((const char *)data, msglen, &req, err,
 		    sizeof err) == -1) {
-			client_fail(c, err);
+			client_fail(c, req.code, err);
 			return;
 		}
 		evbuffer_drain(in, msglen);
 		evtimer_del(c->deadline);
+		if ((e = cmd_get(req.cmd)) == NULL ||
+		    control_cmds[req.cmd] == NULL) {
+			client_fail(c, PROTO_E_INTERNAL, "command not served");
+			return;
+		}
+		/* Those that change something also say so at info. */
+		log_debug("control: pid %d uid %u: %s", (int)c->pid,
+		    (unsigned)c->uid, e->name);
 		control_cmds[req.cmd](c, &req);
 	}
 	if (!c->dead && c->eof && !c->waiting && !c->closing) {
@@ -621,7 +687,8 @@ client_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!c->closing && !c->waiting &&
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		client_fail(c, "request incomplete after 10 s");
+		client_fail(c, PROTO_E_TIMEOUT, "request incomplete after "
+		    "10 s");
 }
 
 static void
@@ -667,7 +734,8 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    !c->closing && evbuffer_get_length(bufferevent_get_input(bev))) {
-		client_fail(c, "request incomplete after 10 s");
+		client_fail(c, PROTO_E_TIMEOUT, "request incomplete after "
+		    "10 s");
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
@@ -715,12 +783,12 @@ peer_allowed(struct gw *gw, int fd, struct ucred *cred)
 
 /* A one-shot error to a connection we will not serve. */
 static void
-refuse(int fd, const char *msg)
+refuse(int fd, const char *code, const char *msg)
 {
 	msgpack_sbuffer	sb;
 
 	msgpack_sbuffer_init(&sb);
-	proto_error_reply(&sb, msg);
+	proto_error_reply(&sb, msg, code);
 	(void)send(fd, sb.data, sb.size, MSG_DONTWAIT | MSG_NOSIGNAL);
 	msgpack_sbuffer_destroy(&sb);
 	close(fd);
@@ -778,7 +846,7 @@ control_make_room(struct control *ctl, uid_t uid, int privileged)
 		return 0;
 	if (victim == NULL)
 		return -1;
-	control_log(ctl, CLOG_DROPPED, 1, "control: dropped pid %d uid %u, "
+	control_log(ctl, CLOG_DROPPED, LOG_LEVEL_WARNING, "control: dropped pid %d uid %u, "
 	    "connected %.1f s ago with no reload to wait for, to make room "
 	    "for uid %u", (int)victim->pid, (unsigned)victim->uid,
 	    now - victim->since, (unsigned)uid);
@@ -788,7 +856,8 @@ control_make_room(struct control *ctl, uid_t uid, int privileged)
 		msgpack_sbuffer	sb;
 
 		msgpack_sbuffer_init(&sb);
-		proto_error_reply(&sb, "dropped: too many connections");
+		proto_error_reply(&sb, "dropped: too many connections",
+		    PROTO_E_DROPPED);
 		(void)send(bufferevent_getfd(victim->bev), sb.data, sb.size,
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 		msgpack_sbuffer_destroy(&sb);
@@ -824,19 +893,19 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			return;
 		}
 		if (!peer_allowed(gw, fd, &cred)) {
-			control_log(ctl, CLOG_REFUSED, 1, "control: refused "
-			    "uid %u (pid %d): permission denied",
-			    (unsigned)cred.uid, (int)cred.pid);
-			refuse(fd, "permission denied");
+			control_log(ctl, CLOG_REFUSED, LOG_LEVEL_WARNING,
+			    "control: refused uid %u (pid %d): permission "
+			    "denied", (unsigned)cred.uid, (int)cred.pid);
+			refuse(fd, PROTO_E_DENIED, "permission denied");
 			continue;
 		}
 		privileged = cred.uid == 0 || cred.uid == geteuid();
 		if (control_make_room(ctl, cred.uid, privileged) == -1) {
-			control_log(ctl, CLOG_BUSY, 1, "control: %d clients "
-			    "already, none that may be dropped: busy, closing "
-			    "pid %d uid %u", ctl->nclients, (int)cred.pid,
-			    (unsigned)cred.uid);
-			refuse(fd, "busy");
+			control_log(ctl, CLOG_BUSY, LOG_LEVEL_WARNING,
+			    "control: %d clients already, none that may be "
+			    "dropped: busy, closing pid %d uid %u",
+			    ctl->nclients, (int)cred.pid, (unsigned)cred.uid);
+			refuse(fd, PROTO_E_BUSY, "busy");
 			continue;
 		}
 		c = xcalloc(1, sizeof *c);
@@ -869,6 +938,8 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		TAILQ_INSERT_TAIL(&ctl->clients, c, entry);
 		ctl->nclients++;
+		log_debug("control: accepted pid %d uid %u (%d clients)",
+		    (int)c->pid, (unsigned)c->uid, ctl->nclients);
 	}
 }
 
@@ -882,6 +953,15 @@ control_init(struct gw *gw)
 	mode_t			 old;
 	int			 fd, i;
 
+	/* Every command has its entry and its handler, or nothing starts. */
+	for (i = 0; i < CMD_COUNT; i++) {
+		if (cmd_get((enum cmd_id)i) == NULL || control_cmds[i] ==
+		    NULL) {
+			fprintf(stderr, "gunicorn-wrapper: command %d has no "
+			    "entry or no handler\n", i);
+			return -1;
+		}
+	}
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);

@@ -3,7 +3,7 @@
  *
  * The input is a byte stream as the daemon's socket delivers it, fed
  * through the same path as daemon/control.c: proto_frame() to find each
- * message, proto_request_decode() to validate it against the command
+ * message, cmd_decode() to validate it against the command
  * table, repeated for pipelined requests.  A second target exercises the
  * history file parser, since a corrupt file must never be fatal either.
  *
@@ -17,12 +17,13 @@
 
 #include "fuzz.h"
 #include "history.h"
+#include "cmd.h"
 #include "proto.h"
 
 int
 fuzz_request_one(const uint8_t *data, size_t size)
 {
-	struct proto_request	 req;
+	struct cmd_request	 req;
 	const char		*buf = (const char *)data, *why;
 	char			 err[256];
 	size_t			 msglen;
@@ -33,9 +34,9 @@ fuzz_request_one(const uint8_t *data, size_t size)
 			break;
 		if (msglen == 0 || msglen > size)
 			__builtin_trap();	/* framing must make progress */
-		if (proto_request_decode(buf, msglen, &req, err,
+		if (cmd_decode(buf, msglen, &req, err,
 		    sizeof err) == 0) {
-			if (req.cmd > CMD_SET_WARMUP)
+			if (req.cmd >= CMD_COUNT)
 				__builtin_trap();
 			if (req.cmd == CMD_SET_WARMUP &&
 			    !(req.seconds > 0 && req.seconds <= 3600))
