@@ -99,6 +99,11 @@ tests/unit/test_units: $(UNIT_SRC:.c=.o) $(UNIT_LIBOBJ)
 tests/unit/test_log: tests/unit/test_log.o $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
+# The control layer on a real socket: the daemon's modules but main.o.
+tests/unit/test_control: tests/unit/test_control.o \
+    $(filter-out daemon/main.o,$(DAEMON_OBJ)) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
 tests/unit/%.o: tests/unit/%.c build.flags
 	$(CC) $(INC) $(GW_CFLAGS) -Wno-missing-prototypes $(CPPFLAGS) \
 	    $(CFLAGS) -c -o $@ $<
@@ -142,9 +147,11 @@ deb:
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
-unit: tests/unit/test_units tests/unit/test_log tests/fuzz/replay
+unit: tests/unit/test_units tests/unit/test_log tests/unit/test_control \
+    tests/fuzz/replay
 	./tests/unit/test_units
 	./tests/unit/test_log
+	./tests/unit/test_control
 	./tests/fuzz/replay $(FUZZ_DIRS)
 
 integration: gunicorn-wrapper gwctl
@@ -230,7 +237,7 @@ uninstall:
 
 clean:
 	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \
-	    tests/unit/test_log \
+	    tests/unit/test_log tests/unit/test_control \
 	    tests/fuzz/replay tests/fuzz/fuzz-request tests/fuzz/fuzz-history \
 	    tests/fuzz/fuzz-reply \
 	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \
