@@ -350,13 +350,22 @@ def assert_status_types(st):
     assert not problems, "status reply:\n  " + "\n  ".join(problems) + "\nreply: {!r}".format(st)
 
 
-def assert_error(reply, contains=None, exact=None):
-    """An error reply: exactly {"ok": False, "error": str}."""
+# The error codes of proto.h (PROTO_E_*), as the PROTOCOL section lists them.
+ERROR_CODES = {"denied", "busy", "dropped", "malformed", "too-large", "unknown-command",
+               "bad-argument", "timeout", "unavailable", "failed", "internal"}
+
+
+def assert_error(reply, contains=None, exact=None, code=None):
+    """An error reply: exactly {"ok": False, "error": str, "code": str}, the
+    code one of ERROR_CODES (and `code` if given)."""
     assert isinstance(reply, dict), "reply is not a map: {!r}".format(reply)
     assert reply.get("ok") is False, "expected ok: false, got {!r}".format(reply)
     assert isinstance(reply.get("error"), str) and reply["error"], \
         "error reply without an error string: {!r}".format(reply)
-    assert set(reply) == {"ok", "error"}, "error reply has extra keys: {!r}".format(reply)
+    assert set(reply) == {"ok", "error", "code"}, "error reply keys: {!r}".format(reply)
+    assert reply["code"] in ERROR_CODES, "unknown error code: {!r}".format(reply)
+    if code is not None:
+        assert reply["code"] == code, "code {!r}, expected {!r}".format(reply["code"], code)
     if exact is not None:
         assert reply["error"] == exact, "error {!r}, expected {!r}".format(reply["error"], exact)
     if contains is not None:

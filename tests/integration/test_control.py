@@ -26,6 +26,7 @@ Run: cd /work/main && make && GW_BIN=$PWD/gunicorn-wrapper GWCTL_BIN=$PWD/gwctl 
        /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_control.py
 """
 
+import fcntl
 import json
 import os
 import re
@@ -33,7 +34,9 @@ import select
 import signal
 import socket
 import stat
+import struct
 import subprocess
+import termios
 import threading
 import time
 
@@ -279,39 +282,41 @@ def test_wire_protocol(gw):
         assert st["history"][1]["old_master"] == new, st["history"]
         assert st["reload_pending"] is False and st["state"] == "running", st
 
-    # errors, each on a fresh connection, each reply exactly {"ok": false, "error": str}
+    # errors, each on a fresh connection, each reply exactly
+    # {"ok": false, "error": str, "code": str}, the code by what is wrong
+    U, M, A = "unknown-command", "malformed", "bad-argument"
     errors = [
-        ({"cmd": "x"}, "unknown command 'x'"),
-        ({"cmd": ""}, "unknown command ''"),
-        ({"cmd": "STATUS"}, "unknown command 'STATUS'"),
-        ({}, None),
-        ({"command": "status"}, None),
-        ({"cmd": "reload", "wait": "yes"}, "'wait' must be true or false"),
-        ({"cmd": "reload", "wait": 1}, "'wait' must be true or false"),
-        ({"cmd": "set-warmup", "seconds": "5"}, None),
-        ({"cmd": "set-warmup", "seconds": 0}, None),
-        ({"cmd": "set-warmup", "seconds": 0.0}, None),
-        ({"cmd": "set-warmup", "seconds": -1}, None),
-        ({"cmd": "set-warmup", "seconds": 3601}, None),
-        ({"cmd": "set-warmup", "seconds": 3600.001}, None),
-        ({"cmd": "set-warmup", "seconds": float("nan")}, None),
-        ({"cmd": "set-warmup", "seconds": float("inf")}, None),
-        ({"cmd": "set-warmup", "seconds": None}, None),
-        ({"cmd": "set-warmup", "seconds": True}, None),
-        ({"cmd": "set-warmup", "seconds": [5]}, None),
-        ({"cmd": "set-warmup"}, None),
-        ({"cmd": 1}, None),
-        ({"cmd": None}, None),
-        ({"cmd": True}, None),
-        ({"cmd": ["status"]}, None),
-        ({"cmd": {"status": 1}}, None),
-        ({"cmd": b"status"}, None),      # bin, not str
+        ({"cmd": "x"}, "unknown command 'x'", U),
+        ({"cmd": ""}, "unknown command ''", U),
+        ({"cmd": "STATUS"}, "unknown command 'STATUS'", U),
+        ({}, None, M),
+        ({"command": "status"}, None, M),
+        ({"cmd": "reload", "wait": "yes"}, "'wait' must be true or false", A),
+        ({"cmd": "reload", "wait": 1}, "'wait' must be true or false", A),
+        ({"cmd": "set-warmup", "seconds": "5"}, None, A),
+        ({"cmd": "set-warmup", "seconds": 0}, None, A),
+        ({"cmd": "set-warmup", "seconds": 0.0}, None, A),
+        ({"cmd": "set-warmup", "seconds": -1}, None, A),
+        ({"cmd": "set-warmup", "seconds": 3601}, None, A),
+        ({"cmd": "set-warmup", "seconds": 3600.001}, None, A),
+        ({"cmd": "set-warmup", "seconds": float("nan")}, None, A),
+        ({"cmd": "set-warmup", "seconds": float("inf")}, None, A),
+        ({"cmd": "set-warmup", "seconds": None}, None, A),
+        ({"cmd": "set-warmup", "seconds": True}, None, A),
+        ({"cmd": "set-warmup", "seconds": [5]}, None, A),
+        ({"cmd": "set-warmup"}, None, A),
+        ({"cmd": 1}, None, M),
+        ({"cmd": None}, None, M),
+        ({"cmd": True}, None, M),
+        ({"cmd": ["status"]}, None, M),
+        ({"cmd": {"status": 1}}, None, M),
+        ({"cmd": b"status"}, None, M),      # bin, not str
     ]
     bad = []
-    for req, exact in errors:
+    for req, exact, code in errors:
         try:
             rep = ch.call(sock, req, timeout=5)
-            assert_error(rep, exact=exact)
+            assert_error(rep, exact=exact, code=code)
         except (AssertionError, OSError, Closed, TimeoutError) as exc:
             bad.append("{!r}: {}".format(req, exc))
     assert not bad, "error replies:\n  " + "\n  ".join(bad)
@@ -395,7 +400,8 @@ def test_reload_requests_coalesce(gw):
     assert rep == {"ok": True, "old": 30.0, "new": 0.5}, rep
     rep = ch.call(sock, {"cmd": "reload", "wait": True}, timeout=40)
     assert rep["ok"] is False and rep["reload"]["result"] == "failed", rep
-    assert set(rep) == {"ok", "error", "reload"} and rep["error"] == rep["reload"]["reason"], rep
+    assert set(rep) == {"ok", "error", "code", "reload"} and rep["code"] == "failed" and \
+        rep["error"] == rep["reload"]["reason"], rep
     assert "not ready" in rep["error"], rep
     assert rep["reload"]["id"] == 3 and rep["reload"]["old_master"] == serving, rep
     assert not ch.entry_problems(rep["reload"]), ch.entry_problems(rep["reload"])
@@ -538,6 +544,37 @@ def case_unknown_commands(sock):
             and "\n" not in rep["error"], rep
 
 
+def _unread_bytes(sock):
+    """Bytes queued for us to read on sock (FIONREAD)."""
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return struct.unpack("i", buf)[0]
+
+
+def _wait_replies_settle(sock, timeout):
+    """Until replies have come and stopped coming (the same count over three
+    polls 50 ms apart), or the peer is gone; AssertionError at the deadline."""
+    seen = []
+
+    def settled():
+        try:
+            seen.append(_unread_bytes(sock))
+        except OSError:
+            return True
+        return len(seen) >= 3 and seen[-1] > 0 and seen[-1] == seen[-2] == seen[-3]
+    helpers.wait_for(settled, timeout, "the daemon to stop answering a client that does "
+                     "not read", interval=0.05, on_timeout=lambda: seen[-5:])
+
+
+def _assert_stays(pred, seconds, describe):
+    """pred() holds now and at every poll for `seconds`: fails at once when not."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert pred(), describe()
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(helpers.POLL)
+
+
 def case_invalid_utf8_str(sock):
     # a str with invalid UTF-8 as cmd: any error reply, daemon fine
     with ControlClient(sock, timeout=5) as c:
@@ -580,7 +617,9 @@ def case_never_reads_replies(sock):
                 time.sleep(0.01)
             except (BrokenPipeError, ConnectionResetError):
                 break
-        time.sleep(0.3)
+        # the daemon has stopped answering it: its replies, unread, no
+        # longer grow (the output cap), or it was dropped
+        _wait_replies_settle(c.sock, 5)
         t0 = time.monotonic()
         ch.assert_status_types(ch.status(sock, timeout=3))
         assert time.monotonic() - t0 < 1.5, "status slow while a client does not read"
@@ -630,7 +669,7 @@ def case_200_connections(sock):
             except Exception:
                 other.append(data)
                 continue
-            if rep == {"ok": False, "error": "busy"}:
+            if rep == {"ok": False, "error": "busy", "code": "busy"}:
                 busy.append(s)
             else:
                 other.append(rep)
@@ -800,7 +839,7 @@ def test_other_user_refused(gw):
     os.chmod(sock, 0o666)
     out = ch.run_peer_as(gw, "nobody", sock)
     assert "connect_error" not in out, out
-    assert out["replies"] == [{"ok": False, "error": "permission denied"}], out
+    assert out["replies"] == [{"ok": False, "error": "permission denied", "code": "denied"}], out
     assert out["closed"] is True, "connection not closed after the refusal: {!r}".format(out)
     w.wait_log(r"^control: .*\b65534\b.*permission denied", 5)
 
@@ -874,9 +913,11 @@ def test_second_wrapper_refused_and_stale_socket_replaced(gw):
         r.stderr
     assert took < 10, "refusal took {:.1f} s".format(took)
     assert "gunicorn" not in r.stdout.lower() or not r.stdout.strip(), r.stdout
-    # no second master, the first untouched
-    time.sleep(1.0)
-    assert gw.masters() == [master], helpers.describe(gw.gunicorn_procs())
+    # no second master, the first untouched: the refused wrapper has exited,
+    # so anything it started is in /proc now; watch that nothing appears
+    # from it either (fails at the first sight of one)
+    _assert_stays(lambda: gw.masters() == [master], 1.0,
+                  lambda: helpers.describe(gw.gunicorn_procs()))
     assert helpers.ppid_of(master) == w.pid
     assert ch.pidfile_master(gw) == master
     assert os.path.exists(sock), "the refused wrapper removed the live socket"

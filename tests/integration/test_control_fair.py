@@ -237,7 +237,7 @@ def test_flood_from_own_uid_drops_the_oldest_idle(gw):
         assert readable, "no idle connection was dropped"
         data = readable[0].recv(4096)
         assert msgpack.unpackb(data, raw=False) == \
-            {"ok": False, "error": "dropped: too many connections"}, data
+            {"ok": False, "error": "dropped: too many connections", "code": "dropped"}, data
         assert conns[0] in readable, "the oldest was not the first dropped"
     finally:
         for s in conns:
