@@ -20,8 +20,14 @@
  * a reload (and is old enough to have sent its request) is dropped for
  * the new one; only when there is none is the new one told "busy".
  *
+ * Each command of cmd.h has one handler here, in control_cmds[], indexed
+ * by its id and checked against CMD_COUNT at build and at start.  Every
+ * error reply carries a code (proto.h, PROTO_E_*) beside its text.
+ *
  * Whatever a client can make us log (refusals, busy, bad requests, its
- * requests) is rate-limited per kind, with one summary line per window.
+ * requests) is rate-limited per kind, with one summary line per window:
+ * refusals, drops and bad requests at warning, requests that change
+ * something at info, connections and read-only requests at debug.
  * A client is only ever freed from a deferred event (ctl->reap), never
  * inside one of its own callbacks, as tmux and redis do.  At exit, the
  * replies still queued (a waiting reload's outcome, a stop's "ok") are

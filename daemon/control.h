@@ -1,8 +1,9 @@
 /*
  * control.h: the control socket.  A Unix stream socket speaking the
  * msgpack protocol of proto.h, served from the event loop without ever
- * blocking it: `gwctl` and deploy scripts ask for status, a reload (and
- * may wait for its outcome), a stop, or a new warm-up budget.
+ * blocking it: `gwctl` and deploy scripts send the commands of cmd.h
+ * (status, a reload they may wait for, a stop, a new warm-up budget...),
+ * each served by the handler control.c binds to its entry.
  */
 #ifndef GW_CONTROL_H
 #define GW_CONTROL_H
