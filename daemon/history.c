@@ -86,9 +86,9 @@ history_trigger_name(enum reload_trigger t)
 {
 	switch (t) {
 	case TRIGGER_SIGNAL:
-		return "signal";
+		return PROTO_TRIGGER_SIGNAL;
 	case TRIGGER_CONTROL:
-		return "control";
+		return PROTO_TRIGGER_CONTROL;
 	}
 	return "?";
 }
@@ -98,44 +98,47 @@ history_result_name(enum reload_result r)
 {
 	switch (r) {
 	case RESULT_RUNNING:
-		return "running";
+		return PROTO_RESULT_RUNNING;
 	case RESULT_OK:
-		return "ok";
+		return PROTO_RESULT_OK;
 	case RESULT_FAILED:
-		return "failed";
+		return PROTO_RESULT_FAILED;
 	}
 	return "?";
 }
 
 static void
-pack_opt_double(msgpack_packer *pk, const char *k, double v)
+map_opt_double(struct proto_map *m, const char *k, double v)
 {
 	if (v < 0)
-		proto_pack_knil(pk, k);
+		proto_map_nil(m, k);
 	else
-		proto_pack_kdouble(pk, k, v);
+		proto_map_double(m, k, v);
 }
 
 void
 history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 {
-	msgpack_pack_map(pk, 16);
-	proto_pack_kint(pk, "id", e->id);
-	proto_pack_kstr(pk, "trigger", history_trigger_name(e->trigger));
-	proto_pack_kdouble(pk, "started", e->started);
-	pack_opt_double(pk, "duration", e->duration);
-	proto_pack_kstr(pk, "result", history_result_name(e->result));
-	proto_pack_kstr(pk, "reason", e->reason);
-	proto_pack_kpid(pk, "old_master", e->old_master);
-	proto_pack_kpid(pk, "new_master", e->new_master);
-	proto_pack_kint(pk, "workers", e->workers);
-	proto_pack_kstr(pk, "note", e->note);
-	pack_opt_double(pk, "t_check", e->t_check);
-	pack_opt_double(pk, "t_settle", e->t_settle);
-	pack_opt_double(pk, "t_fork", e->t_fork);
-	pack_opt_double(pk, "t_warmup", e->t_warmup);
-	pack_opt_double(pk, "t_drain", e->t_drain);
-	pack_opt_double(pk, "t_promote", e->t_promote);
+	struct proto_map	m;
+
+	proto_map_init(&m);
+	proto_map_int(&m, PROTO_K_ID, e->id);
+	proto_map_str(&m, PROTO_K_TRIGGER, history_trigger_name(e->trigger));
+	proto_map_double(&m, PROTO_K_STARTED, e->started);
+	map_opt_double(&m, PROTO_K_DURATION, e->duration);
+	proto_map_str(&m, PROTO_K_RESULT, history_result_name(e->result));
+	proto_map_str(&m, PROTO_K_REASON, e->reason);
+	proto_map_pid(&m, PROTO_K_OLD_MASTER, e->old_master);
+	proto_map_pid(&m, PROTO_K_NEW_MASTER, e->new_master);
+	proto_map_int(&m, PROTO_K_WORKERS, e->workers);
+	proto_map_str(&m, PROTO_K_NOTE, e->note);
+	map_opt_double(&m, PROTO_K_T_CHECK, e->t_check);
+	map_opt_double(&m, PROTO_K_T_SETTLE, e->t_settle);
+	map_opt_double(&m, PROTO_K_T_FORK, e->t_fork);
+	map_opt_double(&m, PROTO_K_T_WARMUP, e->t_warmup);
+	map_opt_double(&m, PROTO_K_T_DRAIN, e->t_drain);
+	map_opt_double(&m, PROTO_K_T_PROMOTE, e->t_promote);
+	proto_map_end(&m, pk);
 }
 
 unsigned
@@ -236,7 +239,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	    u.data.type != MSGPACK_OBJECT_MAP)
 		goto out;
 	m = &u.data;
-	if ((id = obj_num(m, "id", 1, HISTORY_ID_MAX, 1, -1)) < 0)
+	if ((id = obj_num(m, PROTO_K_ID, 1, HISTORY_ID_MAX, 1, -1)) < 0)
 		goto out;
 	/* Ids only grow: an older one after a newer one is not ours.  The
 	 * same id again is a later record of the same reload (its outcome
@@ -249,29 +252,29 @@ history_decode(struct history *h, const char *buf, size_t len)
 		replaced = 1;
 	}
 	e = history_add(h, (unsigned)id, TRIGGER_SIGNAL);
-	s = obj_str(m, "trigger");
-	e->trigger = s != NULL && strcmp(s, "control") == 0 ?
+	s = obj_str(m, PROTO_K_TRIGGER);
+	e->trigger = s != NULL && strcmp(s, PROTO_TRIGGER_CONTROL) == 0 ?
 	    TRIGGER_CONTROL : TRIGGER_SIGNAL;
 	free(s);
-	e->started = obj_num(m, "started", 0, HISTORY_TIME_MAX, 0, 0);
-	e->duration = obj_seconds(m, "duration");
-	s = obj_str(m, "result");
-	e->result = s != NULL && strcmp(s, "ok") == 0 ? RESULT_OK :
+	e->started = obj_num(m, PROTO_K_STARTED, 0, HISTORY_TIME_MAX, 0, 0);
+	e->duration = obj_seconds(m, PROTO_K_DURATION);
+	s = obj_str(m, PROTO_K_RESULT);
+	e->result = s != NULL && strcmp(s, PROTO_RESULT_OK) == 0 ? RESULT_OK :
 	    RESULT_FAILED;
 	free(s);
-	e->reason = obj_str(m, "reason");
+	e->reason = obj_str(m, PROTO_K_REASON);
 	if (e->result == RESULT_FAILED && e->reason == NULL)
 		e->reason = xstrdup("unknown (history record without reason)");
-	e->old_master = obj_pid(m, "old_master");
-	e->new_master = obj_pid(m, "new_master");
-	e->workers = (int)obj_num(m, "workers", 0, HISTORY_WORKERS_MAX, 1, 0);
-	e->note = obj_str(m, "note");
-	e->t_check = obj_seconds(m, "t_check");
-	e->t_settle = obj_seconds(m, "t_settle");
-	e->t_fork = obj_seconds(m, "t_fork");
-	e->t_warmup = obj_seconds(m, "t_warmup");
-	e->t_drain = obj_seconds(m, "t_drain");
-	e->t_promote = obj_seconds(m, "t_promote");
+	e->old_master = obj_pid(m, PROTO_K_OLD_MASTER);
+	e->new_master = obj_pid(m, PROTO_K_NEW_MASTER);
+	e->workers = (int)obj_num(m, PROTO_K_WORKERS, 0, HISTORY_WORKERS_MAX, 1, 0);
+	e->note = obj_str(m, PROTO_K_NOTE);
+	e->t_check = obj_seconds(m, PROTO_K_T_CHECK);
+	e->t_settle = obj_seconds(m, PROTO_K_T_SETTLE);
+	e->t_fork = obj_seconds(m, PROTO_K_T_FORK);
+	e->t_warmup = obj_seconds(m, PROTO_K_T_WARMUP);
+	e->t_drain = obj_seconds(m, PROTO_K_T_DRAIN);
+	e->t_promote = obj_seconds(m, PROTO_K_T_PROMOTE);
 	rc = replaced;
 out:
 	msgpack_unpacked_destroy(&u);
