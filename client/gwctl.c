@@ -6,8 +6,8 @@
  *	gwctl reload app && echo deployed
  *
  * It sends one msgpack request (proto.h) per invocation and prints the
- * reply for people (show.c), as JSON with --json, or as Prometheus metrics
- * (metrics.c).  Before sending it checks who serves the socket (conn.c).
+ * reply for people (each command's printer, cmds.c), as JSON with
+ * --json, or as Prometheus metrics (metrics.c).  Before sending it checks who serves the socket (conn.c).
  * Its exit status is the contract for scripts (gwctl(1), EXIT STATUS):
  * 0 success, 1 the daemon refused or the operation failed, 2 usage, 3 the
  * daemon could not be reached, 5 the socket is served by someone we do
