@@ -301,7 +301,8 @@ def test_completion_commands_options_names(tmp_path):
     (rd / "app.history").write_text("")          # neither
     env = {"GW_RUN_DIR": str(rd)}
 
-    assert complete(["gwctl", ""], env) == ["metrics", "reload", "set-warmup", "status", "stop"]
+    assert complete(["gwctl", ""], env) == ["metrics", "reload", "set-warmup", "status", "stop",
+                                            "workers"]
     assert complete(["gwctl", "s"], env) == ["set-warmup", "status", "stop"]
     assert complete(["gwctl", "re"], env) == ["reload"]
     # names: the run directory's *.sock files, nothing else
@@ -310,6 +311,7 @@ def test_completion_commands_options_names(tmp_path):
     assert complete(["gwctl", "status", "w"], env) == ["web-2"]
     assert complete(["gwctl", "stop", ""], env) == ["api", "app", "web-2"]
     assert complete(["gwctl", "set-warmup", ""], env) == ["api", "app", "web-2"]
+    assert complete(["gwctl", "workers", "a"], env) == ["api", "app"]
     # options anywhere, with their values skipped
     assert complete(["gwctl", "--json", "-t", "5", "status", ""], env) == ["api", "app", "web-2"]
     assert complete(["gwctl", "--timeout", "=", "5", "reload", "app"], env) == ["app"]
