@@ -165,6 +165,59 @@ test_pid_forms(void **state)
 	options_free(&cfg);
 }
 
+/* Every path gunicorn re-resolves after its chdir or re-exec: absolute. */
+static void
+test_relative_paths(void **state)
+{
+	static const char *const env[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", "PWD=/", NULL
+	};
+	static const char *const envbad[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", "PWD=/",
+		"GUNICORN_CMD_ARGS=-w 2 --chdir rel", NULL
+	};
+	static const char *const envpid[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", "PWD=/",
+		"GUNICORN_CMD_ARGS=--pid /srv/g.pid", NULL
+	};
+	struct gw_config	cfg;
+	char			err[512], cwd[4096];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir("/"), 0);
+	assert_int_equal(parse(&cfg, err, env, "--chdir", "example",
+	    "-c", "conf.py", "-bunix:s.sock", "-b", "127.0.0.1:1",
+	    "--access-logfile=-", "--error-logfile", "log/e.log",
+	    "--pid=g.pid", "--worker-tmp-dir", "/dev/shm", "--certfile",
+	    "c.pem", "app:app", NULL), OPTIONS_RUN);
+	assert_string_equal(cfg.argv[2], "/example");
+	assert_string_equal(cfg.argv[4], "/example/conf.py");
+	assert_string_equal(cfg.argv[5], "-bunix:/example/s.sock");
+	assert_string_equal(cfg.argv[7], "127.0.0.1:1");
+	assert_string_equal(cfg.argv[8], "--access-logfile=-");
+	assert_string_equal(cfg.argv[10], "/example/log/e.log");
+	assert_string_equal(cfg.argv[11], "--pid=/example/g.pid");
+	assert_string_equal(cfg.argv[13], "/dev/shm");
+	assert_string_equal(cfg.argv[15], "/example/c.pem");
+	assert_string_equal(cfg.pidfile, "/example/g.pid");
+	assert_int_equal(cfg.pidfile_added, 0);
+	options_free(&cfg);
+	/* GUNICORN_CMD_ARGS cannot be rewritten: relative is refused. */
+	assert_int_equal(parse(&cfg, err, envbad, "app:app", NULL),
+	    OPTIONS_ERROR);
+	assert_non_null(strstr(err, "GUNICORN_CMD_ARGS"));
+	assert_non_null(strstr(err, "--chdir"));
+	/* A pidfile there is the operator's: used, --pid not added. */
+	assert_int_equal(parse(&cfg, err, envpid, "app:app", NULL),
+	    OPTIONS_RUN);
+	assert_string_equal(cfg.pidfile, "/srv/g.pid");
+	assert_int_equal(cfg.pidfile_added, 0);
+	assert_int_equal(cfg.argc, 2);
+	options_free(&cfg);
+	assert_int_equal(chdir(cwd), 0);
+}
+
 /* Bad input is data: each row must fail, naming the setting. */
 static void
 test_bad_command_lines(void **state)
@@ -467,6 +520,7 @@ main(void)
 		cmocka_unit_test(test_history_file),
 		cmocka_unit_test(test_proc_readers),
 		cmocka_unit_test(test_pidfile_read),
+		cmocka_unit_test(test_relative_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
