@@ -42,7 +42,7 @@
 
 static void	master_exit_cb(evutil_socket_t, short, void *);
 
-static struct master *
+struct master *
 master_find(struct gw *gw, pid_t pid)
 {
 	struct master	*m;
@@ -69,6 +69,7 @@ master_watch(struct gw *gw, pid_t pid, int adopted)
 	}
 	m = xcalloc(1, sizeof *m);
 	m->pid = pid;
+	m->start = proc_starttime(pid);	/* the pidfd pins this process */
 	m->pidfd = fd;
 	m->status = -1;
 	m->adopted = adopted;
@@ -77,6 +78,23 @@ master_watch(struct gw *gw, pid_t pid, int adopted)
 	if (m->ev == NULL || event_add(m->ev, NULL) == -1)
 		fatalx("event_add for master %d failed", (int)pid);
 	TAILQ_INSERT_TAIL(&gw->masters, m, entry);
+	return m;
+}
+
+struct master *
+master_watch_proved(struct gw *gw, pid_t pid, unsigned long long start,
+    int adopted)
+{
+	struct master	*m;
+
+	if ((m = master_find(gw, pid)) != NULL)
+		return m->start == start ? m : NULL;
+	if ((m = master_watch(gw, pid, adopted)) == NULL)
+		return NULL;
+	if (m->start != start || start == 0) {
+		master_free(m);		/* the PID was reused meanwhile */
+		return NULL;
+	}
 	return m;
 }
 
@@ -293,36 +311,93 @@ gunicorn_spawn(struct gw *gw)
 	return m;
 }
 
-struct master *
-gunicorn_adopt(struct gw *gw)
+/*
+ * Why pid cannot be proved to be the master the record names (NULL if it
+ * can): the record is the proof, a pidfile or a process title never is.
+ */
+static const char *
+adopt_refusal(const struct ledger *prev, pid_t pid,
+    unsigned long long start)
 {
-	const char	*pidfile = gw->cfg.pidfile, *errstr;
-	struct master	*m;
-	pid_t		 pid;
+	if (pid == getpid() || proc_is_zombie(pid))
+		return "not running";
+	if (proc_uid(pid) != geteuid())
+		return "another user's process";
+	if (prev->master == 0)
+		return "no record of this wrapper's gunicorn to prove it";
+	if (proc_starttime(pid) != start)
+		return "not the process the record names (start time differs)";
+	if (prev->nlisteners > 0 &&
+	    !proc_holds_any(pid, prev->listeners, prev->nlisteners))
+		return "it does not hold the app's listening sockets";
+	return NULL;
+}
 
-	if ((pid = pidfile_read(pidfile, &errstr)) == -1) {
-		if (errno == ENOENT && access(pidfile, F_OK) == -1)
-			return NULL;
+/*
+ * Adopt what the previous wrapper left serving, proved by its record:
+ * the master it names (same PID and start time in this boot, our uid,
+ * holding the app's listening sockets); or, once that master is gone, the
+ * new master of the reload it had in flight, named in the record or found
+ * in gunicorn's PIDFILE.2 (a process of ours, started after the SIGUSR2,
+ * holding the same listening sockets: the promote window).  Anything a
+ * pidfile names that cannot be proved is left alone, neither adopted nor
+ * signalled, in one log line; the pidfile is removed, as gunicorn refuses
+ * to start while it names a live process.
+ */
+struct master *
+gunicorn_adopt(struct gw *gw, const struct ledger *prev)
+{
+	const char	*pidfile = gw->cfg.pidfile, *errstr, *why;
+	char		 path2[4200];
+	struct master	*m = NULL;
+	pid_t		 pid, pid2;
+	unsigned long long st;
+
+	snprintf(path2, sizeof path2, "%s.2", pidfile);
+	pid = pidfile_read(pidfile, &errstr);
+	if (pid == -1 && !(errno == ENOENT && access(pidfile, F_OK) == -1))
 		log_warnx("pidfile %s: %s; ignoring it", pidfile, errstr);
-		goto stale;
-	}
-	if (pid == getpid() || !proc_exists(pid)) {
+	pid2 = pidfile_read(path2, &errstr);
+
+	if (prev->master != 0 &&
+	    adopt_refusal(prev, prev->master, prev->master_start) == NULL &&
+	    (m = master_watch_proved(gw, prev->master, prev->master_start,
+	    1)) != NULL)
+		log_info("adopted gunicorn master %d from %s (proved by %s: "
+		    "our uid, its start time, the app's listening sockets)",
+		    (int)m->pid, pid == m->pid ? pidfile : gw->cfg.record,
+		    gw->cfg.record);
+	else if (prev->reload_id != 0 && prev->new != 0 &&
+	    adopt_refusal(prev, prev->new, prev->new_start) == NULL &&
+	    (m = master_watch_proved(gw, prev->new, prev->new_start, 1)) !=
+	    NULL)
+		log_info("adopted gunicorn master %d from %s, the new master "
+		    "of reload %u (its old master %d is gone; proved by %s)",
+		    (int)m->pid, pid == m->pid ? pidfile : pid2 == m->pid ?
+		    path2 : gw->cfg.record, prev->reload_id,
+		    (int)prev->master, gw->cfg.record);
+	else if (prev->usr2_tick != 0 && pid2 > 0 && prev->nlisteners > 0 &&
+	    (st = proc_starttime(pid2)) >= prev->usr2_tick &&
+	    adopt_refusal(prev, pid2, st) == NULL &&
+	    (m = master_watch_proved(gw, pid2, st, 1)) != NULL)
+		log_info("adopted gunicorn master %d from %s, the new master "
+		    "of reload %u (started after its SIGUSR2, holds the app's "
+		    "listening sockets)", (int)m->pid, path2,
+		    prev->reload_id);
+	if (m != NULL)
+		return m;
+
+	if (pid > 0 && proc_exists(pid) && !proc_is_zombie(pid)) {
+		why = adopt_refusal(prev, pid, pid == prev->master ?
+		    prev->master_start : 0);
+		if (why == NULL)
+			why = "it exited as it was looked at";
+		log_warnx("pidfile %s names %d, which this wrapper cannot "
+		    "prove is its gunicorn (%s): not adopting or signalling "
+		    "it", pidfile, (int)pid, why);
+	} else if (pid > 0)
 		log_info("pidfile %s names %d, which is not running; "
 		    "removing it", pidfile, (int)pid);
-		goto stale;
-	}
-	if (!proc_is_gunicorn(pid)) {
-		log_warnx("pidfile %s names %d, which is not gunicorn; "
-		    "removing it", pidfile, (int)pid);
-		goto stale;
-	}
-	if ((m = master_watch(gw, pid, 1)) == NULL)
-		goto stale;
-	log_info("adopted gunicorn master %d from %s", (int)pid, pidfile);
-	return m;
-
-stale:
-	/* gunicorn refuses to start while the pidfile names a live PID. */
 	if (unlink(pidfile) == -1 && errno != ENOENT)
 		log_warn("unlink %s", pidfile);
 	return NULL;

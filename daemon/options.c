@@ -642,6 +642,7 @@ options_parse(int argc, char **argv, options_getenv get,
 		    strlen(cfg->socket),
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	xasprintf(&cfg->history, "%s/%s.history", cfg->run_dir, cfg->name);
+	xasprintf(&cfg->record, "%s/%s.record", cfg->run_dir, cfg->name);
 	cfg->socket_gid = (gid_t)-1;
 	if (val[OPT_PREFLIGHT] != NULL) {
 		if (strcmp(val[OPT_PREFLIGHT], "1") == 0 ||
@@ -682,5 +683,6 @@ options_free(struct gw_config *cfg)
 	free(cfg->pidfile);
 	free(cfg->socket);
 	free(cfg->history);
+	free(cfg->record);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -41,6 +41,7 @@ struct gw_config {
 
 	char		*socket;	/* control socket path */
 	char		*history;	/* RUN_DIR/NAME.history */
+	char		*record;	/* RUN_DIR/NAME.record, ledger.h */
 	gid_t		 socket_gid;	/* (gid_t)-1: none */
 	int		 preflight;	/* --check-config before SIGUSR2 */
 };
