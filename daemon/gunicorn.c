@@ -390,6 +390,9 @@ gunicorn_adopt(struct gw *gw, const struct ledger *prev)
 	if (pid > 0 && proc_exists(pid) && !proc_is_zombie(pid)) {
 		why = adopt_refusal(prev, pid, pid == prev->master ?
 		    prev->master_start : 0);
+		if (why != NULL && prev->master != 0 && pid != prev->master &&
+		    pid != prev->new && proc_uid(pid) == geteuid())
+			why = "not the master the record names";
 		if (why == NULL)
 			why = "it exited as it was looked at";
 		log_warnx("pidfile %s names %d, which this wrapper cannot "

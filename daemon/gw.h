@@ -47,11 +47,6 @@ struct gw {
 	struct reload		*reload;	/* state machine, reload.c */
 	struct history		 history;
 	struct ledger		 ledger;	/* what we know: ledger.h */
-	/* An unfinished reload of the previous wrapper, its new master not
-	 * seen yet: looked for again once the boot probe is done. */
-	unsigned		 resume_id;
-	unsigned long long	 resume_tick;
-	char			 resume_phase[16];
 	struct control		*control;	/* control.c */
 
 	struct event		*sigev[10];

@@ -195,8 +195,9 @@ absolute(const char *path, const char *base)
 
 /*
  * gunicorn's options that name a file or directory.  gunicorn resolves a
- * relative one after its --chdir (or, for --chdir and --paste, against
- * the directory it was started in), and on SIGUSR2 re-executes itself
+ * relative one after its --chdir (or, for --chdir, --paste and --config,
+ * which it reads before it applies --chdir, against the directory it was
+ * started in), and on SIGUSR2 re-executes itself
  * from the directory it chdir'd to: a relative --chdir then names a
  * directory inside itself, and the new master cannot start.  The wrapper
  * hands gunicorn every one of them absolute, resolved as gunicorn's
@@ -217,7 +218,7 @@ static const struct {
 	{ "--chdir",		0,	BASE_START },
 	{ "--paste",		0,	BASE_START },
 	{ "--paster",		0,	BASE_START },
-	{ "--config",		'c',	BASE_CHDIR },
+	{ "--config",		'c',	BASE_START },
 	{ "--pid",		'p',	BASE_CHDIR },
 	{ "--bind",		'b',	BASE_BIND },
 	{ "--access-logfile",	0,	BASE_LOG },

@@ -425,14 +425,39 @@ reload_resume(struct gw *gw, pid_t pid, unsigned id)
 }
 
 /*
+ * The previous wrapper was killed after it sent SIGUSR2, before it saw
+ * the new master: carry on from the forking phase, with the SIGUSR2's
+ * time as the previous wrapper recorded it (the new master may still be
+ * between its fork and its exec, in gunicorn's pre_exec hook).
+ */
+void
+reload_resume_forking(struct gw *gw, unsigned id, unsigned long long tick)
+{
+	struct reload	*r = gw->reload;
+
+	if (id != 0 && id >= r->next_id)
+		r->next_id = id;
+	reload_open(gw, TRIGGER_SIGNAL);
+	r->e->note = xstrdup("resumed by a new wrapper after the previous "
+	    "one was killed");
+	r->usr2_tick = tick;
+	log_info("reload %u: master %d was sent SIGUSR2 by the previous "
+	    "wrapper: looking for its new master", r->e->id,
+	    (int)r->old->pid);
+	reload_set_state(gw, RS_FORKING);
+	r->deadline = now_mono() + RELOAD_FORK_MAX;
+	reload_arm(r, RELOAD_POLL_FAST);
+}
+
+/*
  * A reload the previous wrapper began and this one cannot carry on (it
  * had not sent SIGUSR2, or its new master is gone, or it was already
  * being aborted): it goes into the history under its own id with what
  * this wrapper found, and later reloads take the ids after it.
  */
 void
-reload_interrupted(struct gw *gw, unsigned id, enum reload_result result,
-    const char *fmt, ...)
+reload_interrupted(struct gw *gw, unsigned id, pid_t old, pid_t new,
+    enum reload_result result, const char *fmt, ...)
 {
 	struct reload		*r = gw->reload;
 	struct reload_entry	*e;
@@ -449,7 +474,8 @@ reload_interrupted(struct gw *gw, unsigned id, enum reload_result result,
 	e = history_add(&gw->history, id, TRIGGER_SIGNAL);
 	e->duration = 0;
 	e->result = result;
-	e->old_master = gw->cur != NULL ? gw->cur->pid : 0;
+	e->old_master = old;
+	e->new_master = new;
 	if (result == RESULT_OK)
 		e->note = what;
 	else
@@ -474,8 +500,11 @@ reload_record(const struct gw *gw, struct ledger *l)
 	if (r == NULL || r->state == RS_IDLE || r->e == NULL)
 		return;
 	l->reload_id = r->e->id;
+	/* SIGUSR2 is on its way: the next wrapper must look for a new
+	 * master even if we die before we say "forking". */
 	snprintf(l->phase, sizeof l->phase, "%s",
-	    reload_state_names[r->state]);
+	    reload_state_names[r->state < RS_FORKING && r->usr2_tick != 0 ?
+	    RS_FORKING : r->state]);
 	l->usr2_tick = r->usr2_tick;
 	if (r->old != NULL) {
 		l->old = r->old->pid;
@@ -511,12 +540,13 @@ reload_fork(struct gw *gw)
 	/* On record before the signal: a wrapper killed right after it
 	 * leaves the next one the time to look for the new master from. */
 	r->usr2_tick = proc_now_ticks();
-	reload_set_state(gw, RS_FORKING);
+	server_record(gw);
 	if (master_signal(r->old, SIGUSR2) == -1) {
 		reload_fail(gw, "cannot send SIGUSR2 to master %d: %s",
 		    (int)r->old->pid, strerror(errno));
 		return;
 	}
+	reload_set_state(gw, RS_FORKING);
 	r->deadline = now_mono() + RELOAD_FORK_MAX;
 	reload_arm(r, RELOAD_POLL_FAST);
 }

@@ -47,8 +47,12 @@ void	reload_forget(struct gw *, void *);
 void	reload_resume(struct gw *, pid_t, unsigned);
 /* An unfinished reload of the previous wrapper that cannot be resumed:
  * into the history under its id, with what this wrapper found. */
-void	reload_interrupted(struct gw *, unsigned, enum reload_result,
-	    const char *, ...) __attribute__((format(printf, 4, 5)));
+void	reload_interrupted(struct gw *, unsigned, pid_t, pid_t,
+	    enum reload_result, const char *, ...)
+	    __attribute__((format(printf, 6, 7)));
+/* The same, SIGUSR2 sent (at tick) but no new master seen: resume from
+ * the forking phase. */
+void	reload_resume_forking(struct gw *, unsigned, unsigned long long);
 /* The reload in flight, for the record (ledger.h). */
 struct ledger;
 void	reload_record(const struct gw *, struct ledger *);

@@ -81,6 +81,7 @@ server_record(struct gw *gw)
 
 	if (gw->cfg.record == NULL)
 		return;
+	server_learn_listeners(gw);
 	if (l->boot[0] == '\0' && proc_boot_id(l->boot, sizeof l->boot) ==
 	    -1)
 		l->boot[0] = '\0';
@@ -101,6 +102,9 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	int	nw, nr;
 
 	(void)arg;
+	/* On record before anyone hears "ready": a wrapper killed the next
+	 * instant leaves the next one its proof. */
+	server_record(gw);
 	ready_counts(gw->boot, &nw, &nr);
 	inflight = ready_new_master(gw->boot);
 	event_del(gw->boot_extend);
@@ -117,23 +121,14 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		server_ready(gw);
 	else
 		notify_status(gw);
-	server_learn_listeners(gw);
 	/* An adopted master whose new master showed itself only now. */
 	if (gw->cur->adopted && (inflight != 0 ||
 	    (inflight = reload_find_new_master(gw, gw->cur->pid,
-	    gw->cur->pid, proc_arg_start(gw->cur->pid), gw->resume_tick)) !=
-	    0) && proc_exists(inflight)) {
-		reload_resume(gw, inflight, gw->resume_id);
-		gw->resume_id = 0;
+	    gw->cur->pid, proc_arg_start(gw->cur->pid), 0)) != 0) &&
+	    proc_exists(inflight)) {
+		reload_resume(gw, inflight, 0);
 		return;
 	}
-	if (gw->resume_id != 0)
-		reload_interrupted(gw, gw->resume_id, RESULT_FAILED, "the "
-		    "wrapper was killed during it, in phase %s; the next "
-		    "wrapper found no new master: master %d serves on",
-		    gw->resume_phase, (int)gw->cur->pid);
-	gw->resume_id = 0;
-	server_record(gw);
 	reload_boot_done(gw);
 }
 
@@ -259,14 +254,12 @@ server_start(struct gw *gw)
 			return -1;
 		gw->cur = m;
 		gw->ledger.nlisteners = 0;	/* the new master's, later */
-		reload_interrupted(gw, prev.reload_id, RESULT_FAILED, "the "
-		    "wrapper was killed during it, in phase %s; the next "
-		    "wrapper found no gunicorn of its own and started one",
-		    prev.phase);
-	} else {
+		reload_interrupted(gw, prev.reload_id, prev.old, prev.new,
+		    RESULT_FAILED, "the wrapper was killed during it, in "
+		    "phase %s; the next wrapper found no gunicorn of its own "
+		    "and started one", prev.phase);
+	} else
 		gw->cur = m;
-		server_learn_listeners(gw);
-	}
 	server_record(gw);
 
 	if (m->adopted && prev.reload_id != 0 && m->pid == prev.master) {
@@ -282,26 +275,26 @@ server_start(struct gw *gw)
 			if (inflight != 0 && kill(inflight, SIGTERM) == -1 &&
 			    errno != ESRCH)
 				log_warn("kill %d", (int)inflight);
-			reload_interrupted(gw, prev.reload_id, RESULT_FAILED,
-			    "the wrapper was killed while aborting it; the "
-			    "next wrapper stopped new master %d", (int)inflight);
+			reload_interrupted(gw, prev.reload_id, m->pid, inflight,
+			    RESULT_FAILED, "the wrapper was killed while "
+			    "aborting it; the next wrapper stopped new master "
+			    "%d", (int)inflight);
 			inflight = 0;
 		} else if (prev.usr2_tick == 0) {
-			reload_interrupted(gw, prev.reload_id, RESULT_FAILED,
-			    "the wrapper was killed during it, in phase %s, "
-			    "before SIGUSR2: master %d serves on", prev.phase,
-			    (int)m->pid);
+			reload_interrupted(gw, prev.reload_id, m->pid, 0,
+			    RESULT_FAILED, "the wrapper was killed during it, "
+			    "in phase %s, before SIGUSR2: master %d serves on",
+			    prev.phase, (int)m->pid);
 		} else if (inflight == 0) {
-			/* Perhaps still between fork and exec: look again
-			 * once the boot probe is done. */
-			gw->resume_id = prev.reload_id;
-			gw->resume_tick = prev.usr2_tick;
-			snprintf(gw->resume_phase, sizeof gw->resume_phase,
-			    "%s", prev.phase);
+			gw->state = GW_RUNNING;
+			server_ready(gw);
+			reload_resume_forking(gw, prev.reload_id,
+			    prev.usr2_tick);
+			return 0;
 		}
 	} else if (m->adopted && prev.reload_id != 0) {
 		/* Its old master is gone: the new one is all that serves. */
-		reload_interrupted(gw, prev.reload_id,
+		reload_interrupted(gw, prev.reload_id, prev.master, m->pid,
 		    strcmp(prev.phase, "draining") == 0 ||
 		    strcmp(prev.phase, "promoting") == 0 ? RESULT_OK :
 		    RESULT_FAILED, "the wrapper was killed during it, in "

@@ -197,7 +197,7 @@ test_relative_paths(void **state)
 	    "--pid=g.pid", "--worker-tmp-dir", "/dev/shm", "--certfile",
 	    "c.pem", "app:app", NULL), OPTIONS_RUN);
 	assert_string_equal(cfg.argv[2], "/example");
-	assert_string_equal(cfg.argv[4], "/example/conf.py");
+	assert_string_equal(cfg.argv[4], "/conf.py");	/* read before chdir */
 	assert_string_equal(cfg.argv[5], "-bunix:/example/s.sock");
 	assert_string_equal(cfg.argv[7], "127.0.0.1:1");
 	assert_string_equal(cfg.argv[8], "--access-logfile=-");
