@@ -10,11 +10,13 @@
  * cannot hit a process that merely reused a master's PID.
  */
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 #include "gunicorn.h"
 #include "gw.h"
+#include "clock.h"
 #include "log.h"
 #include "proc.h"
 #include "reload.h"
@@ -404,4 +407,176 @@ gunicorn_adopt(struct gw *gw, const struct ledger *prev)
 	if (unlink(pidfile) == -1 && errno != ENOENT)
 		log_warn("unlink %s", pidfile);
 	return NULL;
+}
+
+/*
+ * gunicorn's effective settings, as gunicorn itself computes them from
+ * the command line, GUNICORN_CMD_ARGS and a config file (-c, or
+ * ./gunicorn.conf.py): its own Config, run by the interpreter its script
+ * names, without importing the application.
+ */
+static const char probe_script[] =
+"import os, sys\n"
+"sys.argv = ['gunicorn'] + sys.argv[1:]\n"
+"from gunicorn.app.wsgiapp import WSGIApplication\n"
+"class Probe(WSGIApplication):\n"
+"    def load(self):\n"
+"        pass\n"
+"c = Probe('%(prog)s [OPTIONS] [APP_MODULE]').cfg\n"
+"sys.stdout.write('\\ngw-probe daemon %d\\ngw-probe cwd %s\\n"
+"gw-probe pidfile %s\\n' % (bool(c.daemon), os.getcwd(), c.pidfile or ''))\n";
+
+#define PROBE_TIMEOUT	15.0
+
+/* The interpreter line of a script: "#!/usr/bin/python3" -> its words. */
+static int
+probe_interpreter(const char *script, char *line, size_t size, char **w)
+{
+	FILE	*f;
+	char	*p, *save;
+	int	 n = 0;
+
+	if ((f = fopen(script, "re")) == NULL)
+		return -1;
+	if (fgets(line, (int)size, f) == NULL || strncmp(line, "#!", 2) != 0) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	for (p = strtok_r(line + 2, " \t", &save); p != NULL && n < 2;
+	    p = strtok_r(NULL, " \t", &save))
+		w[n++] = p;
+	return n > 0 ? n : -1;
+}
+
+/* Run the probe; its output (stdout and stderr) into out.  0, or -1 with
+ * a reason in out. */
+static int
+probe_run(struct gw *gw, char *out, size_t size)
+{
+	struct gw_config *cfg = &gw->cfg;
+	char		 line[512], *w[2], **argv;
+	sigset_t	 all, old;
+	struct pollfd	 pfd;
+	size_t		 len = 0;
+	ssize_t		 n;
+	double		 deadline;
+	pid_t		 pid, r;
+	int		 i, nw, na, p[2], status;
+
+	if ((nw = probe_interpreter(cfg->argv[0], line, sizeof line, w)) ==
+	    -1) {
+		snprintf(out, size, "%s is not a script naming its "
+		    "interpreter", cfg->argv[0]);
+		return -1;
+	}
+	na = cfg->argc - 1 - (cfg->pidfile_added ? 2 : 0);
+	argv = xcalloc((size_t)(nw + na + 3), sizeof *argv);
+	for (i = 0; i < nw; i++)
+		argv[i] = w[i];
+	argv[nw] = "-c";
+	argv[nw + 1] = (char *)probe_script;
+	for (i = 0; i < na; i++)
+		argv[nw + 2 + i] = cfg->argv[i + 1];
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		snprintf(out, size, "pipe: %s", strerror(errno));
+		free(argv);
+		return -1;
+	}
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
+		fatal("sigprocmask");
+	if ((pid = fork()) == 0)
+		spawn_child(argv, &old, p[1]);
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	free(argv);
+	close(p[1]);
+	if (pid == -1) {
+		snprintf(out, size, "fork: %s", strerror(errno));
+		close(p[0]);
+		return -1;
+	}
+	deadline = now_mono() + PROBE_TIMEOUT;
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		i = poll(&pfd, 1, (int)((deadline - now_mono()) * 1000));
+		if (i == -1 && errno == EINTR)
+			continue;
+		if (i <= 0)
+			break;		/* timed out (or poll failed) */
+		n = read(p[0], out + len, size - 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == size - 1)
+			len = 0;	/* keep the end: it says what we want */
+	}
+	out[len] = '\0';
+	close(p[0]);
+	if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
+		log_warn("kill %d", (int)pid);
+	do
+		r = waitpid(pid, &status, 0);
+	while (r == -1 && errno == EINTR);
+	if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	/* Its last line says why (gunicorn's "Error: ..."). */
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	if (len == 0)
+		snprintf(out, size, "it failed (status %d)", status);
+	else if (strrchr(out, '\n') != NULL)
+		memmove(out, strrchr(out, '\n') + 1,
+		    strlen(strrchr(out, '\n') + 1) + 1);
+	return -1;
+}
+
+int
+gunicorn_probe_config(struct gw *gw)
+{
+	char	 out[8192], *p, *e, *cwd = NULL, *pidfile = NULL, *abs;
+	int	 daemon = 0;
+
+	if (!gw->cfg.config_file)
+		return 0;
+	if (probe_run(gw, out, sizeof out) == -1) {
+		if (gw->cfg.pidfile_added)
+			log_warnx("cannot read gunicorn's settings (%s): if a "
+			    "config file sets a pidfile, the --pid %s the "
+			    "wrapper adds overrides it", out, gw->cfg.pidfile);
+		else
+			log_warnx("cannot read gunicorn's settings: %s", out);
+		return 0;
+	}
+	for (p = out; p != NULL && *p != '\0'; p = e) {
+		if ((e = strchr(p, '\n')) != NULL)
+			*e++ = '\0';
+		if (strncmp(p, "gw-probe daemon ", 16) == 0)
+			daemon = strcmp(p + 16, "1") == 0;
+		else if (strncmp(p, "gw-probe cwd ", 13) == 0)
+			cwd = p + 13;
+		else if (strncmp(p, "gw-probe pidfile ", 17) == 0)
+			pidfile = p + 17;
+	}
+	if (daemon) {
+		log_warnx("gunicorn's settings say daemon = True (a config "
+		    "file?): not supported, the wrapper must stay gunicorn's "
+		    "parent; remove it");
+		return -1;
+	}
+	if (gw->cfg.pidfile_added && pidfile != NULL && *pidfile != '\0') {
+		if (pidfile[0] == '/' || cwd == NULL)
+			abs = xstrdup(pidfile);
+		else
+			xasprintf(&abs, "%s/%s", cwd, pidfile);
+		log_info("gunicorn's config sets pidfile %s: using it", abs);
+		options_use_pidfile(&gw->cfg, abs);
+		free(abs);
+	}
+	return 0;
 }

@@ -29,6 +29,9 @@ struct master {
 /* Start `gunicorn --check-config ARGS` with its output on a pipe
  * (returned in *fd); the PID, or -1 logged. */
 pid_t		 gunicorn_spawn_check(struct gw *, int *);
+/* Read gunicorn's effective settings when a config file may apply: use
+ * the pidfile it sets; -1 (logged) for daemon = True. */
+int		 gunicorn_probe_config(struct gw *);
 /* Start the first generation; NULL (logged) if it cannot be started. */
 struct master	*gunicorn_spawn(struct gw *);
 /* Adopt the live master the record (prev) proves is ours, if any: see

@@ -289,6 +289,7 @@ is_daemon_flag(const char *a)
 struct gargs {
 	const char	*pidfile;	/* last -p/--pid */
 	const char	*chdir;		/* last --chdir */
+	const char	*config;	/* last -c/--config */
 	const char	*relative;	/* first relative path option */
 };
 
@@ -326,6 +327,8 @@ scan_gunicorn_args(int argc, char **argv, const char *where,
 			g->pidfile = v;
 		else if (strcmp(path_opts[k].name, "--chdir") == 0)
 			g->chdir = v;
+		else if (path_opts[k].letter == 'c')
+			g->config = v;
 		if (g->relative == NULL && (p = path_part(k, v)) != NULL &&
 		    *p != '\0' && *p != '/')
 			g->relative = path_opts[k].name;
@@ -595,6 +598,10 @@ options_parse(int argc, char **argv, options_getenv get,
 	}
 
 	start = start_dir(get);
+	/* gunicorn reads ./gunicorn.conf.py, from where it starts, when no
+	 * -c says otherwise: its settings may matter to us (pidfile). */
+	cfg->config_file = g.config != NULL || ge.config != NULL ||
+	    access("gunicorn.conf.py", F_OK) == 0;
 	if (g.chdir != NULL)
 		chdir_abs = absolute(g.chdir, start);
 	else if (ge.chdir != NULL)
@@ -664,6 +671,20 @@ options_parse(int argc, char **argv, options_getenv get,
 		    from[OPT_SOCKET_GROUP], val[OPT_SOCKET_GROUP]);
 
 	return OPTIONS_RUN;
+}
+
+void
+options_use_pidfile(struct gw_config *cfg, const char *path)
+{
+	if (cfg->pidfile_added && cfg->argc >= 3 &&
+	    strcmp(cfg->argv[cfg->argc - 2], "--pid") == 0) {
+		free(cfg->argv[--cfg->argc]);
+		free(cfg->argv[--cfg->argc]);
+		cfg->argv[cfg->argc] = NULL;
+	}
+	cfg->pidfile_added = 0;
+	free(cfg->pidfile);
+	cfg->pidfile = xstrdup(path);
 }
 
 void

@@ -233,6 +233,8 @@ server_start(struct gw *gw)
 	char		 err[512];
 	int		 have;
 
+	if (gunicorn_probe_config(gw) == -1)
+		return -1;
 	have = ledger_read(gw->cfg.record, &prev, err, sizeof err);
 	if (have == -1)
 		log_warnx("%s; ignoring it", err);
