@@ -47,6 +47,11 @@ struct gw {
 	struct reload		*reload;	/* state machine, reload.c */
 	struct history		 history;
 	struct ledger		 ledger;	/* what we know: ledger.h */
+	/* The previous wrapper's reload whose new master we adopted: its
+	 * outcome is the boot probe's. */
+	unsigned		 interrupted_id;
+	pid_t			 interrupted_old;
+	char			 interrupted_phase[16];
 	struct control		*control;	/* control.c */
 
 	struct event		*sigev[10];

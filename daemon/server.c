@@ -116,6 +116,15 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		    (int)gw->cur->pid, gw->cfg.warmup, nr, nw);
 	ready_free(gw->boot);
 	gw->boot = NULL;
+	if (gw->interrupted_id != 0)
+		reload_interrupted(gw, gw->interrupted_id, gw->interrupted_old,
+		    gw->cur->pid, res == READY_OK ? RESULT_OK : RESULT_FAILED,
+		    "the wrapper was killed during it, in phase %s; old "
+		    "master %d exited meanwhile; the next wrapper adopted new "
+		    "master %d, %s", gw->interrupted_phase,
+		    (int)gw->interrupted_old, (int)gw->cur->pid,
+		    res == READY_OK ? "ready" : "not ready in time");
+	gw->interrupted_id = 0;
 	server_set_state(gw, GW_RUNNING);
 	if (res == READY_OK)
 		server_ready(gw);
@@ -295,14 +304,12 @@ server_start(struct gw *gw)
 			return 0;
 		}
 	} else if (m->adopted && prev.reload_id != 0) {
-		/* Its old master is gone: the new one is all that serves. */
-		reload_interrupted(gw, prev.reload_id, prev.master, m->pid,
-		    strcmp(prev.phase, "draining") == 0 ||
-		    strcmp(prev.phase, "promoting") == 0 ? RESULT_OK :
-		    RESULT_FAILED, "the wrapper was killed during it, in "
-		    "phase %s; old master %d exited meanwhile and the next "
-		    "wrapper adopted new master %d", prev.phase,
-		    (int)prev.master, (int)m->pid);
+		/* Its old master is gone: the new one is all that serves.
+		 * Ready or not, the boot probe says (boot_ready_cb). */
+		gw->interrupted_id = prev.reload_id;
+		gw->interrupted_old = prev.master;
+		snprintf(gw->interrupted_phase, sizeof gw->interrupted_phase,
+		    "%s", prev.phase);
 	}
 	if (inflight != 0) {
 		/* It served before we came; the reload decides what next. */
