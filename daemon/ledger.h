@@ -23,6 +23,7 @@ struct ledger {
 	unsigned long long	 master_start;
 	unsigned long long	 listeners[LEDGER_LISTENERS_MAX];
 	size_t			 nlisteners;
+	pid_t			 listeners_of;	/* in memory only: whose */
 	/* A reload in flight: id 0 when none. */
 	unsigned		 reload_id;
 	char			 phase[16];

@@ -64,13 +64,17 @@ server_learn_listeners(struct gw *gw)
 	unsigned long long	ino[LEDGER_LISTENERS_MAX];
 	size_t			n;
 
-	if (gw->cur == NULL || gw->cur->exited)
+	/* Reading the host's socket tables costs: once per master. */
+	if (gw->cur == NULL || gw->cur->exited ||
+	    (gw->ledger.listeners_of == gw->cur->pid &&
+	    gw->ledger.nlisteners > 0))
 		return;
 	if ((n = proc_listeners(gw->cur->pid, ino, LEDGER_LISTENERS_MAX)) ==
 	    0)
 		return;
 	memcpy(gw->ledger.listeners, ino, n * sizeof ino[0]);
 	gw->ledger.nlisteners = n;
+	gw->ledger.listeners_of = gw->cur->pid;
 }
 
 void
