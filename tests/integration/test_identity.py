@@ -74,6 +74,12 @@ def test_sigkill_wrapper_in_warmup_resumes(gw, titles):
     w.signal(signal.SIGHUP)
     w.wait_log(r"^reload 1: forking -> warming", 10)
     sigkill_wrapper(w)
+    new = helpers.new_master_of(old)
+    assert new
+    if titles == "titles":  # as on a real host: setproctitle has blanked it
+        needle = "GUNICORN_PID={}".format(old).encode()
+        helpers.wait_for(lambda: not helpers.environ_has(new, needle), 5,
+                         "setproctitle to blank the new master's environment")
     w2 = gw.wrapper(workers=2, warmup=20, app_env={"APP_BOOT": "1.5"}, log_name="wrapper2.log")
     m = w2.wait_log(r"^adopted gunicorn master (\d+)", 10)
     assert int(m.group(1)) == old
@@ -211,10 +217,12 @@ def test_pidfile_names_an_impostor(gw, titles, kind):
     assert p.poll() is None and helpers.is_alive(p.pid), "the impostor was signalled"
 
 
-def test_stale_pidfile_names_another_apps_master(gw, titles):
+@pytest.mark.parametrize("whose", ["master", "wrapper"])
+def test_stale_pidfile_names_another_apps_master(gw, titles, whose):
     """App a's pidfile (and a record from a's earlier life) names app b's
-    master.  a must not adopt it: `gwctl reload a` and `gwctl stop a` leave
-    b serving (zero failed requests), and b's wrapper runs on."""
+    master, or b's wrapper.  a must not adopt it: `gwctl reload a` and
+    `gwctl stop a` leave b serving (zero failed requests), and b's wrapper
+    runs on."""
     require_titles(titles)
     port_b = helpers.free_port()
     argv_b = [GW_BIN, "--name", "b", "--run-dir", str(gw.run_dir), "--gunicorn", GUNICORN,
@@ -229,11 +237,12 @@ def test_stale_pidfile_names_another_apps_master(gw, titles):
     sigkill_wrapper(wa)
     os.kill(master_a, signal.SIGKILL)
     gw.wait_gone([master_a], 5)
-    (gw.run_dir / "app.pid").write_text("{}\n".format(master_b))
+    named = master_b if whose == "master" else wb.pid
+    (gw.run_dir / "app.pid").write_text("{}\n".format(named))
     with helpers.LoadGenerator(port_b, clients=2) as load:
         load.wait_more(10, 10)
         wa = gw.wrapper(workers=1, log_name="wrapper2.log")
-        wa.wait_log(r"^pidfile \S+ names {}, which this wrapper cannot prove".format(master_b), 10)
+        wa.wait_log(r"^pidfile \S+ names {}, which this wrapper cannot prove".format(named), 10)
         wa.wait_log(r"^SIGTERM to orphaned gunicorn process", 10)
         gw.wait_gone(workers_a, 5, "a's orphaned workers")
         mine, _ = wa.wait_ready(timeout=20)
