@@ -9,8 +9,8 @@
  * time (unique within one boot), the boot id, our uid, and the inodes of
  * the listening sockets the master holds, which every later generation
  * inherits.  It is rewritten at every change (a start, an adoption, each
- * reload phase), atomically: a new file, fsync, rename over the old one,
- * so a reader sees the old record or the new one, never half of each.
+ * reload phase), atomically: a new file renamed over the old one, so a
+ * reader sees the old record or the new one, never half of each.
  *
  * The format is a few lines of "key values", bounded (LEDGER_FILE_MAX).
  * The file is opened with O_NOFOLLOW | O_NONBLOCK and must be a regular
@@ -198,9 +198,15 @@ ledger_write(const char *path, const struct ledger *l, char *err,
 			    strerror(errno));
 		}
 	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
+	/*
+	 * No fsync: the record only matters to a wrapper of this same boot
+	 * (another boot's is ignored), and the page cache outlives us; the
+	 * rename alone keeps readers from seeing half a record.  A sync per
+	 * reload phase would stall the event loop when it matters most.
+	 */
+	if (close(fd) == -1) {
 		(void)unlink(tmp);
-		return lfail(err, errlen, "fsync %s: %s", tmp,
+		return lfail(err, errlen, "close %s: %s", tmp,
 		    strerror(errno));
 	}
 	if (rename(tmp, path) == -1) {

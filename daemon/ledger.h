@@ -34,7 +34,7 @@ struct ledger {
 
 /* 1 and *l filled, 0 if there is no record, -1 and a one-line err. */
 int	 ledger_read(const char *, struct ledger *, char *, size_t);
-/* Replace the record atomically (temporary file, fsync, rename). */
+/* Replace the record atomically (temporary file, rename). */
 int	 ledger_write(const char *, const struct ledger *, char *, size_t);
 /* Remove it (nothing is left to remember); ENOENT is fine. */
 int	 ledger_remove(const char *);
