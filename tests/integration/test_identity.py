@@ -315,3 +315,27 @@ def test_pidfile_from_gunicorn_cmd_args(gw, titles):
     w2 = gw.wrapper(workers=1, extra_env=env, log_name="wrapper2.log")
     m = w2.wait_log(r"^adopted gunicorn master (\d+) from (\S+)", 10)
     assert int(m.group(1)) == master and m.group(2) == str(pid_path)
+
+
+def test_sigkill_wrapper_while_checking(gw, titles):
+    """SIGKILL of the wrapper during a reload's pre-flight check (before any
+    SIGUSR2): the next wrapper adopts the master, records reload 1 as
+    failed under its own id, and the next reload is reload 2."""
+    require_titles(titles)
+    kw = dict(workers=1, warmup=20, extra_wrapper=["--preflight"], app_env={"APP_BOOT": "1"})
+    w = gw.wrapper(**kw)
+    old, _ = w.wait_ready(timeout=20)
+    gw.set_version("2")
+    w.signal(signal.SIGHUP)
+    w.wait_log(r"^reload 1: idle -> checking", 10)
+    sigkill_wrapper(w)
+    w2 = gw.wrapper(log_name="wrapper2.log", **kw)
+    m = w2.wait_log(r"^adopted gunicorn master (\d+)", 10)
+    assert int(m.group(1)) == old
+    w2.wait_log(r"^reload 1 failed: the wrapper was killed during it, in phase checking", 10)
+    w2.wait_ready(timeout=20)
+    w2.signal(signal.SIGHUP)
+    m = w2.wait_log(RELOAD_OK.format(2), 30)
+    gw.wait_serving("2", timeout=10, master=int(m.group(2)))
+    h = history(gw)
+    assert [(e["id"], e["result"]) for e in h] == [(1, "failed"), (2, "ok")], h
