@@ -128,7 +128,6 @@ reload_set_state(struct gw *gw, enum reload_state to)
 {
 	struct reload	*r = gw->reload;
 	double		 now = now_mono(), spent = now - r->phase_t0;
-	enum reload_state from;
 
 	if (r->e != NULL) {
 		switch (r->state) {
@@ -154,15 +153,13 @@ reload_set_state(struct gw *gw, enum reload_state to)
 		case RS_ABORTING:
 			break;
 		}
+		log_info("reload %u: %s -> %s", r->e->id,
+		    reload_state_names[r->state], reload_state_names[to]);
 	}
-	from = r->state;
 	r->state = to;
 	r->phase_t0 = now;
 	event_del(r->timer);
-	server_record(gw);	/* on disk before the log says it */
-	if (r->e != NULL)
-		log_info("reload %u: %s -> %s", r->e->id,
-		    reload_state_names[from], reload_state_names[to]);
+	server_record(gw);	/* a phase the next wrapper must know of */
 }
 
 static void
