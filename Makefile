@@ -65,7 +65,8 @@ COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
 	      common/proto.c common/cmd.c common/rundir.c
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
-	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c
+	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c \
+	      daemon/ledger.c
 CLIENT_SRC := client/gwctl.c client/parser.c client/cmds.c client/json.c client/escape.c \
 	      client/reply.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
@@ -73,7 +74,8 @@ DAEMON_OBJ := $(DAEMON_SRC:.c=.o)
 CLIENT_OBJ := $(CLIENT_SRC:.c=.o)
 
 UNIT_SRC := tests/unit/test_units.c
-UNIT_LIBOBJ := daemon/options.o daemon/proc.o daemon/history.o $(COMMON_OBJ)
+UNIT_LIBOBJ := daemon/options.o daemon/proc.o daemon/history.o daemon/ledger.o \
+	       $(COMMON_OBJ)
 
 PYTHON	:= /usr/bin/python3
 PYTEST_ARGS ?=

@@ -10,11 +10,13 @@
  * cannot hit a process that merely reused a master's PID.
  */
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 
 #include "gunicorn.h"
 #include "gw.h"
+#include "clock.h"
 #include "log.h"
 #include "proc.h"
 #include "reload.h"
@@ -43,7 +46,7 @@
 
 static void	master_exit_cb(evutil_socket_t, short, void *);
 
-static struct master *
+struct master *
 master_find(struct gw *gw, pid_t pid)
 {
 	struct master	*m;
@@ -70,6 +73,7 @@ master_watch(struct gw *gw, pid_t pid, int adopted)
 	}
 	m = xcalloc(1, sizeof *m);
 	m->pid = pid;
+	m->start = proc_starttime(pid);	/* the pidfd pins this process */
 	m->pidfd = fd;
 	m->status = -1;
 	m->adopted = adopted;
@@ -78,6 +82,23 @@ master_watch(struct gw *gw, pid_t pid, int adopted)
 	if (m->ev == NULL || event_add(m->ev, NULL) == -1)
 		fatalx("event_add for master %d failed", (int)pid);
 	TAILQ_INSERT_TAIL(&gw->masters, m, entry);
+	return m;
+}
+
+struct master *
+master_watch_proved(struct gw *gw, pid_t pid, unsigned long long start,
+    int adopted)
+{
+	struct master	*m;
+
+	if ((m = master_find(gw, pid)) != NULL)
+		return m->start == start ? m : NULL;
+	if ((m = master_watch(gw, pid, adopted)) == NULL)
+		return NULL;
+	if (m->start != start || start == 0) {
+		master_free(m);		/* the PID was reused meanwhile */
+		return NULL;
+	}
 	return m;
 }
 
@@ -294,37 +315,269 @@ gunicorn_spawn(struct gw *gw)
 	return m;
 }
 
-struct master *
-gunicorn_adopt(struct gw *gw)
+/*
+ * Why pid cannot be proved to be the master the record names (NULL if it
+ * can): the record is the proof, a pidfile or a process title never is.
+ */
+static const char *
+adopt_refusal(const struct ledger *prev, pid_t pid,
+    unsigned long long start)
 {
-	const char	*pidfile = gw->cfg.pidfile, *errstr;
-	struct master	*m;
-	pid_t		 pid;
+	if (pid == getpid() || proc_is_zombie(pid))
+		return "not running";
+	if (proc_uid(pid) != geteuid())
+		return "another user's process";
+	if (prev->master == 0)
+		return "no record of this wrapper's gunicorn to prove it";
+	if (proc_starttime(pid) != start)
+		return "not the process the record names (start time differs)";
+	if (prev->nlisteners > 0 &&
+	    !proc_holds_any(pid, prev->listeners, prev->nlisteners))
+		return "it does not hold the app's listening sockets";
+	return NULL;
+}
 
-	if ((pid = pidfile_read(pidfile, &errstr)) == -1) {
-		if (errno == ENOENT && access(pidfile, F_OK) == -1)
-			return NULL;
+/*
+ * Adopt what the previous wrapper left serving, proved by its record:
+ * the master it names (same PID and start time in this boot, our uid,
+ * holding the app's listening sockets); or, once that master is gone, the
+ * new master of the reload it had in flight, named in the record or found
+ * in gunicorn's PIDFILE.2 (a process of ours, started after the SIGUSR2,
+ * holding the same listening sockets: the promote window).  Anything a
+ * pidfile names that cannot be proved is left alone, neither adopted nor
+ * signalled, in one log line; the pidfile is removed, as gunicorn refuses
+ * to start while it names a live process.
+ */
+struct master *
+gunicorn_adopt(struct gw *gw, const struct ledger *prev)
+{
+	const char	*pidfile = gw->cfg.pidfile, *errstr, *why;
+	char		 path2[4200];
+	struct master	*m = NULL;
+	pid_t		 pid, pid2;
+	unsigned long long st;
+
+	snprintf(path2, sizeof path2, "%s.2", pidfile);
+	pid = pidfile_read(pidfile, &errstr);
+	if (pid == -1 && !(errno == ENOENT && access(pidfile, F_OK) == -1))
 		log_warnx("pidfile %s: %s; ignoring it", pidfile, errstr);
-		goto stale;
-	}
-	if (pid == getpid() || !proc_exists(pid)) {
+	pid2 = pidfile_read(path2, &errstr);
+
+	if (prev->master != 0 &&
+	    adopt_refusal(prev, prev->master, prev->master_start) == NULL &&
+	    (m = master_watch_proved(gw, prev->master, prev->master_start,
+	    1)) != NULL)
+		log_info("adopted gunicorn master %d from %s (proved by %s: "
+		    "our uid, its start time, the app's listening sockets)",
+		    (int)m->pid, pid == m->pid ? pidfile : gw->cfg.record,
+		    gw->cfg.record);
+	else if (prev->reload_id != 0 && prev->new != 0 &&
+	    adopt_refusal(prev, prev->new, prev->new_start) == NULL &&
+	    (m = master_watch_proved(gw, prev->new, prev->new_start, 1)) !=
+	    NULL)
+		log_info("adopted gunicorn master %d from %s, the new master "
+		    "of reload %u (its old master %d is gone; proved by %s)",
+		    (int)m->pid, pid == m->pid ? pidfile : pid2 == m->pid ?
+		    path2 : gw->cfg.record, prev->reload_id,
+		    (int)prev->master, gw->cfg.record);
+	else if (prev->usr2_tick != 0 && pid2 > 0 && prev->nlisteners > 0 &&
+	    (st = proc_starttime(pid2)) >= prev->usr2_tick &&
+	    adopt_refusal(prev, pid2, st) == NULL &&
+	    (m = master_watch_proved(gw, pid2, st, 1)) != NULL)
+		log_info("adopted gunicorn master %d from %s, the new master "
+		    "of reload %u (started after its SIGUSR2, holds the app's "
+		    "listening sockets)", (int)m->pid, path2,
+		    prev->reload_id);
+	if (m != NULL)
+		return m;
+
+	if (pid > 0 && proc_exists(pid) && !proc_is_zombie(pid)) {
+		why = adopt_refusal(prev, pid, pid == prev->master ?
+		    prev->master_start : 0);
+		if (why != NULL && prev->master != 0 && pid != prev->master &&
+		    pid != prev->new && proc_uid(pid) == geteuid())
+			why = "not the master the record names";
+		if (why == NULL)
+			why = "it exited as it was looked at";
+		log_warnx("pidfile %s names %d, which this wrapper cannot "
+		    "prove is its gunicorn (%s): not adopting or signalling "
+		    "it", pidfile, (int)pid, why);
+	} else if (pid > 0)
 		log_info("pidfile %s names %d, which is not running; "
 		    "removing it", pidfile, (int)pid);
-		goto stale;
-	}
-	if (!proc_is_gunicorn(pid)) {
-		log_warnx("pidfile %s names %d, which is not gunicorn; "
-		    "removing it", pidfile, (int)pid);
-		goto stale;
-	}
-	if ((m = master_watch(gw, pid, 1)) == NULL)
-		goto stale;
-	log_info("adopted gunicorn master %d from %s", (int)pid, pidfile);
-	return m;
-
-stale:
-	/* gunicorn refuses to start while the pidfile names a live PID. */
 	if (unlink(pidfile) == -1 && errno != ENOENT)
 		log_warn("unlink %s", pidfile);
 	return NULL;
+}
+
+/*
+ * gunicorn's effective settings, as gunicorn itself computes them from
+ * the command line, GUNICORN_CMD_ARGS and a config file (-c, or
+ * ./gunicorn.conf.py): its own Config, run by the interpreter its script
+ * names, without importing the application.
+ */
+static const char probe_script[] =
+"import os, sys\n"
+"sys.argv = ['gunicorn'] + sys.argv[1:]\n"
+"from gunicorn.app.wsgiapp import WSGIApplication\n"
+"class Probe(WSGIApplication):\n"
+"    def load(self):\n"
+"        pass\n"
+"c = Probe('%(prog)s [OPTIONS] [APP_MODULE]').cfg\n"
+"sys.stdout.write('\\ngw-probe daemon %d\\ngw-probe cwd %s\\n"
+"gw-probe pidfile %s\\n' % (bool(c.daemon), os.getcwd(), c.pidfile or ''))\n";
+
+#define PROBE_TIMEOUT	15.0
+
+/* The interpreter line of a script: "#!/usr/bin/python3" -> its words. */
+static int
+probe_interpreter(const char *script, char *line, size_t size, char **w)
+{
+	FILE	*f;
+	char	*p, *save;
+	int	 n = 0;
+
+	if ((f = fopen(script, "re")) == NULL)
+		return -1;
+	if (fgets(line, (int)size, f) == NULL || strncmp(line, "#!", 2) != 0) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	for (p = strtok_r(line + 2, " \t", &save); p != NULL && n < 2;
+	    p = strtok_r(NULL, " \t", &save))
+		w[n++] = p;
+	return n > 0 ? n : -1;
+}
+
+/* Run the probe; its output (stdout and stderr) into out.  0, or -1 with
+ * a reason in out. */
+static int
+probe_run(struct gw *gw, char *out, size_t size)
+{
+	struct gw_config *cfg = &gw->cfg;
+	char		 line[512], *w[2], **argv;
+	sigset_t	 all, old;
+	struct pollfd	 pfd;
+	size_t		 len = 0;
+	ssize_t		 n;
+	double		 deadline;
+	pid_t		 pid, r;
+	int		 i, nw, na, p[2], status;
+
+	if ((nw = probe_interpreter(cfg->argv[0], line, sizeof line, w)) ==
+	    -1) {
+		snprintf(out, size, "%s is not a script naming its "
+		    "interpreter", cfg->argv[0]);
+		return -1;
+	}
+	na = cfg->argc - 1 - (cfg->pidfile_added ? 2 : 0);
+	argv = xcalloc((size_t)(nw + na + 3), sizeof *argv);
+	for (i = 0; i < nw; i++)
+		argv[i] = w[i];
+	argv[nw] = "-c";
+	argv[nw + 1] = (char *)probe_script;
+	for (i = 0; i < na; i++)
+		argv[nw + 2 + i] = cfg->argv[i + 1];
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		snprintf(out, size, "pipe: %s", strerror(errno));
+		free(argv);
+		return -1;
+	}
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
+		fatal("sigprocmask");
+	if ((pid = fork()) == 0)
+		spawn_child(argv, &old, p[1]);
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	free(argv);
+	close(p[1]);
+	if (pid == -1) {
+		snprintf(out, size, "fork: %s", strerror(errno));
+		close(p[0]);
+		return -1;
+	}
+	deadline = now_mono() + PROBE_TIMEOUT;
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		i = poll(&pfd, 1, (int)((deadline - now_mono()) * 1000));
+		if (i == -1 && errno == EINTR)
+			continue;
+		if (i <= 0)
+			break;		/* timed out (or poll failed) */
+		n = read(p[0], out + len, size - 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == size - 1)
+			len = 0;	/* keep the end: it says what we want */
+	}
+	out[len] = '\0';
+	close(p[0]);
+	if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
+		log_warn("kill %d", (int)pid);
+	do
+		r = waitpid(pid, &status, 0);
+	while (r == -1 && errno == EINTR);
+	if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	/* Its last line says why (gunicorn's "Error: ..."). */
+	while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	if (len == 0)
+		snprintf(out, size, "it failed (status %d)", status);
+	else if (strrchr(out, '\n') != NULL)
+		memmove(out, strrchr(out, '\n') + 1,
+		    strlen(strrchr(out, '\n') + 1) + 1);
+	return -1;
+}
+
+int
+gunicorn_probe_config(struct gw *gw)
+{
+	char	 out[8192], *p, *e, *cwd = NULL, *pidfile = NULL, *abs;
+	int	 daemon = 0;
+
+	if (!gw->cfg.config_file)
+		return 0;
+	if (probe_run(gw, out, sizeof out) == -1) {
+		if (gw->cfg.pidfile_added)
+			log_warnx("cannot read gunicorn's settings (%s): if a "
+			    "config file sets a pidfile, the --pid %s the "
+			    "wrapper adds overrides it", out, gw->cfg.pidfile);
+		else
+			log_warnx("cannot read gunicorn's settings: %s", out);
+		return 0;
+	}
+	for (p = out; p != NULL && *p != '\0'; p = e) {
+		if ((e = strchr(p, '\n')) != NULL)
+			*e++ = '\0';
+		if (strncmp(p, "gw-probe daemon ", 16) == 0)
+			daemon = strcmp(p + 16, "1") == 0;
+		else if (strncmp(p, "gw-probe cwd ", 13) == 0)
+			cwd = p + 13;
+		else if (strncmp(p, "gw-probe pidfile ", 17) == 0)
+			pidfile = p + 17;
+	}
+	if (daemon) {
+		log_warnx("gunicorn's settings say daemon = True (a config "
+		    "file?): not supported, the wrapper must stay gunicorn's "
+		    "parent; remove it");
+		return -1;
+	}
+	if (gw->cfg.pidfile_added && pidfile != NULL && *pidfile != '\0') {
+		if (pidfile[0] == '/' || cwd == NULL)
+			abs = xstrdup(pidfile);
+		else
+			xasprintf(&abs, "%s/%s", cwd, pidfile);
+		log_info("gunicorn's config sets pidfile %s: using it", abs);
+		options_use_pidfile(&gw->cfg, abs);
+		free(abs);
+	}
+	return 0;
 }

@@ -16,6 +16,7 @@ struct gw;
 
 struct master {
 	pid_t			 pid;
+	unsigned long long	 start;		/* start time: ledger.h */
 	int			 pidfd;
 	struct event		*ev;
 	int			 exited;
@@ -28,12 +29,22 @@ struct master {
 /* Start `gunicorn --check-config ARGS` with its output on a pipe
  * (returned in *fd); the PID, or -1 logged. */
 pid_t		 gunicorn_spawn_check(struct gw *, int *);
+/* Read gunicorn's effective settings when a config file may apply: use
+ * the pidfile it sets; -1 (logged) for daemon = True. */
+int		 gunicorn_probe_config(struct gw *);
 /* Start the first generation; NULL (logged) if it cannot be started. */
 struct master	*gunicorn_spawn(struct gw *);
-/* Adopt a live master named by the pidfile, if any. */
-struct master	*gunicorn_adopt(struct gw *);
+/* Adopt the live master the record (prev) proves is ours, if any: see
+ * gunicorn.c.  A pidfile only names a candidate. */
+struct ledger;
+struct master	*gunicorn_adopt(struct gw *, const struct ledger *);
 /* Watch an existing master; NULL if it is already gone. */
 struct master	*master_watch(struct gw *, pid_t, int);
+/* The same, only if pid still started at start (not a reused PID). */
+struct master	*master_watch_proved(struct gw *, pid_t, unsigned long long,
+		    int);
+/* The watched master with this PID, or NULL. */
+struct master	*master_find(struct gw *, pid_t);
 void		 master_free(struct master *);
 /* Signal through the pidfd: never hits a reused PID.  0 or -1/errno. */
 int		 master_signal(struct master *, int);

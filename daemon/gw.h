@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "history.h"
+#include "ledger.h"
 #include "options.h"
 
 struct control;
@@ -45,6 +46,12 @@ struct gw {
 
 	struct reload		*reload;	/* state machine, reload.c */
 	struct history		 history;
+	struct ledger		 ledger;	/* what we know: ledger.h */
+	/* The previous wrapper's reload whose new master we adopted: its
+	 * outcome is the boot probe's. */
+	unsigned		 interrupted_id;
+	pid_t			 interrupted_old;
+	char			 interrupted_phase[16];
 	struct control		*control;	/* control.c */
 
 	struct event		*sigev[10];
@@ -85,6 +92,8 @@ void	server_master_exited(struct gw *, struct master *);
 void	server_exit(struct gw *, int);
 void	server_fail(struct gw *, int);
 const char *server_state_name(enum gw_state);
+/* Write what the wrapper knows to RUN_DIR/NAME.record (ledger.h). */
+void	server_record(struct gw *);
 
 
 #endif

@@ -157,6 +157,26 @@ find_executable(const char *prog, const char *path)
 	}
 }
 
+/*
+ * The directory the wrapper was started in, as gunicorn sees it: $PWD if
+ * that is the working directory (it keeps the operator's symlinks), else
+ * getcwd(); malloc'd.
+ */
+static char *
+start_dir(options_getenv get)
+{
+	char		 cwd[4096];
+	const char	*pwd = get("PWD");
+	struct stat	 a, b;
+
+	if (pwd != NULL && pwd[0] == '/' && stat(pwd, &a) == 0 &&
+	    stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return xstrdup(pwd);
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return xstrdup("/");
+	return xstrdup(cwd);
+}
+
 /* Make path absolute against base (or the working directory). */
 static char *
 absolute(const char *path, const char *base)
@@ -166,7 +186,8 @@ absolute(const char *path, const char *base)
 	if (path[0] == '/')
 		return xstrdup(path);
 	if (base != NULL && base[0] == '/') {
-		xasprintf(&out, "%s/%s", base, path);
+		xasprintf(&out, "%s%s%s", base,
+		    base[strlen(base) - 1] == '/' ? "" : "/", path);
 		return out;
 	}
 	if (getcwd(cwd, sizeof cwd) == NULL)
@@ -181,48 +202,188 @@ absolute(const char *path, const char *base)
 }
 
 /*
- * Look through gunicorn's arguments for what concerns us.  gunicorn uses
- * argparse, so -p takes "-p X" and "-pX", --pid takes "--pid X" and
- * "--pid=X"; --chdir matters because a relative pidfile is relative to it.
+ * gunicorn's options that name a file or directory.  gunicorn resolves a
+ * relative one after its --chdir (or, for --chdir, --paste and --config,
+ * which it reads before it applies --chdir, against the directory it was
+ * started in), and on SIGUSR2 re-executes itself
+ * from the directory it chdir'd to: a relative --chdir then names a
+ * directory inside itself, and the new master cannot start.  The wrapper
+ * hands gunicorn every one of them absolute, resolved as gunicorn's
+ * first start would have resolved it, so that every generation agrees.
+ */
+enum path_base {
+	BASE_START,		/* the wrapper's working directory */
+	BASE_CHDIR,		/* gunicorn's --chdir, else the above */
+	BASE_BIND,		/* BASE_CHDIR, only for "unix:PATH" */
+	BASE_LOG,		/* BASE_CHDIR, except "-" (stdout/stderr) */
+};
+
+static const struct {
+	const char	*name;	/* long option */
+	char		 letter; /* its short form, or 0 */
+	enum path_base	 base;
+} path_opts[] = {
+	{ "--chdir",		0,	BASE_START },
+	{ "--paste",		0,	BASE_START },
+	{ "--paster",		0,	BASE_START },
+	{ "--config",		'c',	BASE_START },
+	{ "--pid",		'p',	BASE_CHDIR },
+	{ "--bind",		'b',	BASE_BIND },
+	{ "--access-logfile",	0,	BASE_LOG },
+	{ "--error-logfile",	0,	BASE_LOG },
+	{ "--log-file",		0,	BASE_LOG },
+	{ "--log-config",	0,	BASE_CHDIR },
+	{ "--worker-tmp-dir",	0,	BASE_CHDIR },
+	{ "--certfile",		0,	BASE_CHDIR },
+	{ "--keyfile",		0,	BASE_CHDIR },
+	{ "--ca-certs",		0,	BASE_CHDIR },
+};
+#define NPATH_OPTS	(sizeof path_opts / sizeof path_opts[0])
+
+/*
+ * If a is one of path_opts (by its exact long name, "--name=VALUE", its
+ * short letter, or the letter with the value attached), its index; *val
+ * the value (NULL when it is the next argument), *vlen the length of what
+ * precedes an attached value.  -1 otherwise.
  */
 static int
-scan_gunicorn_args(int argc, char **argv, char **pidfile, char **chdir_to,
-    char *err, size_t errlen)
+path_opt(const char *a, const char **val, size_t *plen)
 {
-	int	 i;
-	char	*a;
+	size_t	i, n;
+
+	for (i = 0; i < NPATH_OPTS; i++) {
+		n = strlen(path_opts[i].name);
+		if (strncmp(a, path_opts[i].name, n) == 0 &&
+		    (a[n] == '\0' || a[n] == '=')) {
+			*val = a[n] == '=' ? a + n + 1 : NULL;
+			*plen = n + 1;
+			return (int)i;
+		}
+		if (path_opts[i].letter != 0 && a[0] == '-' &&
+		    a[1] == path_opts[i].letter) {
+			*val = a[2] != '\0' ? a + 2 : NULL;
+			*plen = 2;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* The part of an option's value that is a path, or NULL for none. */
+static const char *
+path_part(int k, const char *v)
+{
+	switch (path_opts[k].base) {
+	case BASE_BIND:
+		return strncmp(v, "unix:", 5) == 0 ? v + 5 : NULL;
+	case BASE_LOG:
+		return strcmp(v, "-") == 0 ? NULL : v;
+	default:
+		return v;
+	}
+}
+
+static int
+is_daemon_flag(const char *a)
+{
+	/* -D, -D clustered with other flags (-RD, -Dw4), and the
+	 * abbreviations argparse accepts (--da ... --daemon). */
+	return (a[0] == '-' && a[1] != '-' && a[1] != '\0' &&
+	    strspn(a + 1, "RD") > 0 &&
+	    memchr(a + 1, 'D', strspn(a + 1, "RD")) != NULL) ||
+	    (strlen(a) >= 4 && strncmp(a, "--daemon", strlen(a)) == 0);
+}
+
+struct gargs {
+	const char	*pidfile;	/* last -p/--pid */
+	const char	*chdir;		/* last --chdir */
+	const char	*config;	/* last -c/--config */
+	const char	*relative;	/* first relative path option */
+};
+
+/*
+ * Look through gunicorn's arguments for what concerns us (argparse's
+ * forms: "-p X", "-pX", "--pid X", "--pid=X"; the last one wins), and
+ * refuse -D/--daemon: a daemonised gunicorn would escape both us and the
+ * supervisor.  where names the source in errors.
+ */
+static int
+scan_gunicorn_args(int argc, char **argv, const char *where,
+    struct gargs *g, char *err, size_t errlen)
+{
+	const char	*v, *p;
+	size_t		 plen;
+	int		 i, k;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (is_daemon_flag(argv[i]))
+			return fail(err, errlen, "%sgunicorn's %s is not "
+			    "supported: the wrapper must stay gunicorn's parent "
+			    "(remove it, and daemon = True from a config file)",
+			    where, argv[i]);
+		if ((k = path_opt(argv[i], &v, &plen)) == -1)
+			continue;
+		if (v == NULL) {
+			if (i + 1 >= argc)
+				return fail(err, errlen, "%sgunicorn's %s "
+				    "needs a value", where, argv[i]);
+			v = argv[++i];
+		}
+		if (path_opts[k].letter == 'p')
+			g->pidfile = v;
+		else if (strcmp(path_opts[k].name, "--chdir") == 0)
+			g->chdir = v;
+		else if (path_opts[k].letter == 'c')
+			g->config = v;
+		if (g->relative == NULL && (p = path_part(k, v)) != NULL &&
+		    *p != '\0' && *p != '/')
+			g->relative = path_opts[k].name;
+	}
+	if (g->pidfile != NULL && *g->pidfile == '\0')
+		return fail(err, errlen, "%sgunicorn's pidfile is empty", where);
+	return 0;
+}
+
+/* Make each relative path in gunicorn's argv absolute (see path_opts). */
+static void
+absolute_gunicorn_args(int argc, char **argv, const char *start,
+    const char *chdir_abs)
+{
+	const char	*v, *p, *base;
+	char		*a, *abs, *out;
+	size_t		 plen;
+	int		 i, k, next;
 
 	for (i = 0; i < argc; i++) {
 		a = argv[i];
-		/* -D, -D clustered with other flags (-RD, -Dw4), and the
-		 * abbreviations argparse accepts (--da ... --daemon). */
-		if ((a[0] == '-' && a[1] != '-' && a[1] != '\0' &&
-		    strspn(a + 1, "RD") > 0 &&
-		    memchr(a + 1, 'D', strspn(a + 1, "RD")) != NULL) ||
-		    (strlen(a) >= 4 && strncmp(a, "--daemon", strlen(a)) == 0))
-			return fail(err, errlen, "gunicorn's %s is not "
-			    "supported: the wrapper must stay gunicorn's parent "
-			    "(remove it, and daemon = True from a config file)",
-			    a);
-		if (strcmp(a, "-p") == 0 || strcmp(a, "--pid") == 0 ||
-		    strcmp(a, "--chdir") == 0) {
-			if (i + 1 >= argc)
-				return fail(err, errlen, "gunicorn's %s needs "
-				    "a value", a);
-			if (strcmp(a, "--chdir") == 0)
-				*chdir_to = argv[++i];
-			else
-				*pidfile = argv[++i];
-		} else if (strncmp(a, "--pid=", 6) == 0)
-			*pidfile = a + 6;
-		else if (strncmp(a, "--chdir=", 8) == 0)
-			*chdir_to = a + 8;
-		else if (strncmp(a, "-p", 2) == 0 && a[2] != '\0')
-			*pidfile = a + 2;
+		if (strcmp(a, "--") == 0)
+			break;
+		if ((k = path_opt(a, &v, &plen)) == -1)
+			continue;
+		next = v == NULL;
+		if (next && (v = argv[i + 1]) == NULL)
+			break;
+		if ((p = path_part(k, v)) == NULL || *p == '\0' || *p == '/') {
+			i += next;
+			continue;
+		}
+		base = path_opts[k].base == BASE_START || chdir_abs == NULL ?
+		    start : chdir_abs;
+		abs = absolute(p, base);
+		/* Keep what precedes the path: "--pid=", "-p", "unix:". */
+		xasprintf(&out, "%.*s%.*s%s", next ? 0 : (int)plen,
+		    next ? "" : a, (int)(p - v), v, abs);
+		free(abs);
+		if (next) {
+			free(argv[i + 1]);
+			argv[++i] = out;
+		} else {
+			free(argv[i]);
+			argv[i] = out;
+		}
 	}
-	if (*pidfile != NULL && **pidfile == '\0')
-		return fail(err, errlen, "gunicorn's pidfile is empty");
-	return 0;
 }
 
 /* A group by name or number. */
@@ -270,7 +431,10 @@ options_parse(int argc, char **argv, options_getenv get,
 	const char	*val[OPT_COUNT] = { NULL };
 	const char	*from[OPT_COUNT] = { NULL };
 	const char	*errstr, *a;
-	char		*pidfile = NULL, *chdir_to = NULL;
+	struct gargs	 g, ge;
+	char		*start = NULL, *chdir_abs = NULL, *envargs = NULL;
+	char		*envv[64], *tok, *save;
+	int		 envc = 0;
 	int		 i, j, dash = -1, first, n;
 	size_t		 len;
 
@@ -411,10 +575,11 @@ options_parse(int argc, char **argv, options_getenv get,
 	if (first >= argc)
 		return fail(err, errlen, "no gunicorn arguments (at least "
 		    "the application, e.g. myapp:app)"), OPTIONS_ERROR;
-	if (scan_gunicorn_args(argc - first, argv + first, &pidfile,
-	    &chdir_to, err, errlen) == -1)
+	memset(&g, 0, sizeof g);
+	memset(&ge, 0, sizeof ge);
+	if (scan_gunicorn_args(argc - first, argv + first, "", &g, err,
+	    errlen) == -1)
 		return OPTIONS_ERROR;
-
 	/* Run directory. */
 	if (val[OPT_RUN_DIR] != NULL && *val[OPT_RUN_DIR] == '\0')
 		return fail(err, errlen, "%s: empty path", from[OPT_RUN_DIR]),
@@ -426,15 +591,70 @@ options_parse(int argc, char **argv, options_getenv get,
 		    "executable", from[OPT_GUNICORN], val[OPT_GUNICORN]),
 		    OPTIONS_ERROR;
 	cfg->name = xstrdup(val[OPT_NAME]);
+	/*
+	 * GUNICORN_CMD_ARGS: gunicorn reads it (shlex-split) under the
+	 * command line.  We cannot rewrite it, so a relative path there is
+	 * refused; a pidfile there is the operator's, and ours is not added.
+	 */
+	if (get("GUNICORN_CMD_ARGS") != NULL) {
+		envargs = xstrdup(get("GUNICORN_CMD_ARGS"));
+		for (tok = strtok_r(envargs, " \t\n", &save); tok != NULL &&
+		    envc < (int)(sizeof envv / sizeof envv[0]);
+		    tok = strtok_r(NULL, " \t\n", &save))
+			envv[envc++] = tok;
+		i = scan_gunicorn_args(envc, envv, "GUNICORN_CMD_ARGS: ", &ge,
+		    err, errlen);
+		if (i == 0 && ge.relative != NULL)
+			i = fail(err, errlen, "GUNICORN_CMD_ARGS: gunicorn's "
+			    "%s is a relative path, which gunicorn re-resolves "
+			    "from another directory when it re-executes on "
+			    "reload: make it absolute", ge.relative);
+		if (i == -1) {
+			free(envargs);
+			options_free(cfg);
+			return OPTIONS_ERROR;
+		}
+		if (g.pidfile == NULL)
+			g.pidfile = ge.pidfile;
+	}
+
+	start = start_dir(get);
+	/* gunicorn reads ./gunicorn.conf.py, from where it starts, when no
+	 * -c says otherwise: its settings may matter to us (pidfile). */
+	cfg->config_file = g.config != NULL || ge.config != NULL ||
+	    access("gunicorn.conf.py", F_OK) == 0;
+	if (g.chdir != NULL)
+		chdir_abs = absolute(g.chdir, start);
+	else if (ge.chdir != NULL)
+		chdir_abs = xstrdup(ge.chdir);	/* absolute: checked */
 	cfg->run_dir = val[OPT_RUN_DIR] != NULL ?
 	    absolute(val[OPT_RUN_DIR], NULL) :
 	    rundir_default(get("XDG_RUNTIME_DIR"));
-	if (pidfile != NULL)
-		cfg->pidfile = absolute(pidfile, chdir_to);
+	if (g.pidfile != NULL)
+		cfg->pidfile = absolute(g.pidfile, chdir_abs != NULL ?
+		    chdir_abs : start);
 	else {
 		xasprintf(&cfg->pidfile, "%s/%s.pid", cfg->run_dir, cfg->name);
 		cfg->pidfile_added = 1;
 	}
+
+	/* argv for exec: gunicorn, its arguments, maybe --pid PATH. */
+	n = argc - first;
+	cfg->argv = xcalloc((size_t)n + 4, sizeof *cfg->argv);
+	cfg->argv[0] = xstrdup(cfg->gunicorn);
+	for (i = 0; i < n; i++)
+		cfg->argv[i + 1] = xstrdup(argv[first + i]);
+	cfg->argc = n + 1;
+	absolute_gunicorn_args(n, cfg->argv + 1, start, chdir_abs);
+	free(start);
+	free(chdir_abs);
+	free(envargs);
+	if (cfg->pidfile_added) {
+		cfg->argv[cfg->argc++] = xstrdup("--pid");
+		cfg->argv[cfg->argc++] = xstrdup(cfg->pidfile);
+	}
+	cfg->argv[cfg->argc] = NULL;
+
 
 	/* The control socket: must fit in sun_path. */
 	if (val[OPT_SOCKET] != NULL && *val[OPT_SOCKET] == '\0')
@@ -451,6 +671,7 @@ options_parse(int argc, char **argv, options_getenv get,
 		    strlen(cfg->socket),
 		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	xasprintf(&cfg->history, "%s/%s.history", cfg->run_dir, cfg->name);
+	xasprintf(&cfg->record, "%s/%s.record", cfg->run_dir, cfg->name);
 	cfg->socket_gid = (gid_t)-1;
 	if (val[OPT_PREFLIGHT] != NULL) {
 		if (strcmp(val[OPT_PREFLIGHT], "1") == 0 ||
@@ -470,19 +691,21 @@ options_parse(int argc, char **argv, options_getenv get,
 		return options_fail(cfg, err, errlen, "%s: no such group '%s'",
 		    from[OPT_SOCKET_GROUP], val[OPT_SOCKET_GROUP]);
 
-	/* argv for exec: gunicorn, its arguments, maybe --pid PATH. */
-	n = argc - first;
-	cfg->argv = xcalloc((size_t)n + 4, sizeof *cfg->argv);
-	cfg->argv[0] = xstrdup(cfg->gunicorn);
-	for (i = 0; i < n; i++)
-		cfg->argv[i + 1] = xstrdup(argv[first + i]);
-	cfg->argc = n + 1;
-	if (cfg->pidfile_added) {
-		cfg->argv[cfg->argc++] = xstrdup("--pid");
-		cfg->argv[cfg->argc++] = xstrdup(cfg->pidfile);
-	}
-	cfg->argv[cfg->argc] = NULL;
 	return OPTIONS_RUN;
+}
+
+void
+options_use_pidfile(struct gw_config *cfg, const char *path)
+{
+	if (cfg->pidfile_added && cfg->argc >= 3 &&
+	    strcmp(cfg->argv[cfg->argc - 2], "--pid") == 0) {
+		free(cfg->argv[--cfg->argc]);
+		free(cfg->argv[--cfg->argc]);
+		cfg->argv[cfg->argc] = NULL;
+	}
+	cfg->pidfile_added = 0;
+	free(cfg->pidfile);
+	cfg->pidfile = xstrdup(path);
 }
 
 void
@@ -503,5 +726,6 @@ options_free(struct gw_config *cfg)
 	free(cfg->pidfile);
 	free(cfg->socket);
 	free(cfg->history);
+	free(cfg->record);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -41,9 +41,11 @@ struct gw_config {
 	int		  argc;
 	char		*pidfile;	/* absolute path */
 	int		  pidfile_added; /* we added --pid */
+	int		  config_file;	/* a gunicorn config file may apply */
 
 	char		*socket;	/* control socket path */
 	char		*history;	/* RUN_DIR/NAME.history */
+	char		*record;	/* RUN_DIR/NAME.record, ledger.h */
 	gid_t		 socket_gid;	/* (gid_t)-1: none */
 	int		 preflight;	/* --check-config before SIGUSR2 */
 	enum log_level	 log_level;	/* least severe level written */
@@ -64,6 +66,9 @@ typedef const char *(*options_getenv)(const char *);
 enum options_action options_parse(int, char **, options_getenv,
 	    struct gw_config *, char *, size_t);
 void	options_free(struct gw_config *);
+/* The pidfile a gunicorn config file sets (absolute): use it instead of
+ * the --pid we added. */
+void	options_use_pidfile(struct gw_config *, const char *);
 const char *options_ready_name(enum ready_mode);
 void	options_usage(FILE *);
 

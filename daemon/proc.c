@@ -2,11 +2,15 @@
  * proc.c: reading gunicorn's process tree from /proc.
  *
  * The wrapper learns everything about a generation by looking, never by
- * asking gunicorn: who a master's children are (the task children files,
- * Linux 3.5+), whether a fresh child is the new master of a reload (its
- * environment carries GUNICORN_PID=<old master>, set by gunicorn's
- * reexec() just before execve), and when a process started (to never
- * signal a PID that was reused).
+ * asking gunicorn, and only from facts the kernel keeps and a process
+ * title cannot fake: who a master's children are (the task children
+ * files, Linux 3.5+), when a process started (to never signal a PID that
+ * was reused), its owner, whether it exec'd since its fork (a forked
+ * worker keeps its parent's argv address, an exec'd new master gets a
+ * fresh one), and which listening sockets it holds (a new master inherits
+ * its old master's, by inode).  A process's environment is read only as a
+ * hint: gunicorn's reexec() sets GUNICORN_PID=<old master> there, and
+ * setproctitle blanks it a moment after exec.
  */
 #include <sys/stat.h>
 
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parse.h"
@@ -141,30 +146,6 @@ proc_env_has(pid_t pid, const char *entry)
 }
 
 int
-proc_find_env(const char *entry, pid_t *out)
-{
-	DIR		*d;
-	struct dirent	*de;
-	pid_t		 pid;
-	char		*end;
-
-	if ((d = opendir("/proc")) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		pid = (pid_t)strtol(de->d_name, &end, 10);
-		if (*end != '\0' || pid <= 1 || pid == getpid())
-			continue;
-		if (proc_env_has(pid, entry) == 1 && proc_is_gunicorn(pid)) {
-			*out = pid;
-			closedir(d);
-			return 1;
-		}
-	}
-	closedir(d);
-	return 0;
-}
-
-int
 proc_exists(pid_t pid)
 {
 	char		path[64];
@@ -217,30 +198,209 @@ proc_ppid(pid_t pid)
 	return (pid_t)strtol(p + 1, NULL, 10);
 }
 
-int
-proc_is_gunicorn(pid_t pid)
+/* Field n (3 = state) of /proc/pid/stat as a number; 0 on error. */
+static unsigned long long
+stat_field(pid_t pid, int n)
 {
-	char	 path[64], buf[4096], *p, *base, *end;
-	ssize_t	 n;
+	char	buf[1024], *p;
+	int	field;
 
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	if ((n = read_file(path, buf, sizeof buf)) <= 0)
+	if ((p = stat_fields(pid, buf, sizeof buf)) == NULL)
 		return 0;
-	/*
-	 * "python3 /usr/bin/gunicorn ...", "gunicorn: master [app]" with
-	 * setproctitle, or a venv's ".../bin/gunicorn": look at the first
-	 * two words for a name starting with "gunicorn".
-	 */
-	end = buf + n;
-	for (p = buf; p < end && p < buf + n; p += strlen(p) + 1) {
-		base = strrchr(p, '/');
-		base = base != NULL ? base + 1 : p;
-		if (strncmp(base, "gunicorn", 8) == 0)
+	for (field = 3; field < n; field++) {
+		if ((p = strchr(p, ' ')) == NULL)
+			return 0;
+		p++;
+	}
+	return strtoull(p, NULL, 10);
+}
+
+unsigned long long
+proc_arg_start(pid_t pid)
+{
+	return stat_field(pid, 48);
+}
+
+int
+proc_is_zombie(pid_t pid)
+{
+	char	buf[1024], *p;
+
+	if ((p = stat_fields(pid, buf, sizeof buf)) == NULL)
+		return 1;	/* gone */
+	return *p == 'Z' || *p == 'X' || *p == 'x';
+}
+
+uid_t
+proc_uid(pid_t pid)
+{
+	char		path[64];
+	struct stat	sb;
+
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	if (stat(path, &sb) == -1)
+		return (uid_t)-1;
+	return sb.st_uid;
+}
+
+unsigned long long
+proc_now_ticks(void)
+{
+	struct timespec	ts;
+	long		hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts) == -1)
+		return 0;
+	return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
+	    (unsigned long long)ts.tv_nsec / (1000000000ULL /
+	    (unsigned long long)hz);
+}
+
+int
+proc_boot_id(char *buf, size_t size)
+{
+	char	tmp[64];
+	size_t	n;
+
+	if (read_file("/proc/sys/kernel/random/boot_id", tmp, sizeof tmp) ==
+	    -1)
+		return -1;
+	n = strcspn(tmp, "\n");
+	tmp[n] = '\0';
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(buf, tmp, n + 1);
+	return 0;
+}
+
+/*
+ * Listening sockets, by inode, from one /proc/net table: TCP's state 0A
+ * is LISTEN; a Unix socket listens when its flags have __SO_ACCEPTCON.
+ */
+static void
+net_listening(const char *table, int unix_table, unsigned long long *set,
+    size_t *n, size_t max)
+{
+	FILE			*f;
+	char			 line[512], *p;
+	unsigned long long	 ino;
+	unsigned long		 flags;
+	int			 i;
+
+	if ((f = fopen(table, "re")) == NULL)
+		return;
+	if (fgets(line, sizeof line, f) == NULL) {	/* the header */
+		fclose(f);
+		return;
+	}
+	while (*n < max && fgets(line, sizeof line, f) != NULL) {
+		p = line;
+		if (unix_table) {
+			/* Num RefCount Protocol Flags Type St Inode Path */
+			if (sscanf(p, "%*s %*s %*s %lx %*s %*s %llu", &flags,
+			    &ino) == 2 && (flags & 0x10000) != 0 && ino != 0)
+				set[(*n)++] = ino;
+			continue;
+		}
+		/* sl local rem st tx:rx tr:when retr uid timeout inode */
+		for (i = 0; i < 3 && p != NULL; i++)
+			p = strchr(p + strspn(p, " "), ' ');
+		if (p == NULL || strncmp(p + strspn(p, " "), "0A ", 3) != 0)
+			continue;
+		if (sscanf(p, "%*s %*s %*s %*s %*s %*s %llu", &ino) == 1 &&
+		    ino != 0)
+			set[(*n)++] = ino;
+	}
+	fclose(f);
+}
+
+size_t
+proc_listening_sockets(unsigned long long *set, size_t max)
+{
+	size_t	n = 0;
+
+	net_listening("/proc/net/tcp", 0, set, &n, max);
+	net_listening("/proc/net/tcp6", 0, set, &n, max);
+	net_listening("/proc/net/unix", 1, set, &n, max);
+	return n;
+}
+
+static int
+in_set(unsigned long long v, const unsigned long long *set, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (set[i] == v)
 			return 1;
-		if (p != buf)
-			break;
 	}
 	return 0;
+}
+
+/* The socket inodes among pid's descriptors; how many, or -1. */
+static int
+proc_socket_inodes(pid_t pid, unsigned long long *out, size_t max)
+{
+	char		 path[320], link[64];
+	DIR		*d;
+	struct dirent	*de;
+	ssize_t		 len;
+	size_t		 n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while (n < max && (de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)pid,
+		    de->d_name);
+		if ((len = readlink(path, link, sizeof link - 1)) <= 0)
+			continue;
+		link[len] = '\0';
+		if (strncmp(link, "socket:[", 8) == 0)
+			out[n++] = strtoull(link + 8, NULL, 10);
+	}
+	closedir(d);
+	return (int)n;
+}
+
+size_t
+proc_listeners(pid_t pid, unsigned long long *out, size_t max)
+{
+	unsigned long long	*all, *mine;
+	size_t			 nall, i, n = 0;
+	int			 nmine;
+
+	all = xcalloc(PROC_SOCKETS_MAX, sizeof *all);
+	mine = xcalloc(PROC_SOCKETS_MAX, sizeof *mine);
+	nall = proc_listening_sockets(all, PROC_SOCKETS_MAX);
+	if ((nmine = proc_socket_inodes(pid, mine, PROC_SOCKETS_MAX)) > 0) {
+		for (i = 0; i < (size_t)nmine && n < max; i++) {
+			if (in_set(mine[i], all, nall) &&
+			    !in_set(mine[i], out, n))
+				out[n++] = mine[i];
+		}
+	}
+	free(all);
+	free(mine);
+	return n;
+}
+
+int
+proc_holds_any(pid_t pid, const unsigned long long *set, size_t n)
+{
+	unsigned long long	*mine;
+	int			 nmine, i, found = 0;
+
+	if (n == 0)
+		return 0;
+	mine = xcalloc(PROC_SOCKETS_MAX, sizeof *mine);
+	nmine = proc_socket_inodes(pid, mine, PROC_SOCKETS_MAX);
+	for (i = 0; i < nmine && !found; i++)
+		found = in_set(mine[i], set, n);
+	free(mine);
+	return found;
 }
 
 pid_t

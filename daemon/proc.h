@@ -1,6 +1,7 @@
 /*
  * proc.h: what the wrapper reads from /proc about gunicorn's processes.
- * Each function is a single, bounded read; none of them blocks.
+ * Each function is a bounded read; none of them blocks.  Nothing here
+ * looks at a process's name: see proc.c.
  */
 #ifndef GW_PROC_H
 #define GW_PROC_H
@@ -13,16 +14,31 @@
 int	proc_children(pid_t, pid_t **, size_t *);
 /* 1 if pid's environment has the exact entry "KEY=VALUE", 0 if not, -1. */
 int	proc_env_has(pid_t, const char *);
-/* Any process (not us) whose environment has the entry; 1 and *pid. */
-int	proc_find_env(const char *, pid_t *);
 /* 1 if /proc/pid exists (even a zombie, which is not reaped yet). */
 int	proc_exists(pid_t);
 /* Start time in clock ticks since boot (0 on error): guards PID reuse. */
 unsigned long long proc_starttime(pid_t);
 /* Parent PID, or -1. */
 pid_t	proc_ppid(pid_t);
-/* 1 if the process looks like a gunicorn master or worker. */
-int	proc_is_gunicorn(pid_t);
+/* 1 if a zombie, or gone. */
+int	proc_is_zombie(pid_t);
+/* Owner (effective uid) of the process, or (uid_t)-1. */
+uid_t	proc_uid(pid_t);
+/* Where its argv lives: changes on exec, kept on fork; 0 if unknown. */
+unsigned long long proc_arg_start(pid_t);
+/* Now, on the clock of proc_starttime() (ticks since boot). */
+unsigned long long proc_now_ticks(void);
+/* This boot's id (/proc/sys/kernel/random/boot_id); 0 or -1. */
+int	proc_boot_id(char *, size_t);
+
+/* Descriptors looked at per process, listening sockets per host. */
+#define PROC_SOCKETS_MAX	4096
+/* Inodes of every listening TCP and Unix socket of the host. */
+size_t	proc_listening_sockets(unsigned long long *, size_t);
+/* Inodes of the listening sockets pid holds (at most max). */
+size_t	proc_listeners(pid_t, unsigned long long *, size_t);
+/* 1 if pid holds one of the n socket inodes. */
+int	proc_holds_any(pid_t, const unsigned long long *, size_t);
 /* The PID a pidfile names; -1 with errno (ENOENT) or *errstr set. */
 pid_t	pidfile_read(const char *, const char **);
 

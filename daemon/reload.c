@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,8 @@ struct reload {
 
 	struct reload_entry	*e;		/* running entry, in history */
 	struct master		*old, *new;
+	unsigned long long	 usr2_tick;	/* SIGUSR2 sent (start-time clock) */
+	unsigned long long	 old_arg;	/* old master's proc_arg_start */
 	pid_t			 prev_new;	/* last failed new master */
 	unsigned long long	 prev_new_start;	/* ... its start time */
 	struct ready		*probe;
@@ -156,6 +159,7 @@ reload_set_state(struct gw *gw, enum reload_state to)
 	r->state = to;
 	r->phase_t0 = now;
 	event_del(r->timer);
+	server_record(gw);	/* a phase the next wrapper must know of */
 }
 
 static void
@@ -328,7 +332,8 @@ reload_blocker(struct gw *gw)
 			return r->prev_new;
 		reload_remember_new(r, 0);
 	}
-	if ((stray = reload_find_new_master(r->old->pid, r->old->pid)) != 0) {
+	if ((stray = reload_find_new_master(gw, r->old->pid, r->old->pid,
+	    r->old_arg, 0)) != 0) {
 		log_warnx("reload %u: master %d already has a new master %d "
 		    "that no reload verified: stopping it", r->e->id,
 		    (int)r->old->pid, (int)stray);
@@ -351,6 +356,8 @@ reload_open(struct gw *gw, enum reload_trigger trigger)
 	r->e->old_master = gw->cur->pid;
 	r->old = gw->cur;
 	r->new = NULL;
+	r->usr2_tick = 0;
+	r->old_arg = proc_arg_start(gw->cur->pid);
 	r->old_lost = 0;
 	r->t0 = r->phase_t0 = now_mono();
 }
@@ -396,10 +403,12 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
  * over once ready, as with an old master dying mid-reload.
  */
 void
-reload_resume(struct gw *gw, pid_t pid)
+reload_resume(struct gw *gw, pid_t pid, unsigned id)
 {
 	struct reload	*r = gw->reload;
 
+	if (id != 0 && id >= r->next_id)
+		r->next_id = id;	/* the interrupted reload keeps its id */
 	reload_open(gw, TRIGGER_SIGNAL);
 	r->e->new_master = pid;
 	r->e->note = xstrdup("resumed by a new wrapper after the previous "
@@ -413,6 +422,98 @@ reload_resume(struct gw *gw, pid_t pid)
 		return;
 	}
 	reload_warm(gw);
+}
+
+/*
+ * The previous wrapper was killed after it sent SIGUSR2, before it saw
+ * the new master: carry on from the forking phase, with the SIGUSR2's
+ * time as the previous wrapper recorded it (the new master may still be
+ * between its fork and its exec, in gunicorn's pre_exec hook).
+ */
+void
+reload_resume_forking(struct gw *gw, unsigned id, unsigned long long tick)
+{
+	struct reload	*r = gw->reload;
+
+	if (id != 0 && id >= r->next_id)
+		r->next_id = id;
+	reload_open(gw, TRIGGER_SIGNAL);
+	r->e->note = xstrdup("resumed by a new wrapper after the previous "
+	    "one was killed");
+	r->usr2_tick = tick;
+	log_info("reload %u: master %d was sent SIGUSR2 by the previous "
+	    "wrapper: looking for its new master", r->e->id,
+	    (int)r->old->pid);
+	reload_set_state(gw, RS_FORKING);
+	r->deadline = now_mono() + RELOAD_FORK_MAX;
+	reload_arm(r, RELOAD_POLL_FAST);
+}
+
+/*
+ * A reload the previous wrapper began and this one cannot carry on (it
+ * had not sent SIGUSR2, or its new master is gone, or it was already
+ * being aborted): it goes into the history under its own id with what
+ * this wrapper found, and later reloads take the ids after it.
+ */
+void
+reload_interrupted(struct gw *gw, unsigned id, pid_t old, pid_t new,
+    enum reload_result result, const char *fmt, ...)
+{
+	struct reload		*r = gw->reload;
+	struct reload_entry	*e;
+	va_list			 ap;
+	char			*what;
+
+	if (id == 0 || id < r->next_id)
+		return;		/* already in the history, or none */
+	va_start(ap, fmt);
+	if (vasprintf(&what, fmt, ap) == -1)
+		fatal("vasprintf");
+	va_end(ap);
+	r->next_id = id + 1;
+	e = history_add(&gw->history, id, TRIGGER_SIGNAL);
+	e->duration = 0;
+	e->result = result;
+	e->old_master = old;
+	e->new_master = new;
+	if (result == RESULT_OK)
+		e->note = what;
+	else
+		e->reason = what;
+	(void)history_append(&gw->history, gw->cfg.history, e);
+	if (result == RESULT_OK)
+		log_info("reload %u ok: %s", id, what);
+	else
+		log_warnx("reload %u failed: %s", id, what);
+}
+
+void
+reload_record(const struct gw *gw, struct ledger *l)
+{
+	const struct reload	*r = gw->reload;
+
+	l->reload_id = 0;
+	l->phase[0] = '\0';
+	l->usr2_tick = 0;
+	l->old = l->new = 0;
+	l->old_start = l->new_start = 0;
+	if (r == NULL || r->state == RS_IDLE || r->e == NULL)
+		return;
+	l->reload_id = r->e->id;
+	/* SIGUSR2 is on its way: the next wrapper must look for a new
+	 * master even if we die before we say "forking". */
+	snprintf(l->phase, sizeof l->phase, "%s",
+	    reload_state_names[r->state < RS_FORKING && r->usr2_tick != 0 ?
+	    RS_FORKING : r->state]);
+	l->usr2_tick = r->usr2_tick;
+	if (r->old != NULL) {
+		l->old = r->old->pid;
+		l->old_start = r->old->start;
+	}
+	if (r->new != NULL) {
+		l->new = r->new->pid;
+		l->new_start = r->new->start;
+	}
 }
 
 /* After the check, if any: wait for an earlier new master, or fork. */
@@ -436,6 +537,10 @@ reload_fork(struct gw *gw)
 	struct reload	*r = gw->reload;
 
 	reload_remember_new(r, 0);
+	/* On record before the signal: a wrapper killed right after it
+	 * leaves the next one the time to look for the new master from. */
+	r->usr2_tick = proc_now_ticks();
+	server_record(gw);
 	if (master_signal(r->old, SIGUSR2) == -1) {
 		reload_fail(gw, "cannot send SIGUSR2 to master %d: %s",
 		    (int)r->old->pid, strerror(errno));
@@ -447,28 +552,75 @@ reload_fork(struct gw *gw)
 }
 
 /*
- * Among parent's children, the one exec'd with GUNICORN_PID=old: the new
- * master of a reload of old.  parent is old itself, or (once old has died
- * and its orphans came to us, the subreaper) the wrapper.
+ * The new master of a reload of old, by lineage: a child of parent (old
+ * itself, or us once old died and its orphans came to us) that started
+ * at or after since (the SIGUSR2, on the start-time clock; 0: any time),
+ * is neither a master we watch nor a zombie, and shows a fact only a new
+ * master has: gunicorn named it in PIDFILE.2; it exec'd since its fork
+ * (its argv is not where old's was, old_arg, as a forked worker's is); or
+ * it has children of its own while holding the app's listening sockets.
+ * GUNICORN_PID=old in its environment counts too, as a hint that is
+ * there before setproctitle blanks it.
  */
 pid_t
-reload_find_new_master(pid_t parent, pid_t old)
+reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
+    unsigned long long old_arg, unsigned long long since)
 {
-	char	 entry[32];
-	pid_t	*kids, found = 0;
-	size_t	 i, n;
+	char			 entry[32], path2[4200];
+	const char		*errstr;
+	const struct ledger	*l = &gw->ledger;
+	pid_t			*kids, *grand, found = 0, pid2;
+	size_t			 i, n, ng;
+	unsigned long long	 arg;
 
 	if (proc_children(parent, &kids, &n) == -1)
 		return 0;
 	snprintf(entry, sizeof entry, "GUNICORN_PID=%d", (int)old);
+	snprintf(path2, sizeof path2, "%s.2", gw->cfg.pidfile);
+	pid2 = pidfile_read(path2, &errstr);
 	for (i = 0; i < n && found == 0; i++) {
-		if (proc_env_has(kids[i], entry) == 1)
+		if (master_find(gw, kids[i]) != NULL ||
+		    proc_is_zombie(kids[i]) ||
+		    (since != 0 && proc_starttime(kids[i]) < since))
+			continue;
+		arg = proc_arg_start(kids[i]);
+		if (kids[i] == pid2 || proc_env_has(kids[i], entry) == 1 ||
+		    (arg != 0 && old_arg != 0 && arg != old_arg))
 			found = kids[i];
+		else if (proc_children(kids[i], &grand, &ng) == 0) {
+			if (ng > 0 && (l->nlisteners == 0 || proc_holds_any(
+			    kids[i], l->listeners, l->nlisteners)))
+				found = kids[i];
+			free(grand);
+		}
 	}
 	free(kids);
 	return found;
 }
 
+/*
+ * The new master of an adopted old master that died while forking: it
+ * re-parented to PID 1, not to us.  PIDFILE.2 names it, and the facts
+ * prove it: ours, started after the SIGUSR2, holding the app's listeners.
+ */
+static pid_t
+reload_orphan_new_master(struct gw *gw)
+{
+	struct reload		*r = gw->reload;
+	const struct ledger	*l = &gw->ledger;
+	char			 path2[4200];
+	const char		*errstr;
+	pid_t			 pid;
+
+	snprintf(path2, sizeof path2, "%s.2", gw->cfg.pidfile);
+	if ((pid = pidfile_read(path2, &errstr)) <= 0 ||
+	    proc_is_zombie(pid) || proc_uid(pid) != geteuid() ||
+	    r->usr2_tick == 0 || proc_starttime(pid) < r->usr2_tick ||
+	    l->nlisteners == 0 ||
+	    !proc_holds_any(pid, l->listeners, l->nlisteners))
+		return 0;
+	return pid;
+}
 
 static void
 forking_tick(struct gw *gw)
@@ -477,7 +629,8 @@ forking_tick(struct gw *gw)
 	char		 path[4200];
 	pid_t		 pid;
 
-	if ((pid = reload_find_new_master(r->old->pid, r->old->pid)) == 0) {
+	if ((pid = reload_find_new_master(gw, r->old->pid, r->old->pid,
+	    r->old_arg, r->usr2_tick)) == 0) {
 		if (now_mono() >= r->deadline) {
 			reload_fail(gw, "no new master appeared within %g s "
 			    "of SIGUSR2 (gunicorn ignores it while an earlier "
@@ -845,16 +998,11 @@ reload_master_exited(struct gw *gw, struct master *m)
 		 * The fork may have happened before we saw it: the orphaned
 		 * new master is then our child.  It takes over if ready.
 		 */
-		pid = reload_find_new_master(getpid(), m->pid);
-		if (pid == 0 && m->adopted) {
+		pid = reload_find_new_master(gw, getpid(), m->pid, r->old_arg,
+		    r->usr2_tick);
+		if (pid == 0 && m->adopted)
 			/* Not our descendant: its orphan went elsewhere. */
-			char	entry[32];
-
-			snprintf(entry, sizeof entry, "GUNICORN_PID=%d",
-			    (int)m->pid);
-			if (proc_find_env(entry, &pid) != 1)
-				pid = 0;
-		}
+			pid = reload_orphan_new_master(gw);
 		if (pid != 0 && (r->new = master_watch(gw, pid, m->adopted)) !=
 		    NULL) {
 			r->e->new_master = pid;
@@ -942,7 +1090,8 @@ reload_abandon(struct gw *gw, const char *why)
 	 * Watch it, so that the stop waits for it, and stop it too.
 	 */
 	if (r->state == RS_FORKING && r->old != NULL &&
-	    (pid = reload_find_new_master(r->old->pid, r->old->pid)) != 0 &&
+	    (pid = reload_find_new_master(gw, r->old->pid, r->old->pid,
+	    r->old_arg, r->usr2_tick)) != 0 &&
 	    (r->new = master_watch(gw, pid, r->old->adopted)) != NULL) {
 		log_info("reload %u: stopping new master %d", r->e->id,
 		    (int)pid);

@@ -42,10 +42,24 @@ unsigned reload_request(struct gw *, enum reload_trigger, reload_done_cb,
 /* Forget a waiter (its client went away); the reload carries on. */
 void	reload_forget(struct gw *, void *);
 /* At start, the adopted master has a new master of a reload that the
- * previous wrapper did not finish: finish it (warm-up on). */
-void	reload_resume(struct gw *, pid_t);
-/* Among parent's children, a new master of old (GUNICORN_PID=old). */
-pid_t	reload_find_new_master(pid_t, pid_t);
+ * previous wrapper did not finish: finish it (warm-up on), under the id
+ * the record gave it (0: a new one). */
+void	reload_resume(struct gw *, pid_t, unsigned);
+/* An unfinished reload of the previous wrapper that cannot be resumed:
+ * into the history under its id, with what this wrapper found. */
+void	reload_interrupted(struct gw *, unsigned, pid_t, pid_t,
+	    enum reload_result, const char *, ...)
+	    __attribute__((format(printf, 6, 7)));
+/* The same, SIGUSR2 sent (at tick) but no new master seen: resume from
+ * the forking phase. */
+void	reload_resume_forking(struct gw *, unsigned, unsigned long long);
+/* The reload in flight, for the record (ledger.h). */
+struct ledger;
+void	reload_record(const struct gw *, struct ledger *);
+/* Among parent's children, the new master of a reload of old, by
+ * lineage (see reload.c): old's proc_arg_start, SIGUSR2's tick. */
+pid_t	reload_find_new_master(struct gw *, pid_t, pid_t, unsigned long long,
+	    unsigned long long);
 /* The first generation is up: start a reload requested during boot. */
 void	reload_boot_done(struct gw *);
 /* A master exited: the reload's bookkeeping, before server.c decides. */

@@ -11,6 +11,7 @@
  */
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,6 +54,52 @@ server_set_state(struct gw *gw, enum gw_state to)
 	gw->state = to;
 }
 
+/*
+ * The listening sockets the serving master holds, by inode: what proves
+ * a master ours after a restart, and what its orphans still hold.  Kept
+ * as they were if the master shows none (gone, or not bound yet).
+ */
+static void
+server_learn_listeners(struct gw *gw)
+{
+	unsigned long long	ino[LEDGER_LISTENERS_MAX];
+	size_t			n;
+
+	/* Reading the host's socket tables costs: once per master. */
+	if (gw->cur == NULL || gw->cur->exited ||
+	    (gw->ledger.listeners_of == gw->cur->pid &&
+	    gw->ledger.nlisteners > 0))
+		return;
+	if ((n = proc_listeners(gw->cur->pid, ino, LEDGER_LISTENERS_MAX)) ==
+	    0)
+		return;
+	memcpy(gw->ledger.listeners, ino, n * sizeof ino[0]);
+	gw->ledger.nlisteners = n;
+	gw->ledger.listeners_of = gw->cur->pid;
+}
+
+void
+server_record(struct gw *gw)
+{
+	struct ledger	*l = &gw->ledger;
+	char		 err[512];
+
+	if (gw->cfg.record == NULL)
+		return;
+	server_learn_listeners(gw);
+	if (l->boot[0] == '\0' && proc_boot_id(l->boot, sizeof l->boot) ==
+	    -1)
+		l->boot[0] = '\0';
+	l->uid = geteuid();
+	l->master = gw->cur != NULL ? gw->cur->pid : 0;
+	l->master_start = gw->cur != NULL ? gw->cur->start : 0;
+	reload_record(gw, l);
+	if (l->master == 0 && l->reload_id == 0)
+		return;		/* nothing serves: keep what we knew */
+	if (ledger_write(gw->cfg.record, l, err, sizeof err) == -1)
+		log_warnx("cannot write the record: %s", err);
+}
+
 static void
 boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 {
@@ -60,6 +107,9 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	int	nw, nr;
 
 	(void)arg;
+	/* On record before anyone hears "ready": a wrapper killed the next
+	 * instant leaves the next one its proof. */
+	server_record(gw);
 	ready_counts(gw->boot, &nw, &nr);
 	inflight = ready_new_master(gw->boot);
 	event_del(gw->boot_extend);
@@ -71,6 +121,15 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		    (int)gw->cur->pid, gw->cfg.warmup, nr, nw);
 	ready_free(gw->boot);
 	gw->boot = NULL;
+	if (gw->interrupted_id != 0)
+		reload_interrupted(gw, gw->interrupted_id, gw->interrupted_old,
+		    gw->cur->pid, res == READY_OK ? RESULT_OK : RESULT_FAILED,
+		    "the wrapper was killed during it, in phase %s; old "
+		    "master %d exited meanwhile; the next wrapper adopted new "
+		    "master %d, %s", gw->interrupted_phase,
+		    (int)gw->interrupted_old, (int)gw->cur->pid,
+		    res == READY_OK ? "ready" : "not ready in time");
+	gw->interrupted_id = 0;
 	server_set_state(gw, GW_RUNNING);
 	if (res == READY_OK)
 		server_ready(gw);
@@ -78,9 +137,10 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		notify_status(gw);
 	/* An adopted master whose new master showed itself only now. */
 	if (gw->cur->adopted && (inflight != 0 ||
-	    (inflight = reload_find_new_master(gw->cur->pid, gw->cur->pid)) !=
-	    0) && proc_exists(inflight)) {
-		reload_resume(gw, inflight);
+	    (inflight = reload_find_new_master(gw, gw->cur->pid,
+	    gw->cur->pid, proc_arg_start(gw->cur->pid), 0)) != 0) &&
+	    proc_exists(inflight)) {
+		reload_resume(gw, inflight, 0);
 		return;
 	}
 	reload_boot_done(gw);
@@ -116,23 +176,151 @@ boot_extend_cb(evutil_socket_t fd, short what, void *arg)
 	event_add(gw->boot_extend, &tv);
 }
 
+/* The live processes that hold one of the inodes, not us: into *out. */
+static size_t
+server_holders(const unsigned long long *ino, size_t nino, pid_t *out,
+    size_t max)
+{
+	DIR		*d;
+	struct dirent	*de;
+	pid_t		 pid;
+	char		*end;
+	size_t		 n = 0;
+
+	if (nino == 0 || (d = opendir("/proc")) == NULL)
+		return 0;
+	while (n < max && (de = readdir(d)) != NULL) {
+		pid = (pid_t)strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 1 || pid == getpid() ||
+		    proc_is_zombie(pid))
+			continue;
+		if (proc_holds_any(pid, ino, nino))
+			out[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Nothing of ours could be adopted.  If the app's listening sockets (as
+ * the record knows them) are still open, whatever holds them inherited
+ * them from our gunicorn: workers whose master was killed, which would
+ * keep the port until their next loop.  SIGTERM them (a request in
+ * flight ends first); a new gunicorn retries its bind meanwhile.  If
+ * they are held by something we may not signal, a second gunicorn could
+ * only fail: refuse, in one line.
+ */
+static int
+server_clear_listeners(struct gw *gw, const struct ledger *prev)
+{
+	pid_t	 pids[64];
+	size_t	 i, n;
+	int	 refused = 0;
+
+	(void)gw;
+	n = server_holders(prev->listeners, prev->nlisteners, pids,
+	    sizeof pids / sizeof pids[0]);
+	for (i = 0; i < n; i++) {
+		log_warnx("SIGTERM to orphaned gunicorn process %d (it holds "
+		    "the app's listening socket, its master is gone)",
+		    (int)pids[i]);
+		if (kill(pids[i], SIGTERM) == -1 && errno != ESRCH) {
+			log_warn("kill %d", (int)pids[i]);
+			refused = 1;
+		}
+	}
+	if (refused) {
+		log_warnx("the app's listening sockets are held by processes "
+		    "this wrapper may not stop: not starting a second "
+		    "gunicorn");
+		return -1;
+	}
+	return 0;
+}
+
 int
 server_start(struct gw *gw)
 {
+	struct ledger	 prev;
 	struct master	*m;
+	pid_t		 inflight = 0;
+	char		 err[512];
+	int		 have;
 
-	pid_t		 inflight;
-
-	if ((m = gunicorn_adopt(gw)) == NULL &&
-	    (m = gunicorn_spawn(gw)) == NULL)
+	if (gunicorn_probe_config(gw) == -1)
 		return -1;
-	gw->cur = m;
-	if (m->adopted &&
-	    (inflight = reload_find_new_master(m->pid, m->pid)) != 0) {
+	have = ledger_read(gw->cfg.record, &prev, err, sizeof err);
+	if (have == -1)
+		log_warnx("%s; ignoring it", err);
+	else if (have == 1 && !ledger_current(&prev)) {
+		log_info("%s is from another boot or user; ignoring it",
+		    gw->cfg.record);
+		have = 0;
+	}
+	if (have != 1)
+		memset(&prev, 0, sizeof prev);
+	/* What the old record proved stays known: its listeners. */
+	memcpy(gw->ledger.listeners, prev.listeners, sizeof prev.listeners);
+	gw->ledger.nlisteners = prev.nlisteners;
+
+	if ((m = gunicorn_adopt(gw, &prev)) == NULL) {
+		if (server_clear_listeners(gw, &prev) == -1)
+			return -1;
+		if ((m = gunicorn_spawn(gw)) == NULL)
+			return -1;
+		gw->cur = m;
+		gw->ledger.nlisteners = 0;	/* the new master's, later */
+		reload_interrupted(gw, prev.reload_id, prev.old, prev.new,
+		    RESULT_FAILED, "the wrapper was killed during it, in "
+		    "phase %s; the next wrapper found no gunicorn of its own "
+		    "and started one", prev.phase);
+	} else
+		gw->cur = m;
+	server_record(gw);
+
+	if (m->adopted && prev.reload_id != 0 && m->pid == prev.master) {
+		/* The record says a reload was in flight. */
+		if (prev.new != 0 && prev.new_start != 0 &&
+		    proc_starttime(prev.new) == prev.new_start &&
+		    !proc_is_zombie(prev.new))
+			inflight = prev.new;
+		else if (prev.usr2_tick != 0)
+			inflight = reload_find_new_master(gw, m->pid, m->pid,
+			    proc_arg_start(m->pid), prev.usr2_tick);
+		if (strcmp(prev.phase, "aborting") == 0) {
+			if (inflight != 0 && kill(inflight, SIGTERM) == -1 &&
+			    errno != ESRCH)
+				log_warn("kill %d", (int)inflight);
+			reload_interrupted(gw, prev.reload_id, m->pid, inflight,
+			    RESULT_FAILED, "the wrapper was killed while "
+			    "aborting it; the next wrapper stopped new master "
+			    "%d", (int)inflight);
+			inflight = 0;
+		} else if (prev.usr2_tick == 0) {
+			reload_interrupted(gw, prev.reload_id, m->pid, 0,
+			    RESULT_FAILED, "the wrapper was killed during it, "
+			    "in phase %s, before SIGUSR2: master %d serves on",
+			    prev.phase, (int)m->pid);
+		} else if (inflight == 0) {
+			gw->state = GW_RUNNING;
+			server_ready(gw);
+			reload_resume_forking(gw, prev.reload_id,
+			    prev.usr2_tick);
+			return 0;
+		}
+	} else if (m->adopted && prev.reload_id != 0) {
+		/* Its old master is gone: the new one is all that serves.
+		 * Ready or not, the boot probe says (boot_ready_cb). */
+		gw->interrupted_id = prev.reload_id;
+		gw->interrupted_old = prev.master;
+		snprintf(gw->interrupted_phase, sizeof gw->interrupted_phase,
+		    "%s", prev.phase);
+	}
+	if (inflight != 0) {
 		/* It served before we came; the reload decides what next. */
 		gw->state = GW_RUNNING;
 		server_ready(gw);
-		reload_resume(gw, inflight);
+		reload_resume(gw, inflight, prev.reload_id);
 		return 0;
 	}
 	gw->state = GW_STARTING;
@@ -191,8 +379,9 @@ server_orphans(struct gw *gw, void (*cb)(struct gw *, pid_t))
 		ours = 0;
 		TAILQ_FOREACH(m, &gw->masters, entry)
 			ours |= m->pid == kids[i];
-		/* A zombie has an empty cmdline: not gunicorn, skipped. */
-		if (!ours && proc_is_gunicorn(kids[i]))
+		/* We start nothing but gunicorn: any live child of ours
+		 * that is not a master is one of its orphans. */
+		if (!ours && !proc_is_zombie(kids[i]))
 			cb(gw, kids[i]);
 	}
 	free(kids);
@@ -276,11 +465,30 @@ server_check_suspects(struct gw *gw)
 		parent_lives = 0;
 		TAILQ_FOREACH(m, &gw->masters, entry)
 			parent_lives |= !m->exited && m->pid == ppid;
-		if (!parent_lives && proc_is_gunicorn(pid)) {
+		if (!parent_lives && !proc_is_zombie(pid)) {
 			gw->suspects[i] = 0;
 			orphan_stop(gw, pid);
 		}
 	}
+}
+
+/*
+ * Workers of an adopted master re-parent to PID 1, not to us, when it
+ * dies: they are found by the listening sockets they hold (the app's,
+ * which only our gunicorn's processes inherited) and told to stop.
+ */
+static void
+server_term_holders(struct gw *gw)
+{
+	pid_t	 pids[64];
+	size_t	 i, n;
+
+	if (server_live_masters(gw) != 0)
+		return;
+	n = server_holders(gw->ledger.listeners, gw->ledger.nlisteners, pids,
+	    sizeof pids / sizeof pids[0]);
+	for (i = 0; i < n; i++)
+		orphan_term(gw, pids[i]);
 }
 
 void
@@ -290,7 +498,11 @@ server_exit(struct gw *gw, int code)
 		code = 1;
 	event_del(gw->stop_timer);
 	server_orphans(gw, orphan_term);
+	server_term_holders(gw);
 	server_cleanup(gw);
+	if (server_live_masters(gw) == 0 &&
+	    ledger_remove(gw->cfg.record) == -1)
+		log_warn("unlink %s", gw->cfg.record);
 	log_info("exiting with status %d", code);
 	gw->exit_status = code;
 	event_base_loopbreak(gw->base);
@@ -308,6 +520,21 @@ server_fail(struct gw *gw, int code)
 	    code);
 	gw->stop_code = code;
 	server_stop(gw, SIGTERM);
+}
+
+/*
+ * A master we may not signal (EPERM): retrying cannot help.  Say so once
+ * and stop waiting for it; the stop ends without it.
+ */
+static void
+server_give_up(struct gw *gw, struct master *m, int sig)
+{
+	(void)gw;
+	log_warnx("cannot send %s to %d: %s; no longer waiting for it",
+	    sig == SIGKILL ? "SIGKILL" : sig == SIGQUIT ? "SIGQUIT" :
+	    "SIGTERM", (int)m->pid, strerror(EPERM));
+	m->exited = 1;
+	event_del(m->ev);
 }
 
 static void
@@ -330,7 +557,12 @@ stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		    "SIGKILL to it and its children", (int)m->pid,
 		    gw->cfg.stop_timeout);
 		master_signal_children(m, 0, SIGKILL);
-		(void)master_signal(m, SIGKILL);
+		if (master_signal(m, SIGKILL) == -1 && errno == EPERM)
+			server_give_up(gw, m, SIGKILL);
+	}
+	if (server_live_masters(gw) == 0) {
+		server_exit(gw, gw->stop_code);
+		return;
 	}
 	/* SIGKILL is final; look again shortly in case an exit was missed. */
 	if (event_add(gw->stop_timer, &tv) == -1)
@@ -371,7 +603,11 @@ server_stop(struct gw *gw, int sig)
 		log_info("stopping: %s to master %d",
 		    gw->stop_signal == SIGQUIT ? "SIGQUIT" : "SIGTERM",
 		    (int)m->pid);
-		if (master_signal(m, gw->stop_signal) == -1 && errno != ESRCH)
+		if (master_signal(m, gw->stop_signal) == 0)
+			continue;
+		if (errno == EPERM)
+			server_give_up(gw, m, gw->stop_signal);
+		else if (errno != ESRCH)
 			log_warn("signal master %d", (int)m->pid);
 	}
 	reload_abandon(gw, "abandoned: the wrapper is stopping");

@@ -8,10 +8,16 @@ file wires it into fixtures:
 
   gw      per-test GwEnv: gw.wrapper(...), gw.supervisor(...), gw.load(...),
           gw.set_version(v), gw.get(), gw.gunicorn_procs(), gw.masters() ...
-          Teardown SIGKILLs the started processes, their descendants and
-          anything whose environ/cmdline points into the test's tmp dir.
-  (session) after the last test, asserts that no process whose cmdline
-          mentions this run's pytest tmp directory survived.
+          Teardown SIGKILLs what the test started: pytest is a child
+          subreaper, so that is its part of pytest's process tree (orphans
+          included), by PID and start time; names are never used.
+  (session) after the last test, asserts that pytest has no descendant
+          left (in either setproctitle mode).
+
+setproctitle modes: the core tests (reload, adoption, key faults: CORE
+below) run twice, as [titles] (setproctitle as installed; a private copy
+can be named by GW_IT_SETPROCTITLE_PATH) and [notitles] (a PYTHONPATH shim
+hides it); every other test runs once, as installed.
 
 Run:  cd /work/main && /usr/bin/python3 -m pytest -q tests/integration
       (GW_BIN=/path/to/gunicorn-wrapper to test another build)
@@ -52,9 +58,42 @@ def sanitizer_reports(root):
     return found
 
 
+# The core subset run in both setproctitle modes: module -> test name
+# prefixes (() for the whole module).
+CORE = {
+    "test_reload": (),
+    "test_identity": (),
+    "test_quickstart": (),
+    "test_faults": ("test_kill9_", "test_sigkill_wrapper_during_reload",
+                    "test_stop_after_adopting", "test_pidfile_tampered",
+                    "test_stop_during_reload"),
+    "test_lifecycle": ("test_kill9_master", "test_sigkill_wrapper_then_adopt"),
+}
+
+
+def pytest_configure(config):
+    helpers.become_subreaper()
+
+
+def pytest_generate_tests(metafunc):
+    if "gw" not in metafunc.fixturenames:
+        return
+    mod = metafunc.module.__name__.rpartition(".")[2]
+    prefixes = CORE.get(mod)
+    if prefixes is None or (prefixes and not metafunc.function.__name__.startswith(prefixes)):
+        return
+    metafunc.parametrize("titles", ["titles", "notitles"], indirect=True)
+
+
 @pytest.fixture
-def gw(tmp_path):
-    env = helpers.GwEnv(tmp_path)
+def titles(request):
+    """The setproctitle mode of a core test; None elsewhere (as installed)."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def gw(tmp_path, titles):
+    env = helpers.GwEnv(tmp_path, titles)
     try:
         yield env
     finally:
@@ -65,17 +104,11 @@ def gw(tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_leftover_processes(tmp_path_factory):
-    """Session end: no process may still mention this run's tmp directory."""
-    base = str(tmp_path_factory.getbasetemp())
+def _no_leftover_processes():
+    """Session end: pytest, the subreaper, has no descendant left."""
     yield
-    own = helpers._own_lineage()
-
-    def leftovers():
-        return [p for p in helpers.all_pids()
-                if p not in own and helpers.is_alive(p)
-                and any(base in a for a in helpers.cmdline(p))]
-    left = leftovers()
+    left = helpers.tree_pids()
     if left:
         helpers.kill_pids(left)  # do not leak them into the next run either
+        helpers.reap_orphans()
     assert not left, "processes from this test run are still alive:\n" + helpers.describe(left)

@@ -8,19 +8,29 @@ gunicorn masters that were re-parented to PID 1).  conftest.py turns these
 classes into fixtures; test files import the helpers they need directly.
 
 Contents:
-  * /proc helpers: process state, children, descendants, and "marked"
-    processes (environ carries GW_IT_MARK=<test tmp dir>, or cmdline
-    mentions that directory);
+  * /proc helpers: process state, children, descendants, start times.  A
+    test's processes are found by kernel facts only, never by their names
+    or environment (setproctitle rewrites both): the pytest process is a
+    child subreaper (PR_SET_CHILD_SUBREAPER), so everything a test starts,
+    and everything re-parented when its parent dies, stays in pytest's
+    process tree; a process belongs to the test that was running when it
+    started (its start time), and gunicorn's are the ones running the
+    Python interpreter gunicorn's script names, apart from the ones the
+    harness started itself (supervisord);
+  * setproctitle modes: "titles" (setproctitle as installed, plus the
+    directory GW_IT_SETPROCTITLE_PATH names) and "notitles" (a PYTHONPATH
+    shim whose setproctitle raises ImportError);
   * LogFile: parses the wrapper's stderr log and waits for a regex;
   * Wrapper: runs gunicorn-wrapper directly (subprocess.Popen);
   * Supervisor: runs supervisord with one [program:app] using the wrapper;
   * LoadGenerator: N client threads doing new-connection HTTP GETs.
 
-Note on zombies: on the test machine PID 1 does not reap orphans, so a
-process re-parented to PID 1 stays a zombie after it exits.  Everything here
-treats a zombie ('Z'/'X' state) as gone.
+Note on zombies: orphans re-parent to pytest, which reaps those that are
+not its own Popen children (reap_orphans()); everything here treats a
+zombie ('Z'/'X' state) as gone.
 """
 
+import ctypes
 import http.client
 import os
 import re
@@ -178,23 +188,111 @@ def _own_lineage():
     return pids
 
 
-def marked_pids(mark):
-    """Live processes whose environ carries MARK_ENV=mark or whose cmdline mentions mark."""
-    needle = "{}={}".format(MARK_ENV, mark).encode()
-    own = _own_lineage()
-    out = []
-    for pid in all_pids():
-        if pid in own or not is_alive(pid):
-            continue
-        if environ_has(pid, needle) or any(mark in a for a in cmdline(pid)):
-            out.append(pid)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def starttime(pid):
+    """Start time of pid in clock ticks since boot (field 22), or None."""
+    raw = _read("/proc/{}/stat".format(pid))
+    if not raw:
+        return None
+    rest = raw.decode(errors="replace").rpartition(")")[2].split()
+    return int(rest[19]) if len(rest) > 19 else None
+
+
+def arg_start(pid):
+    """Where the kernel put pid's argv (stat field 48): a fork keeps its
+    parent's, an exec (with ASLR) gets a new one.  0 if unknown."""
+    raw = _read("/proc/{}/stat".format(pid))
+    rest = raw.decode(errors="replace").rpartition(")")[2].split() if raw else []
+    return int(rest[45]) if len(rest) > 45 else 0
+
+
+def now_ticks():
+    """The current time on the start-time clock (ticks since boot)."""
+    with open("/proc/uptime") as f:
+        return int(float(f.read().split()[0]) * CLK_TCK)
+
+
+def exe(pid):
+    try:
+        return os.readlink("/proc/{}/exe".format(pid))
+    except OSError:
+        return None
+
+
+def _interpreter(script):
+    """The real path of the interpreter a #! script names."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline().decode(errors="replace")
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    words = first[2:].split()
+    if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+        found = shutil.which(words[1])
+        return os.path.realpath(found) if found else None
+    return os.path.realpath(words[0]) if words else None
+
+
+# Every gunicorn process (master, worker, new master) runs this executable.
+GUNICORN_EXE = _interpreter(GUNICORN)
+
+
+def become_subreaper():
+    """Make this (pytest) process a child subreaper: orphans of the tests'
+    processes re-parent to it, not to PID 1, and stay in its tree."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+_popen_pids = set()  # our Popen children: subprocess reaps those itself
+
+
+def reap_orphans():
+    """Reap zombies re-parented to us that no Popen object will wait for."""
+    me = os.getpid()
+    for pid in _raw_children(me):
+        st = proc_stat(pid)
+        if st and st[0] in ("Z", "X") and pid not in _popen_pids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def _raw_children(pid):
+    kids = []
+    try:
+        tids = os.listdir("/proc/{}/task".format(pid))
+    except OSError:
+        return []
+    for tid in tids:
+        raw = _read("/proc/{}/task/{}/children".format(pid, tid))
+        if raw:
+            kids.extend(int(x) for x in raw.split())
+    return sorted(set(kids))
+
+
+def tree_pids(since=None):
+    """Live descendants of this (pytest) process, started at or after the
+    tick `since` if given: what the tests started, orphans included."""
+    reap_orphans()
+    out = descendants(os.getpid())
+    if since is not None:
+        out = [p for p in out if (starttime(p) or 0) >= since]
     return out
 
 
 def is_gunicorn(pid):
-    """A gunicorn process (master or worker): `python3 /usr/bin/gunicorn ...`."""
-    args = cmdline(pid)
-    return any(os.path.basename(a) == "gunicorn" for a in args[:2])
+    """A gunicorn process (master, worker, new master): it runs gunicorn's
+    interpreter (a kernel fact, /proc/PID/exe; its title may say anything).
+    Callers exclude the other Python processes they started themselves."""
+    return GUNICORN_EXE is not None and exe(pid) == GUNICORN_EXE
 
 
 def describe(pids):
@@ -206,8 +304,12 @@ def describe(pids):
     return "\n".join(lines) or "  (none)"
 
 
-def kill_pids(pids, sig=signal.SIGKILL):
+def kill_pids(pids, sig=signal.SIGKILL, starts=None):
+    """Signal each pid; with starts ({pid: start time}), only if the pid
+    still names the process that was seen (not a reused PID)."""
     for pid in pids:
+        if starts is not None and starttime(pid) != starts.get(pid):
+            continue
         try:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -546,7 +648,7 @@ stdout_logfile_maxbytes=0
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env=self.env.base_env(),
                                          cwd=str(self.env.tmp), start_new_session=True)
-        self.env.track(self.proc)
+        self.env.track(self.proc, gunicorn=False)
 
         def answering():
             if self.proc.poll() is not None:
@@ -741,7 +843,9 @@ class GwEnv:
     """Everything one test owns: tmp dir, run dir, app copy, port, and the
     processes it started.  cleanup() kills them all by PID."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, titles=None):
+        self.t0 = now_ticks()  # everything this test starts starts after it
+        self.titles = titles    # None, "titles" or "notitles" (setproctitle_env)
         self.tmp = Path(tmp_path)
         self.mark = str(self.tmp)
         self.run_dir = self.tmp / "run"
@@ -752,6 +856,7 @@ class GwEnv:
         self.port = free_port()
         self._popens = []
         self._known = set()
+        self._others = {}  # {pid: start}: Python processes that are not gunicorn
         self._loads = []
         self._cleanups = []
 
@@ -759,9 +864,10 @@ class GwEnv:
     def base_env(self, extra=None):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("GW_", "SUPERVISOR_", "APP_", "GUNICORN_"))}
-        env[MARK_ENV] = self.mark
+        env[MARK_ENV] = self.mark  # a label for humans reading ps; never used to find
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["GW_LOG_LEVEL"] = "debug"  # tests wait on state transitions
+        env.update(setproctitle_env(self.titles, env.get("PYTHONPATH")))
         env.update(extra or {})
         return env
 
@@ -778,9 +884,15 @@ class GwEnv:
         self._loads.append(lg)
         return lg
 
-    def track(self, popen):
+    def track(self, popen, gunicorn=None):
+        """Remember a process the test started, for cleanup.  gunicorn=False
+        says it is not gunicorn although it may run the same interpreter
+        (supervisord, a fake); None lets /proc/PID/exe decide."""
         self._popens.append(popen)
         self._known.add(popen.pid)
+        _popen_pids.add(popen.pid)
+        if gunicorn is False:
+            self._others[popen.pid] = starttime(popen.pid)
 
     def add_cleanup(self, fn):
         self._cleanups.append(fn)
@@ -816,7 +928,9 @@ class GwEnv:
 
     # --- processes
     def procs(self):
-        pids = marked_pids(self.mark)
+        """This test's live processes: pytest's descendants (orphans come
+        back to it, the subreaper) that started after the test began."""
+        pids = tree_pids(self.t0)
         self._known.update(pids)
         return pids
 
@@ -824,10 +938,11 @@ class GwEnv:
         """{pid: ppid} of this test's live gunicorn processes."""
         out = {}
         for pid in self.procs():
-            if is_gunicorn(pid):
-                pp = ppid_of(pid)
-                if pp is not None:
-                    out[pid] = pp
+            if self._others.get(pid, -1) == starttime(pid) or not is_gunicorn(pid):
+                continue
+            pp = ppid_of(pid)
+            if pp is not None:
+                out[pid] = pp
         return out
 
     def masters(self):
@@ -846,45 +961,79 @@ class GwEnv:
                  on_timeout=lambda: describe([p for p in pids if is_alive(p)]))
 
     def cleanup(self):
-        """Stop load threads, SIGKILL every process this test started (tree +
-        marked), reap our direct children, run registered cleanups."""
+        """Stop load threads, SIGKILL every process this test started (its
+        part of pytest's tree, by PID and start time), reap, run registered
+        cleanups.  Returns what is still alive."""
         for lg in self._loads:
             lg._stop.set()
-        victims = set()
-        for pid in list(self._known):
-            if is_alive(pid):
-                victims.add(pid)
-                victims.update(descendants(pid))
-        victims.update(marked_pids(self.mark))
         for _ in range(50):  # bounded: re-scan for anything forked meanwhile
-            victims = {p for p in victims if is_alive(p)}
+            victims = {p: starttime(p) for p in self.procs()}
+            for pid in list(self._known):
+                if is_alive(pid) and (starttime(pid) or 0) >= self.t0:
+                    victims[pid] = starttime(pid)
             if not victims:
                 break
-            kill_pids(victims)
+            kill_pids(victims, starts=victims)
             time.sleep(POLL)
-            victims.update(marked_pids(self.mark))
         for p in self._popens:
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        reap_orphans()
         for lg in self._loads:
             for th in lg._threads:
                 th.join(lg.timeout + 2)
         for fn in self._cleanups:
             fn()
-        return [p for p in marked_pids(self.mark)]
+        return self.procs()
+
+
+_SHIM_DIR = None
+
+
+def setproctitle_env(titles, pythonpath):
+    """Environment for a setproctitle mode: {} (as installed), "titles"
+    (also the directory GW_IT_SETPROCTITLE_PATH, where a private copy of
+    python3-setproctitle may live) or "notitles" (a shim first on
+    PYTHONPATH whose setproctitle raises ImportError, as if not installed)."""
+    global _SHIM_DIR
+    if titles is None:
+        return {}
+    if titles == "notitles":
+        if _SHIM_DIR is None:
+            _SHIM_DIR = tempfile.mkdtemp(prefix="gw-nospt-")
+            with open(os.path.join(_SHIM_DIR, "setproctitle.py"), "w") as f:
+                f.write('raise ImportError("setproctitle hidden by the test harness")\n')
+        first = _SHIM_DIR
+    else:
+        first = os.environ.get("GW_IT_SETPROCTITLE_PATH", "")
+    if not first:
+        return {}
+    return {"PYTHONPATH": first + (":" + pythonpath if pythonpath else "")}
+
+
+def setproctitle_active():
+    """True if gunicorn would rename its processes in the "titles" mode."""
+    env = dict(os.environ)
+    env.update(setproctitle_env("titles", env.get("PYTHONPATH")))
+    r = subprocess.run([GUNICORN_EXE or PYTHON, "-c", "import setproctitle"], env=env,
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    return r.returncode == 0
 
 
 def new_master_of(old):
-    """During a reload: the new gunicorn master forked by `old` on SIGUSR2.
-    gunicorn re-execs it with GUNICORN_PID=<old> in its environment (workers
-    of `old` do not carry that value), so look for that; fall back to a child
-    of `old` that has children of its own.  None if not (yet) there."""
+    """During a reload: the new gunicorn master forked by `old` on SIGUSR2,
+    by lineage: a gunicorn child of `old` that exec'd (its argv lives
+    elsewhere than its parent's, which a forked worker's does not), or that
+    has children of its own; GUNICORN_PID=<old> in its environment is a
+    hint (setproctitle blanks it).  None if not (yet) there."""
     needle = "GUNICORN_PID={}".format(old).encode()
     kids = [k for k in children(old) if is_gunicorn(k)]
+    mine = arg_start(old)
     for kid in kids:
-        if environ_has(kid, needle):
+        theirs = arg_start(kid)
+        if (mine and theirs and theirs != mine) or environ_has(kid, needle):
             return kid
     for kid in kids:
         if children(kid):

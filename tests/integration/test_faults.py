@@ -867,9 +867,9 @@ def test_reload_in_real_configs(gw, config):
     AF_UNIX), and a config file (-c) setting workers, bind and pidfile.
     Must: reload ok, the new version served, zero failed requests, one
     master, status truthful; a second reload works too.  For the config
-    file: the wrapper does not read it, so it adds --pid RUN_DIR/app.pid,
-    which overrides the file's pidfile (man page CAVEATS): the file's
-    pidfile is never written, RUN_DIR/app.pid is, and names the master."""
+    file: the wrapper reads gunicorn's settings and uses the file's pidfile
+    (it adds no --pid): that one names the master, RUN_DIR/app.pid is never
+    written."""
     env = {"APP_BOOT": BOOT_FAST}
     base = ["--chdir", str(gw.app_dir), "--graceful-timeout", "10"]
     conf_pid = gw.tmp / "from-config.pid"
@@ -908,13 +908,15 @@ def test_reload_in_real_configs(gw, config):
             assert m.group(1) == "ok", w.log.tail()
             new = int(w.wait_log(r"^reload \d+ ok: master \d+ -> (\d+)", 1, since=mark).group(1))
             load.wait_version(version, 10)
-            fh.assert_truth(gw, new, {"result": "ok", "new_master": new, "workers": 2})
+            fh.assert_truth(gw, new, {"result": "ok", "new_master": new, "workers": 2},
+                            pidfile=config != "config-file")
     load.assert_no_failures()
     if config == "unix-socket":
         assert sock.exists(), "the Unix socket disappeared with the old master"
     if config == "config-file":
-        assert not conf_pid.exists(), "the config file's pidfile was written"
-        assert fh.pidfile_pid(gw) == new
+        assert not (gw.run_dir / "app.pid").exists(), "the wrapper added --pid"
+        helpers.wait_for(lambda: conf_pid.read_text().strip() == str(new), 5,
+                         "the config file's pidfile to name the new master")
     w.signal(signal.SIGTERM)
     assert w.wait_exit(20) == 0, w.log.tail()
     gw.wait_no_gunicorn(10)

@@ -3,8 +3,12 @@
  * gunicorn: option and environment parsing, number parsing, the history
  * ring, and the /proc readers run against real processes of our own.
  */
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <setjmp.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include <cmocka.h>
 
 #include "history.h"
+#include "ledger.h"
 #include "options.h"
 #include "parse.h"
 #include "proc.h"
@@ -163,6 +168,117 @@ test_pid_forms(void **state)
 	    "--pid", "run/g.pid", "app:app", NULL), OPTIONS_RUN);
 	assert_string_equal(cfg.pidfile, "/srv/app/run/g.pid");
 	options_free(&cfg);
+}
+
+/* Every path gunicorn re-resolves after its chdir or re-exec: absolute. */
+static void
+test_relative_paths(void **state)
+{
+	static const char *const env[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", "PWD=/", NULL
+	};
+	static const char *const envbad[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", "PWD=/",
+		"GUNICORN_CMD_ARGS=-w 2 --chdir rel", NULL
+	};
+	static const char *const envpid[] = {
+		"PATH=/usr/bin:/bin", "GW_GUNICORN=/bin/true", "PWD=/",
+		"GUNICORN_CMD_ARGS=--pid /srv/g.pid", NULL
+	};
+	struct gw_config	cfg;
+	char			err[512], cwd[4096];
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir("/"), 0);
+	assert_int_equal(parse(&cfg, err, env, "--chdir", "example",
+	    "-c", "conf.py", "-bunix:s.sock", "-b", "127.0.0.1:1",
+	    "--access-logfile=-", "--error-logfile", "log/e.log",
+	    "--pid=g.pid", "--worker-tmp-dir", "/dev/shm", "--certfile",
+	    "c.pem", "app:app", NULL), OPTIONS_RUN);
+	assert_string_equal(cfg.argv[2], "/example");
+	assert_string_equal(cfg.argv[4], "/conf.py");	/* read before chdir */
+	assert_string_equal(cfg.argv[5], "-bunix:/example/s.sock");
+	assert_string_equal(cfg.argv[7], "127.0.0.1:1");
+	assert_string_equal(cfg.argv[8], "--access-logfile=-");
+	assert_string_equal(cfg.argv[10], "/example/log/e.log");
+	assert_string_equal(cfg.argv[11], "--pid=/example/g.pid");
+	assert_string_equal(cfg.argv[13], "/dev/shm");
+	assert_string_equal(cfg.argv[15], "/example/c.pem");
+	assert_string_equal(cfg.pidfile, "/example/g.pid");
+	assert_int_equal(cfg.pidfile_added, 0);
+	options_free(&cfg);
+	/* GUNICORN_CMD_ARGS cannot be rewritten: relative is refused. */
+	assert_int_equal(parse(&cfg, err, envbad, "app:app", NULL),
+	    OPTIONS_ERROR);
+	assert_non_null(strstr(err, "GUNICORN_CMD_ARGS"));
+	assert_non_null(strstr(err, "--chdir"));
+	/* A pidfile there is the operator's: used, --pid not added. */
+	assert_int_equal(parse(&cfg, err, envpid, "app:app", NULL),
+	    OPTIONS_RUN);
+	assert_string_equal(cfg.pidfile, "/srv/g.pid");
+	assert_int_equal(cfg.pidfile_added, 0);
+	assert_int_equal(cfg.argc, 2);
+	options_free(&cfg);
+	assert_int_equal(chdir(cwd), 0);
+}
+
+/* The record: written atomically, read back; a FIFO is refused at once. */
+static void
+test_ledger(void **state)
+{
+	char			dir[] = "/tmp/gw-ledger-XXXXXX", path[128],
+				err[256];
+	struct ledger		l, r;
+	struct sockaddr_in	sin;
+	unsigned long long	ino[4];
+	int			s;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/app.record", dir);
+	assert_int_equal(ledger_read(path, &r, err, sizeof err), 0);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(proc_boot_id(l.boot, sizeof l.boot), 0);
+	l.uid = geteuid();
+	l.master = 4242;
+	l.master_start = 99;
+	l.listeners[0] = 7;
+	l.listeners[1] = 8;
+	l.nlisteners = 2;
+	l.reload_id = 3;
+	snprintf(l.phase, sizeof l.phase, "warming");
+	l.usr2_tick = 1234;
+	l.old = 4242;
+	l.old_start = 99;
+	l.new = 4343;
+	l.new_start = 1240;
+	assert_int_equal(ledger_write(path, &l, err, sizeof err), 0);
+	assert_int_equal(ledger_read(path, &r, err, sizeof err), 1);
+	assert_int_equal(memcmp(&l, &r, sizeof l), 0);
+	assert_true(ledger_current(&r));
+	assert_true(ledger_listeners_open(&r, ino, 0) == 0);
+	ino[0] = 8;
+	assert_true(ledger_listeners_open(&r, ino, 1));
+	assert_int_equal(ledger_remove(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(ledger_read(path, &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+
+	/* Our own listening socket, by inode. */
+	assert_true((s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(proc_listeners(getpid(), ino, 4), 0);
+	assert_int_equal(listen(s, 1), 0);
+	assert_int_equal(proc_listeners(getpid(), ino, 4), 1);
+	assert_true(proc_holds_any(getpid(), ino, 1));
+	close(s);
+	assert_false(proc_holds_any(getpid(), ino, 1));
 }
 
 /* Bad input is data: each row must fail, naming the setting. */
@@ -419,7 +535,11 @@ test_proc_readers(void **state)
 	assert_int_equal(proc_ppid(child), getpid());
 	assert_true(proc_starttime(child) > 0);
 	assert_true(proc_exists(child));
-	assert_false(proc_is_gunicorn(child));
+	assert_int_equal(proc_uid(child), geteuid());
+	assert_false(proc_is_zombie(child));
+	/* It exec'd: its argv is not where ours is. */
+	assert_true(proc_arg_start(child) != proc_arg_start(getpid()));
+	assert_true(proc_now_ticks() >= proc_starttime(child));
 
 	kill(child, SIGKILL);
 	assert_int_equal(waitpid(child, &status, 0), child);
@@ -467,6 +587,8 @@ main(void)
 		cmocka_unit_test(test_history_file),
 		cmocka_unit_test(test_proc_readers),
 		cmocka_unit_test(test_pidfile_read),
+		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_ledger),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
