@@ -59,6 +59,7 @@ history_add(struct history *h, unsigned id, enum reload_trigger trigger)
 	e->result = RESULT_RUNNING;
 	e->t_check = e->t_settle = e->t_fork = e->t_warmup = e->t_drain =
 	    e->t_promote = -1;
+	e->t_probation = -1;
 	return e;
 }
 
@@ -118,7 +119,7 @@ pack_opt_double(msgpack_packer *pk, const char *k, double v)
 void
 history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 {
-	msgpack_pack_map(pk, 16);
+	msgpack_pack_map(pk, 17);
 	proto_pack_kint(pk, "id", e->id);
 	proto_pack_kstr(pk, "trigger", history_trigger_name(e->trigger));
 	proto_pack_kdouble(pk, "started", e->started);
@@ -135,6 +136,7 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	pack_opt_double(pk, "t_warmup", e->t_warmup);
 	pack_opt_double(pk, "t_drain", e->t_drain);
 	pack_opt_double(pk, "t_promote", e->t_promote);
+	pack_opt_double(pk, "t_probation", e->t_probation);
 }
 
 unsigned
@@ -249,6 +251,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->t_warmup = obj_num(m, "t_warmup", -1);
 	e->t_drain = obj_num(m, "t_drain", -1);
 	e->t_promote = obj_num(m, "t_promote", -1);
+	e->t_probation = obj_num(m, "t_probation", -1);
 	rc = 0;
 out:
 	msgpack_unpacked_destroy(&u);

@@ -40,6 +40,7 @@ enum reload_state {
 	RS_SETTLING,
 	RS_FORKING,
 	RS_WARMING,
+	RS_PROBATION,
 	RS_DRAINING,
 	RS_PROMOTING,
 	RS_ABORTING,
@@ -51,6 +52,7 @@ static const char *reload_state_names[] = {
 	[RS_SETTLING] =		"settling",
 	[RS_FORKING] =		"forking",
 	[RS_WARMING] =		"warming",
+	[RS_PROBATION] =	"probation",
 	[RS_DRAINING] =		"draining",
 	[RS_PROMOTING] =	"promoting",
 	[RS_ABORTING] =		"aborting",
@@ -140,6 +142,9 @@ reload_set_state(struct gw *gw, enum reload_state to)
 		case RS_WARMING:
 			r->e->t_warmup = spent;
 			break;
+		case RS_PROBATION:
+			r->e->t_probation = spent;
+			break;
 		case RS_DRAINING:
 			r->e->t_drain = spent;
 			break;
@@ -189,6 +194,7 @@ reload_init(struct gw *gw)
 	if (r->timer == NULL || r->kick == NULL)
 		fatalx("reload: event_new failed");
 	gw->reload = r;
+	ready_warn_config(gw);
 }
 
 void
@@ -364,6 +370,8 @@ reload_warm(struct gw *gw)
 	reload_set_state(gw, RS_WARMING);
 	r->probe = ready_start(gw, r->new->pid, gw->cfg.ready, gw->cfg.warmup,
 	    ready_result_cb, gw);
+	/* A reload fails fast, and watches for crashes after ready. */
+	ready_set_failfast(r->probe, 1);
 }
 
 static void
@@ -533,24 +541,13 @@ reload_promote(struct gw *gw)
 	reload_arm(r, RELOAD_POLL);
 }
 
+/* Ready and through probation (or none): retire the old generation. */
 static void
-ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
+reload_retire_old(struct gw *gw)
 {
 	struct reload	*r = gw->reload;
-	int		 nw, nr;
 
-	(void)arg;
-	if (r->state != RS_WARMING)
-		return;
-	ready_counts(r->probe, &nw, &nr);
-	if (res == READY_TIMEOUT) {
-		reload_fail(gw, "not ready after %g s: %d of %d workers ready",
-		    gw->cfg.warmup, nr, nw);
-		return;
-	}
-	r->e->workers = nw;
-	log_info("reload %u: new master %d ready: %d workers in %.2f s",
-	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
+	ready_quiet(r->probe);
 	if (r->old_lost) {
 		reload_promote(gw);
 		return;
@@ -559,6 +556,45 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 		log_warn("SIGTERM to old master %d", (int)r->old->pid);
 	reload_set_state(gw, RS_DRAINING);
 	reload_arm(r, gw->cfg.stop_timeout);
+}
+
+static void
+ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
+{
+	struct reload	*r = gw->reload;
+	int		 nw, nr;
+
+	(void)arg;
+	if (r->state != RS_WARMING && r->state != RS_PROBATION)
+		return;
+	ready_counts(r->probe, &nw, &nr);
+	switch (res) {
+	case READY_TIMEOUT:
+		reload_fail(gw, "not ready after %g s: %s", gw->cfg.warmup,
+		    ready_reason(r->probe));
+		return;
+	case READY_FAILED:
+		reload_fail(gw, "%s", ready_reason(r->probe));
+		return;
+	case READY_CRASH:
+		reload_fail(gw, "%s %.1f s into %s: %s", r->state ==
+		    RS_PROBATION ? "crash loop:" : "crash:",
+		    now_mono() - r->phase_t0, reload_state_names[r->state],
+		    ready_reason(r->probe));
+		return;
+	case READY_OK:
+		break;
+	}
+	r->e->workers = nw;
+	log_info("reload %u: new master %d ready: %d workers in %.2f s",
+	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
+	/* Nothing else serves once the old master is gone: no probation. */
+	if (r->old_lost || gw->cfg.probation <= 0) {
+		reload_retire_old(gw);
+		return;
+	}
+	reload_set_state(gw, RS_PROBATION);
+	reload_arm(r, gw->cfg.probation);
 }
 
 static void
@@ -575,6 +611,12 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case RS_IDLE:
 	case RS_WARMING:
 		break;		/* the probe has its own timers */
+	case RS_PROBATION:
+		/* No worker died abnormally in the window. */
+		log_info("reload %u: probation of %g s passed", r->e->id,
+		    gw->cfg.probation);
+		reload_retire_old(gw);
+		break;
 	case RS_CHECKING:
 		log_warnx("reload %u: check-config %d still running after "
 		    "%g s: SIGKILL", r->e->id, (int)r->check_pid,
@@ -642,6 +684,9 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("reload %u: new master %d still running after %g s: "
 		    "SIGKILL to it and its workers", r->e->id,
 		    (int)r->new->pid, gw->cfg.stop_timeout);
+		/* Dirty workers first: they would outlive their arbiter. */
+		if (r->probe != NULL)
+			ready_kill_dirty(r->probe, SIGKILL);
 		master_signal_children(r->new, 0, SIGKILL);
 		if (master_signal(r->new, SIGKILL) == -1)
 			log_warn("SIGKILL to master %d", (int)r->new->pid);
@@ -704,6 +749,7 @@ phases_format(const struct reload_entry *e, char *buf, size_t size)
 	} ph[] = {
 		{ "check", e->t_check }, { "settle", e->t_settle },
 		{ "fork", e->t_fork }, { "warm-up", e->t_warmup },
+		{ "probation", e->t_probation },
 		{ "drain", e->t_drain }, { "promote", e->t_promote },
 	};
 	size_t	i, len = 0;
@@ -785,6 +831,12 @@ reload_master_exited(struct gw *gw, struct master *m)
 	if (r->state == RS_IDLE || (m != r->old && m != r->new))
 		return;
 	master_describe(m, how, sizeof how);
+	/* Not our child: the probe may have seen its status all the same
+	 * (gunicorn exits 3 or 4 when a worker cannot boot or load). */
+	if (m == r->new && m->status == -1 && r->probe != NULL &&
+	    ready_master_status(r->probe) != -1)
+		ready_describe_status(ready_master_status(r->probe), how,
+		    sizeof how);
 	if (m == r->new) {
 		if (r->probe != NULL)
 			ready_counts(r->probe, &nw, &nr);
@@ -795,9 +847,11 @@ reload_master_exited(struct gw *gw, struct master *m)
 		case RS_FORKING:
 			break;
 		case RS_WARMING:
-			reload_fail(gw, "new master %d %s %.1f s into warm-up, "
+		case RS_PROBATION:
+			reload_fail(gw, "new master %d %s %.1f s into %s, "
 			    "%d of %d workers ready", (int)m->pid, how,
-			    now_mono() - r->phase_t0, nr, nw);
+			    now_mono() - r->phase_t0, r->state == RS_WARMING ?
+			    "warm-up" : "probation", nr, nw);
 			break;
 		case RS_ABORTING:
 			if (r->probe != NULL)
@@ -875,6 +929,17 @@ reload_master_exited(struct gw *gw, struct master *m)
 		reload_fail(gw, "old master %d %s before a new master "
 		    "appeared", (int)m->pid, how);
 		break;
+	case RS_PROBATION:
+		/* Ready already, and nothing else serves now: promote. */
+		log_warnx("reload %u: old master %d %s during probation; the "
+		    "new generation takes over now", r->e->id, (int)m->pid,
+		    how);
+		r->old = NULL;
+		r->old_lost = 1;
+		r->old_code = master_exit_code(m);
+		gw->cur = NULL;
+		reload_retire_old(gw);
+		break;
 	case RS_WARMING:
 		log_warnx("reload %u: old master %d %s during warm-up; the new "
 		    "generation takes over if it becomes ready", r->e->id,
@@ -918,7 +983,7 @@ reload_fail_queued(struct gw *gw, const char *why)
 	e.result = RESULT_FAILED;
 	e.reason = (char *)why;
 	e.t_check = e.t_settle = e.t_fork = e.t_warmup = e.t_drain =
-	    e.t_promote = -1;
+	    e.t_promote = e.t_probation = -1;
 	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
 		if (w->id == id) {
 			TAILQ_REMOVE(&r->waiters, w, entry);
