@@ -41,6 +41,7 @@
 #include "log.h"
 #include "proc.h"
 #include "proto.h"
+#include "ready.h"
 #include "reload.h"
 #include "xmalloc.h"
 
@@ -117,16 +118,19 @@ cmd_status(struct client *c, const struct proto_request *req)
 	struct master	*nm = reload_new_master(gw);
 	msgpack_sbuffer	 sb;
 	msgpack_packer	 pk;
-	pid_t		*kids = NULL;
-	size_t		 n = 0, i, nw = 0;
+	pid_t		*kids = NULL, *dirty = NULL, arb = 0;
+	size_t		 n = 0, i, nw = 0, nd = 0;
 	unsigned	 h;
 	const char	*state;
 
 	(void)req;
 	if (gw->cur != NULL && proc_children(gw->cur->pid, &kids, &n) == -1)
 		n = 0;
+	/* gunicorn 25+'s dirty arbiter and its workers: listed apart. */
+	if (gw->cur != NULL)
+		(void)ready_dirty_of(gw->cur->pid, &arb, &dirty, &nd);
 	for (i = 0; i < n; i++) {
-		if (nm == NULL || kids[i] != nm->pid)
+		if ((nm == NULL || kids[i] != nm->pid) && kids[i] != arb)
 			kids[nw++] = kids[i];
 	}
 	state = gw->state == GW_RUNNING && reload_running(gw) ? "reloading" :
@@ -134,7 +138,7 @@ cmd_status(struct client *c, const struct proto_request *req)
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 13);
+	msgpack_pack_map(&pk, 14);
 	proto_pack_kbool(&pk, PROTO_K_OK, 1);
 	proto_pack_kstr(&pk, "name", gw->cfg.name);
 	proto_pack_kstr(&pk, "version", GW_VERSION);
@@ -146,6 +150,12 @@ cmd_status(struct client *c, const struct proto_request *req)
 	msgpack_pack_array(&pk, nw);
 	for (i = 0; i < nw; i++)
 		msgpack_pack_int(&pk, kids[i]);
+	proto_pack_str(&pk, "dirty");
+	msgpack_pack_array(&pk, arb != 0 ? nd + 1 : 0);
+	if (arb != 0)
+		msgpack_pack_int(&pk, arb);
+	for (i = 0; arb != 0 && i < nd; i++)
+		msgpack_pack_int(&pk, dirty[i]);
 	proto_pack_kdouble(&pk, "warmup", gw->cfg.warmup);
 	proto_pack_kstr(&pk, "ready", options_ready_name(gw->cfg.ready));
 	proto_pack_kbool(&pk, "reload_pending", reload_pending(gw));
@@ -157,6 +167,7 @@ cmd_status(struct client *c, const struct proto_request *req)
 	client_send(c, &sb);
 	msgpack_sbuffer_destroy(&sb);
 	free(kids);
+	free(dirty);
 }
 
 static void

@@ -1273,8 +1273,9 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 {
 	struct fileid	*mf = NULL;
 	struct held	 h[64];
-	size_t		 nmf = 0, capmf = 0, n, i, k;
-	pid_t		*kids;
+	size_t		 nmf = 0, capmf = 0, n, i, k, ngk;
+	pid_t		*kids, *gk;
+	char		 env[32];
 	int		 nh, f, foreign;
 
 	*arbiter = 0;
@@ -1285,10 +1286,17 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 		free(mf);
 		return -1;
 	}
+	snprintf(env, sizeof env, "GUNICORN_PID=%d", (int)master);
 	for (i = 0; i < n && *arbiter == 0; i++) {
-		if ((nh = held_files(kids[i], h, 64)) <= 0)
+		/* The arbiter has children and holds no file of the master's
+		 * (or holds its own workers'); a new master is exec'd. */
+		if (proc_children(kids[i], &gk, &ngk) == -1)
 			continue;
-		foreign = 0;
+		free(gk);
+		if (ngk == 0 || (nh = held_files(kids[i], h, 64)) == -1 ||
+		    proc_env_has(kids[i], env) == 1)
+			continue;
+		foreign = nh == 0;
 		for (f = 0; f < nh && f < 64; f++) {
 			for (k = 0; k < nmf; k++) {
 				if (mf[k].dev == h[f].id.dev &&

@@ -137,9 +137,12 @@ def test_dirty_workers_boot_and_reload(gw):
     assert time.monotonic() - t0 < 15
     gw.wait_serving("2", timeout=10)
     st = ch.status(ch.sock_path(gw))
-    if "dirty" in st:   # the status field (control.c) may land separately
-        assert len(st["dirty"]) == 3, st   # arbiter + 2 dirty workers
-        assert not set(st["dirty"]) & set(st["workers"]), st
+    # "dirty": the arbiter, then its dirty workers; "workers": HTTP only
+    assert len(st["dirty"]) == 3, st
+    assert len(st["workers"]) == 2, st
+    assert not set(st["dirty"]) & set(st["workers"]), st
+    assert helpers.ppid_of(st["dirty"][0]) == st["master"], st
+    assert all(helpers.ppid_of(p) == st["dirty"][0] for p in st["dirty"][1:]), st
 
 
 def test_dirty_abort_stops_the_dirty_workers(gw):
