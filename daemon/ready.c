@@ -774,6 +774,19 @@ ready_report(struct ready *r, enum ready_result res)
 	return 1;
 }
 
+static int	expected(const struct ready *);
+
+static int
+ready_crash(struct ready *r)
+{
+	char	last[sizeof r->reason];
+
+	snprintf(last, sizeof last, "%s", r->reason);
+	snprintf(r->reason, sizeof r->reason, "%d worker%s died abnormally, "
+	    "last: %.440s", r->abnormal, r->abnormal == 1 ? "" : "s", last);
+	return ready_report(r, READY_CRASH);
+}
+
 static int
 expected(const struct ready *r)
 {
@@ -849,14 +862,15 @@ ready_check(struct ready *r)
 			j--;
 		}
 	}
-	if (r->ok) {
-		/* Probation: any abnormal death fails the generation. */
-		if (r->abnormal > 0)
-			return ready_report(r, READY_CRASH);
+	/*
+	 * A crash loop: two abnormal deaths (one when gunicorn runs a single
+	 * worker).  One worker killed once, by the OOM killer or by hand, is
+	 * not a loop; a deploy that crashes kills them all, again and again.
+	 */
+	if ((r->ok || r->failfast) && r->abnormal >= (expected(r) >= 2 ? 2 : 1))
+		return ready_crash(r);
+	if (r->ok)
 		return 0;
-	}
-	if (r->failfast && r->abnormal > 0)
-		return ready_report(r, READY_CRASH);
 	now = now_mono();
 	want = expected(r);
 	ready_tally(r, &live_ready, &live);
