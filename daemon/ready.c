@@ -100,6 +100,7 @@ struct worker {
 	int			 wd;		/* inotify watch, -1 none */
 	int			 seen;		/* in the last scan */
 	int			 looked;	/* its file seen: mode0, mtime0 */
+	int			 clean;		/* holds just its own file */
 	mode_t			 mode0;
 	double			 mtime0;
 	double			 born, ready_at;
@@ -153,6 +154,8 @@ struct ready {
 	int		 abnormal;	/* ready, then died abnormally */
 	int		 unready;	/* died before a heartbeat */
 	char		 reason[512];
+	char		 why_unready[400];	/* the first such death */
+	char		 why_abnormal[400];
 	int		 master_status;
 
 	int		 ifd;		/* inotify, -1 when not used */
@@ -333,25 +336,20 @@ read_master_files(pid_t master, struct fileid **mf, size_t *nmf,
 void
 ready_describe_status(int status, char *buf, size_t size)
 {
-	const char	*name;
-
+	/* Worded as gunicorn.c words a master's exit, plus gunicorn's own
+	 * meaning of a worker's exit status (arbiter.py). */
 	if (status == -1)
-		snprintf(buf, size, "exited (status unknown)");
-	else if (WIFSIGNALED(status)) {
-		name = sigabbrev_np(WTERMSIG(status));
-		if (name != NULL)
-			snprintf(buf, size, "was killed by SIG%s", name);
-		else
-			snprintf(buf, size, "was killed by signal %d",
-			    WTERMSIG(status));
-	} else if (WIFEXITED(status)) {
-		/* gunicorn's worker exit codes (arbiter.py). */
+		snprintf(buf, size, "exited");
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
 		snprintf(buf, size, "exited with status %d%s",
 		    WEXITSTATUS(status), WEXITSTATUS(status) == 3 ?
 		    " (gunicorn: worker failed to boot)" :
 		    WEXITSTATUS(status) == 4 ?
 		    " (gunicorn: app failed to load)" : "");
-	} else
+	else
 		snprintf(buf, size, "exited (wait status %#x)", status);
 }
 
@@ -359,11 +357,13 @@ static int
 cn_open(void)
 {
 	struct sockaddr_nl	 sa;
-	struct {
-		struct nlmsghdr	 nl;
-		struct cn_msg	 cn;
-		enum proc_cn_mcast_op op;
-	} __attribute__((packed)) msg;
+	/* nlmsghdr, cn_msg (whose data[] ends it), then the operation. */
+	char			 msg[NLMSG_LENGTH(sizeof(struct cn_msg) +
+				    sizeof(enum proc_cn_mcast_op))]
+	    __attribute__((aligned(__alignof__(struct nlmsghdr))));
+	struct nlmsghdr		*nh = (struct nlmsghdr *)msg;
+	struct cn_msg		*cn;
+	enum proc_cn_mcast_op	 op = PROC_CN_MCAST_LISTEN;
 	int			 fd, saved;
 
 	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK |
@@ -375,14 +375,15 @@ cn_open(void)
 	sa.nl_pid = 0;		/* the kernel picks: several probes may run */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
 		goto fail;
-	memset(&msg, 0, sizeof msg);
-	msg.nl.nlmsg_len = sizeof msg;
-	msg.nl.nlmsg_type = NLMSG_DONE;
-	msg.cn.id.idx = CN_IDX_PROC;
-	msg.cn.id.val = CN_VAL_PROC;
-	msg.cn.len = sizeof msg.op;
-	msg.op = PROC_CN_MCAST_LISTEN;
-	if (send(fd, &msg, sizeof msg, 0) == -1)
+	memset(msg, 0, sizeof msg);
+	nh->nlmsg_len = sizeof msg;
+	nh->nlmsg_type = NLMSG_DONE;
+	cn = NLMSG_DATA(nh);
+	cn->id.idx = CN_IDX_PROC;
+	cn->id.val = CN_VAL_PROC;
+	cn->len = sizeof op;
+	memcpy(cn->data, &op, sizeof op);
+	if (send(fd, msg, sizeof msg, 0) == -1)
 		goto fail;
 	return fd;
 fail:
@@ -453,11 +454,14 @@ cn_drain(struct ready *r)
 			    ev->event_data.exit.parent_tgid == r->master) {
 				/* A child that died before any look saw it. */
 				r->unready++;
-				snprintf(r->reason, sizeof r->reason, "worker "
-				    "%d died right after it was forked (wait "
-				    "status %#x)",
-				    (int)ev->event_data.exit.process_pid,
-				    (unsigned)ev->event_data.exit.exit_code);
+				if (r->why_unready[0] == '\0')
+					snprintf(r->why_unready,
+					    sizeof r->why_unready, "worker %d "
+					    "died right after it was forked "
+					    "(wait status %#x)", (int)ev->
+					    event_data.exit.process_pid,
+					    (unsigned)ev->event_data.exit.
+					    exit_code);
 			}
 		}
 	}
@@ -518,20 +522,24 @@ worker_gone(struct ready *r, struct worker *w)
 		if (!r->ok || normal || w->status == -1)
 			return;
 		r->abnormal++;
-		snprintf(r->reason, sizeof r->reason, "%s %d %s %.1f s after "
-		    "it started", w->kind == K_ARBITER ? "dirty arbiter" :
-		    "dirty worker", (int)w->pid, how, age);
+		if (r->why_abnormal[0] == '\0')
+			snprintf(r->why_abnormal, sizeof r->why_abnormal,
+			    "%s %d %s %.1f s after it started",
+			    w->kind == K_ARBITER ? "dirty arbiter" :
+			    "dirty worker", (int)w->pid, how, age);
 		return;
 	case K_HTTP:
 		break;
 	}
 	if (!w->ready) {
 		r->unready++;
-		snprintf(r->reason, sizeof r->reason, "worker %d %s %.1f s "
-		    "after it started, before it could serve%s", (int)w->pid,
-		    how, age, r->hints.timeout > 0 && age >=
-		    r->hints.timeout * 0.9 ? "; gunicorn's --timeout is "
-		    "shorter than the boot (WORKER TIMEOUT)" : "");
+		if (r->why_unready[0] == '\0')
+			snprintf(r->why_unready, sizeof r->why_unready,
+			    "worker %d %s %.1f s after it started, before it "
+			    "could serve%s", (int)w->pid, how, age,
+			    r->hints.timeout > 0 && age >=
+			    r->hints.timeout * 0.9 ? "; gunicorn's --timeout "
+			    "is shorter than the boot (WORKER TIMEOUT)" : "");
 		if (r->ok)
 			r->abnormal++;	/* a replacement that cannot boot */
 		return;
@@ -545,8 +553,10 @@ worker_gone(struct ready *r, struct worker *w)
 		return;
 	}
 	r->abnormal++;
-	snprintf(r->reason, sizeof r->reason, "worker %d %s %.1f s after it "
-	    "became ready", (int)w->pid, how, now - w->ready_at);
+	if (r->why_abnormal[0] == '\0')
+		snprintf(r->why_abnormal, sizeof r->why_abnormal, "worker %d "
+		    "%s %.1f s after it became ready", (int)w->pid, how,
+		    now - w->ready_at);
 }
 
 /*
@@ -586,8 +596,10 @@ worker_look(struct ready *r, struct worker *w)
 		return 0;
 	}
 	w->kind = K_HTTP;
-	if (n != 1)
-		return 0;	/* not yet forked off cleanly */
+	/* More than its own: forked an instant ago, or a child forked for a
+	 * reload that has not exec'd yet (a slow pre_exec hook). */
+	if ((w->clean = n == 1) == 0)
+		return 0;
 	if (heartbeat_seen(&w->looked, &w->mode0, &w->mtime0, &h[0].sb)) {
 		w->ready = 1;
 		w->ready_at = now_mono();
@@ -779,11 +791,9 @@ static int	expected(const struct ready *);
 static int
 ready_crash(struct ready *r)
 {
-	char	last[sizeof r->reason];
-
-	snprintf(last, sizeof last, "%s", r->reason);
 	snprintf(r->reason, sizeof r->reason, "%d worker%s died abnormally, "
-	    "last: %.440s", r->abnormal, r->abnormal == 1 ? "" : "s", last);
+	    "first: %s", r->abnormal, r->abnormal == 1 ? "" : "s",
+	    r->why_abnormal);
 	return ready_report(r, READY_CRASH);
 }
 
@@ -795,18 +805,25 @@ expected(const struct ready *r)
 	return r->hints.workers > n ? r->hints.workers : n;
 }
 
-static void
+/* Ready and live HTTP workers; -1 while a child is still undecided. */
+static int
 ready_tally(const struct ready *r, int *live_ready, int *live)
 {
+	int	undecided = 0;
 	size_t	j;
 
 	*live_ready = *live = 0;
 	for (j = 0; j < r->nw; j++) {
 		if (r->w[j].kind != K_HTTP)
 			continue;
+		if (!r->w[j].clean) {
+			undecided = 1;
+			continue;
+		}
 		(*live)++;
 		*live_ready += r->w[j].ready;
 	}
+	return undecided ? -1 : 0;
 }
 
 static int
@@ -833,7 +850,7 @@ static int
 ready_check(struct ready *r)
 {
 	size_t	j;
-	int	live_ready, live, want, look;
+	int	live_ready, live, want, look, undecided;
 	double	now;
 
 	if (r->done)
@@ -873,19 +890,17 @@ ready_check(struct ready *r)
 		return 0;
 	now = now_mono();
 	want = expected(r);
-	ready_tally(r, &live_ready, &live);
-	if (want > 0 && live_ready >= 1 && live_ready + r->recycled >= want &&
+	undecided = ready_tally(r, &live_ready, &live) == -1;
+	if (want > 0 && !undecided && live_ready >= 1 &&
+	    live_ready + r->recycled >= want &&
 	    (r->hints.workers > 0 || now - r->last_growth >= READY_SETTLE) &&
 	    dirty_ready(r, now))
 		return ready_report(r, READY_OK);
 	if (r->failfast && live_ready == 0 && r->recycled == 0 &&
 	    r->unready >= (want > 0 ? want : 1)) {
-		char	last[sizeof r->reason];
-
-		snprintf(last, sizeof last, "%s", r->reason);
 		snprintf(r->reason, sizeof r->reason, "every new worker died "
-		    "before it could serve (%d of %d; last: %.400s)", r->unready,
-		    want > 0 ? want : 1, last);
+		    "before it could serve (%d of %d; first: %s)", r->unready,
+		    want > 0 ? want : 1, r->why_unready);
 		return ready_report(r, READY_FAILED);
 	}
 	return 0;

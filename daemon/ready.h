@@ -57,8 +57,8 @@ void		 ready_deaths(const struct ready *, int *, int *);
 int		 ready_exact(const struct ready *);
 /* The master's exit status seen by the probe (a wait status), or -1. */
 int		 ready_master_status(const struct ready *);
-/* "exited with status 3 (gunicorn: worker failed to boot)", "was killed
- * by SIGSEGV", "exited (status unknown)" for -1. */
+/* "exited with status 3 (gunicorn: worker failed to boot)", "killed by
+ * signal 11 (Segmentation fault)", "exited" for -1 (unknown). */
 void		 ready_describe_status(int, char *, size_t);
 /* The HTTP workers' PIDs seen at the last look, for `status`. */
 const pid_t	*ready_workers(const struct ready *, size_t *);

@@ -522,7 +522,7 @@ def test_sigkill_wrapper_during_reload_supervised(gw, phase):
             time.sleep(max(0.0, t_kill + PRE_EXEC + 0.5 - time.monotonic()))
         # settle: a wrapper that runs, one master, status truthful
         try:
-            fh.assert_single_master_holds(gw, fh.wait_single_master(gw, None, 6), 1.0)
+            fh.assert_single_master_holds(gw, fh.wait_single_master(gw, None, 12), 1.0)
         except AssertionError as e:
             try:
                 st = fh.status_of(gw)

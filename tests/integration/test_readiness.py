@@ -72,7 +72,7 @@ def crash_loop(gw, delay):
         m = w.wait_log(RELOAD_OK.format(1) + "|" + reload_failed(1), timeout=30)
         took = time.monotonic() - t0
         assert "failed" in m.group(0), "a crash-looping deploy was promoted: " + m.group(0)
-        assert "crash" in m.group(0) and "SIGSEGV" in m.group(0), m.group(0)
+        assert "crash" in m.group(0) and "signal 11" in m.group(0), m.group(0)
         assert took < delay + 8, "failure after {:.1f} s".format(took)
         helpers.wait_for(lambda: gw.masters() == [old], 15, "only the old master to remain",
                          on_timeout=lambda: helpers.describe(gw.gunicorn_procs()))
