@@ -1345,3 +1345,48 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 	}
 	return 0;
 }
+
+int
+ready_kill_booting(pid_t master)
+{
+	struct fileid	*mf = NULL;
+	struct held	 h[2];
+	size_t		 nmf = 0, capmf = 0, n, i, k;
+	pid_t		*kids;
+	unsigned long long start;
+	mode_t		 mode0;
+	double		 mtime0;
+	int		 looked, killed = 0;
+
+	if (proc_children(master, &kids, &n) == -1)
+		return 0;
+	if (read_master_files(master, &mf, &nmf, &capmf) == -1) {
+		free(kids);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		/* An HTTP worker: exactly one file, one of the master's. */
+		start = proc_starttime(kids[i]);
+		if (held_files(kids[i], h, 2) != 1)
+			continue;
+		for (k = 0; k < nmf; k++) {
+			if (mf[k].dev == h[0].id.dev && mf[k].ino == h[0].id.ino)
+				break;
+		}
+		looked = 0;
+		if (k == nmf || heartbeat_seen(&looked, &mode0, &mtime0,
+		    &h[0].sb))
+			continue;
+		if (start != 0 && proc_starttime(kids[i]) == start) {
+			log_info("killing worker %d of master %d: still booting, "
+			    "it serves nothing", (int)kids[i], (int)master);
+			if (kill(kids[i], SIGKILL) == -1 && errno != ESRCH)
+				log_warn("kill %d", (int)kids[i]);
+			else
+				killed++;
+		}
+	}
+	free(kids);
+	free(mf);
+	return killed;
+}

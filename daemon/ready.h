@@ -83,6 +83,15 @@ void		 ready_free(struct ready *);
  */
 int		 ready_dirty_of(pid_t, pid_t *, pid_t **, size_t *);
 
+/*
+ * SIGKILL the master's HTTP workers that have not shown a heartbeat yet
+ * (booting: a replacement under --max-requests, say).  For an old master
+ * told to stop: such a worker serves nothing, and it defers SIGTERM until
+ * its import ends, holding the old master's exit for that long.  Returns
+ * how many were killed.
+ */
+int		 ready_kill_booting(pid_t);
+
 /* What gunicorn's command line says, for the probe and for warnings. */
 struct ready_hints {
 	int	workers;	/* -w/--workers N; 0: not given */

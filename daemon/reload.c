@@ -554,6 +554,8 @@ reload_retire_old(struct gw *gw)
 	}
 	if (master_signal(r->old, SIGTERM) == -1)
 		log_warn("SIGTERM to old master %d", (int)r->old->pid);
+	else
+		(void)ready_kill_booting(r->old->pid);
 	reload_set_state(gw, RS_DRAINING);
 	reload_arm(r, gw->cfg.stop_timeout);
 }
