@@ -1025,6 +1025,19 @@ ready_hints(char **argv, struct ready_hints *h)
 			h->preload = 1;
 			continue;
 		}
+		if (strcmp(argv[i], "--no-control-socket") == 0) {
+			h->no_control_socket = 1;
+			continue;
+		}
+		if ((v = opt_value(argv, &i, "--control-socket", NULL)) !=
+		    NULL) {
+			h->control_socket = v;
+			continue;
+		}
+		if ((v = opt_value(argv, &i, "--chdir", NULL)) != NULL) {
+			h->chdir = v;
+			continue;
+		}
 		if ((v = opt_value(argv, &i, "--workers", "-w")) != NULL)
 			h->workers = atoi(v) > 0 ? atoi(v) : 0;
 		else if ((v = opt_value(argv, &i, "--dirty-workers", NULL)) !=

@@ -99,6 +99,9 @@ struct ready_hints {
 	double	timeout;	/* -t/--timeout S; < 0: not given */
 	int	max_requests;	/* --max-requests N; 0: not given */
 	int	preload;	/* --preload */
+	const char *control_socket;	/* --control-socket P (25+) */
+	int	no_control_socket;	/* --no-control-socket */
+	const char *chdir;	/* --chdir D */
 };
 void		 ready_hints(char **, struct ready_hints *);
 /* At start: one warning line when old workers could import new code. */

@@ -14,8 +14,10 @@
  * not been decided.
  */
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +91,8 @@ struct reload {
 	size_t			 check_len;
 	struct event		*kick;		/* deferred start */
 	TAILQ_HEAD(, waiter)	 waiters;
+	char			*ctl_path;	/* gunicorn 25+'s control */
+	char			*ctl_hidden;	/* socket, moved aside */
 };
 
 static void	reload_begin(struct gw *, enum reload_trigger);
@@ -100,6 +104,7 @@ static void	reload_check(struct gw *);
 static void	ready_result_cb(struct gw *, enum ready_result, void *);
 static void	reload_settle_or_fork(struct gw *);
 static void	check_done(struct gw *);
+static void	ctl_restore(struct gw *);
 
 static struct timeval
 tv_of(double s)
@@ -212,6 +217,8 @@ reload_free(struct gw *gw)
 	ready_free(r->probe);
 	event_free(r->timer);
 	event_free(r->kick);
+	free(r->ctl_path);
+	free(r->ctl_hidden);
 	free(r);
 	gw->reload = NULL;
 }
@@ -533,12 +540,151 @@ reload_promote(struct gw *gw)
 		if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
 			log_warn("unlink %s", gw->cfg.pidfile);
 	}
+	ctl_restore(gw);	/* the old master has exited */
 	/* SIGCHLD makes gunicorn look at once instead of within 1 s. */
 	if (master_signal(r->new, SIGCHLD) == -1)
 		log_warn("SIGCHLD to master %d", (int)r->new->pid);
 	reload_set_state(gw, RS_PROMOTING);
 	r->deadline = now_mono() + RELOAD_PROMOTE_MAX;
 	reload_arm(r, RELOAD_POLL);
+}
+
+/*
+ * gunicorn 25+'s control socket (gunicornc): every master binds the same
+ * path, and the old master unlinks it when it exits, taking the new
+ * master's socket with it.  While the old master drains, the new master's
+ * socket is moved aside, under PATH.gw-NEWPID, and put back once the old
+ * master is gone.  Only a socket proven to be the new master's is moved:
+ * the path's listening socket in /proc/net/unix, held by the new master.
+ */
+static char *
+ctl_socket_path(struct gw *gw)
+{
+	struct ready_hints	 h;
+	const char		*p, *xdg, *home;
+	char			*out, cwd[4096];
+	struct stat		 sb;
+
+	ready_hints(gw->cfg.argv, &h);
+	if (h.no_control_socket)
+		return NULL;
+	if ((p = h.control_socket) != NULL && p[0] == '/')
+		return xstrdup(p);
+	if (p != NULL) {
+		if (h.chdir != NULL && h.chdir[0] == '/')
+			xasprintf(&out, "%s/%s", h.chdir, p);
+		else if (getcwd(cwd, sizeof cwd) != NULL)
+			xasprintf(&out, "%s/%s%s%s", cwd, h.chdir ? h.chdir :
+			    "", h.chdir ? "/" : "", p);
+		else
+			return NULL;
+		return out;
+	}
+	xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode)) {
+		xasprintf(&out, "%s/gunicorn.ctl", xdg);
+		return out;
+	}
+	if ((home = getenv("HOME")) == NULL || home[0] != '/')
+		return NULL;
+	xasprintf(&out, "%s/.gunicorn/gunicorn.ctl", home);
+	return out;
+}
+
+/* 1 if pid holds the socket with this inode. */
+static int
+ctl_held_by(pid_t pid, unsigned long inode)
+{
+	char		 path[64], link[64], want[64], fdpath[320];
+	DIR		*d;
+	struct dirent	*de;
+	ssize_t		 n;
+	int		 found = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof want, "socket:[%lu]", inode);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
+		if ((n = readlink(fdpath, link, sizeof link - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		found = strcmp(link, want) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * 1 if pid holds a listening Unix socket bound to path.  /proc/net/unix
+ * keeps the name a socket was bound to after the file is unlinked, so the
+ * old master's socket is listed under the same path: look at each.
+ */
+static int
+ctl_listens(pid_t pid, const char *path)
+{
+	FILE		*f;
+	char		 line[4608], sockpath[4096];
+	unsigned long	 flags, inode;
+	int		 found = 0;
+
+	if ((f = fopen("/proc/net/unix", "re")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof line, f) != NULL) {
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		sockpath[0] = '\0';
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %4095s", &flags,
+		    &inode, sockpath) == 3 && (flags & 0x10000) != 0 &&
+		    strcmp(sockpath, path) == 0)
+			found = ctl_held_by(pid, inode);
+	}
+	fclose(f);
+	return found;
+}
+
+static void
+ctl_hide(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	struct stat	 sb;
+	char		*path, *hidden;
+
+	if ((path = ctl_socket_path(gw)) == NULL)
+		return;
+	if (lstat(path, &sb) == -1 || !S_ISSOCK(sb.st_mode) ||
+	    !ctl_listens(r->new->pid, path)) {
+		free(path);
+		return;
+	}
+	xasprintf(&hidden, "%s.gw-%d", path, (int)r->new->pid);
+	if (rename(path, hidden) == -1) {
+		log_warn("reload %u: rename %s to %s", r->e->id, path, hidden);
+		free(path);
+		free(hidden);
+		return;
+	}
+	r->ctl_path = path;
+	r->ctl_hidden = hidden;
+}
+
+static void
+ctl_restore(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	struct stat	 sb;
+
+	if (r->ctl_hidden == NULL)
+		return;
+	if (lstat(r->ctl_path, &sb) == 0)
+		log_warnx("%s exists again: the new master's control socket "
+		    "stays at %s", r->ctl_path, r->ctl_hidden);
+	else if (rename(r->ctl_hidden, r->ctl_path) == -1)
+		log_warn("rename %s to %s", r->ctl_hidden, r->ctl_path);
+	free(r->ctl_path);
+	free(r->ctl_hidden);
+	r->ctl_path = r->ctl_hidden = NULL;
 }
 
 /* Ready and through probation (or none): retire the old generation. */
@@ -552,6 +698,7 @@ reload_retire_old(struct gw *gw)
 		reload_promote(gw);
 		return;
 	}
+	ctl_hide(gw);
 	if (master_signal(r->old, SIGTERM) == -1)
 		log_warn("SIGTERM to old master %d", (int)r->old->pid);
 	else
@@ -782,6 +929,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 		reload_remember_new(r, e->new_master);
 	ready_free(r->probe);
 	r->probe = NULL;
+	ctl_restore(gw);	/* the old master is gone, or is no more */
 	if (result == RESULT_OK && r->new != NULL)
 		gw->cur = r->new;
 	r->old = r->new = NULL;

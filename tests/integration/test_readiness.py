@@ -16,11 +16,15 @@ and real HTTP:
     no dirty worker behind;
   * the wrapper warns when the old generation could import new code;
   * --probation is an option, its own phase in the history, and 0 turns
-    it off.
+    it off;
+  * gunicorn 26's control socket (gunicornc) answers after a reload: the
+    old master used to unlink the path, the new master's socket with it.
 """
 
+import os
 import re
 import signal
+import socket
 import time
 
 import control_helpers as ch
@@ -211,3 +215,45 @@ def test_probation_is_a_phase_and_an_option(gw):
                           log_name="wrapper3.log")
     assert w3.wait_exit(10) == 2   # a usage error, as for every option
     assert "--probation: '-1'" in w3.text(), w3.text()
+
+
+def listening_inodes(path):
+    """Inodes of the listening sockets bound to path (the name stays in
+    /proc/net/unix after the file is unlinked: there may be several)."""
+    out = []
+    with open("/proc/net/unix") as f:
+        for line in f.read().splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 8 and parts[7] == path and int(parts[3], 16) & 0x10000:
+                out.append(int(parts[6]))
+    return out
+
+
+def holds_socket(pid, inode):
+    fd_dir = "/proc/{}/fd".format(pid)
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == "socket:[{}]".format(inode):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def test_control_socket_usable_after_reload(gw):
+    """gunicorn 26.1 with --control-socket PATH: after two reloads PATH is a
+    live socket held by the serving master, as gunicornc expects."""
+    w = versions.wrapper(gw, version="26.1.0", workers=1, app_env={"GW_PROBATION": "1"})
+    w.wait_ready(timeout=20)
+    ctl = str(w.tmpdir / "gunicorn.ctl")
+    for n in (1, 2):
+        gw.set_version(str(n + 1))
+        w.signal(signal.SIGHUP)
+        m = w.wait_log(RELOAD_OK.format(n), timeout=20)
+        new = int(m.group(2))
+        assert any(holds_socket(new, i) for i in listening_inodes(ctl)), \
+            "the new master {} does not listen at {}".format(new, ctl)
+        with socket.socket(socket.AF_UNIX) as s:   # the file is there, and answers
+            s.settimeout(5)
+            s.connect(ctl)
+        assert not [p for p in os.listdir(str(w.tmpdir)) if ".gw-" in p]
