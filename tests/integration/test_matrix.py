@@ -11,6 +11,7 @@ the matrix keeps them all honest:
       a fixed deploy after them; no request lost;
   worker classes: gthread (20.1), UvicornWorker (20.1, python3-uvicorn),
       gevent and eventlet (23.0.0), asgi (26.1.0): a reload under load;
+  16 workers with --worker-tmp-dir /dev/shm (26.1.0), 1 worker (23.0.0);
   --preload with --max-requests and jitter under load (26.1.0): reloads
       ok through the churn, and a broken deploy leaves the old code
       serving, every response of it.
@@ -101,6 +102,29 @@ def test_worker_class(gw, cls, version, args, app, module):
         t_ref = time.monotonic()
         reload_under_load(gw, w, load, 1, "2")
     no_late_failures(load, t_ref)
+
+
+SHAPES = [
+    ("16-workers-shm", "26.1.0", 16, ["--worker-tmp-dir", "/dev/shm"]),
+    ("1-worker", "23.0.0", 1, []),
+]
+
+
+@pytest.mark.parametrize("shape,version,workers,args", SHAPES, ids=[c[0] for c in SHAPES])
+def test_fleet_shapes(gw, shape, version, workers, args):
+    """16 workers with their heartbeat files on /dev/shm; a single worker:
+    a reload under load, every worker counted, no request lost."""
+    w = versions.wrapper(gw, version=version, workers=workers, warmup=30,
+                         extra_gunicorn=args, app_env=FAST)
+    _, n = w.wait_ready(timeout=30)
+    assert n == workers, "ready with {} of {} workers".format(n, workers)
+    with gw.load(clients=3) as load:
+        load.wait_version("1", 15)
+        t_ref = time.monotonic()
+        reload_under_load(gw, w, load, 1, "2")
+    no_late_failures(load, t_ref)
+    m = w.wait_log(r"^reload 1: new master \d+ ready: (\d+) workers")
+    assert int(m.group(1)) == workers, m.group(0)
 
 
 def test_preload_max_requests_churn(gw):
