@@ -503,7 +503,7 @@ def test_sigkill_wrapper_during_reload_supervised(gw, phase):
     with gw.load(clients=4) as load:
         load.wait_version("1", 10)
         if phase == "draining":
-            slow = fh.InFlight(gw, "/slow?s=2")
+            slow = fh.InFlight(gw, "/slow?s=7")   # outlasts the 5 s probation
             slow.start(sv.log, sv.log.mark(wrapper_only=False))
         gw.set_version("2")
         mark = sv.log.mark()
