@@ -413,8 +413,10 @@ cn_drain(struct ready *r)
 	    __attribute__((aligned(__alignof__(struct nlmsghdr))));
 	struct nlmsghdr		*nh;
 	struct cn_msg		*cn;
-	struct proc_event	*ev;
+	struct proc_event	 ev;
 	struct worker		*w;
+	pid_t			 pid;
+	int			 code;
 	ssize_t			 n;
 	size_t			 len;
 
@@ -435,33 +437,34 @@ cn_drain(struct ready *r)
 			    nh->nlmsg_type == NLMSG_NOOP)
 				continue;
 			cn = NLMSG_DATA(nh);
-			if (cn->len < sizeof *ev)
+			if (nh->nlmsg_len < NLMSG_LENGTH(sizeof *cn +
+			    sizeof ev) || cn->len < sizeof ev)
 				continue;
-			ev = (struct proc_event *)cn->data;
-			if (ev->what != PROC_EVENT_EXIT ||
-			    ev->event_data.exit.process_pid !=
-			    ev->event_data.exit.process_tgid)
+			/* Copied: the event is not 8-byte aligned there. */
+			memcpy(&ev, cn->data, sizeof ev);
+			if (ev.what != PROC_EVENT_EXIT ||
+			    ev.event_data.exit.process_pid !=
+			    ev.event_data.exit.process_tgid)
 				continue;
-			if (ev->event_data.exit.process_pid == r->master) {
-				r->master_status =
-				    (int)ev->event_data.exit.exit_code;
+			pid = ev.event_data.exit.process_pid;
+			code = (int)ev.event_data.exit.exit_code;
+			if (pid == r->master) {
+				r->master_status = code;
 				continue;
 			}
-			w = worker_find(r, ev->event_data.exit.process_pid);
+			w = worker_find(r, pid);
 			if (w != NULL && w->status == -1)
-				w->status = (int)ev->event_data.exit.exit_code;
+				w->status = code;
 			else if (w == NULL && !r->ok &&
-			    ev->event_data.exit.parent_tgid == r->master) {
+			    ev.event_data.exit.parent_tgid == r->master) {
 				/* A child that died before any look saw it. */
 				r->unready++;
 				if (r->why_unready[0] == '\0')
 					snprintf(r->why_unready,
 					    sizeof r->why_unready, "worker %d "
 					    "died right after it was forked "
-					    "(wait status %#x)", (int)ev->
-					    event_data.exit.process_pid,
-					    (unsigned)ev->event_data.exit.
-					    exit_code);
+					    "(wait status %#x)", (int)pid,
+					    (unsigned)code);
 			}
 		}
 	}
