@@ -737,8 +737,10 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	r->e->workers = nw;
 	log_info("reload %u: new master %d ready: %d workers in %.2f s",
 	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
-	/* Nothing else serves once the old master is gone: no probation. */
-	if (r->old_lost || gw->cfg.probation <= 0) {
+	/* Nothing else serves once the old master is gone: no probation.
+	 * Nor in timer mode, which does not watch workers. */
+	if (r->old_lost || gw->cfg.probation <= 0 ||
+	    gw->cfg.ready == READY_TIMER) {
 		reload_retire_old(gw);
 		return;
 	}
