@@ -172,6 +172,7 @@ check: test
 # nothing, it reports against the targets in doc/BENCHMARKS.md.
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+	$(PYTHON) bench/readiness.py $(READINESS_ARGS)
 
 # Examples for the places operators run it, installed as documentation
 # under $(DOCDIR)/contrib; the metrics service and timer stay examples

@@ -8,6 +8,8 @@
   (missing or empty: "1"), so a deploy is rewriting that file and reloading.
   The version "broken" makes the import fail after the boot time: a bad
   deploy whose workers die while loading, as an ImportError would.
+  The version "crash:S" serves, then each worker kills itself with SIGSEGV
+  S seconds after its import: a crash loop after boot.
 * Every response is "version=V pid=P\n": the load generator tells the
   generations apart by it.
 
@@ -15,6 +17,8 @@ Run by bench/run.py as: gunicorn --chdir bench -w 4 -b 127.0.0.1:PORT app:app
 """
 
 import os
+import signal
+import threading
 import time
 
 BOOT = float(os.environ.get("BENCH_BOOT", "3") or 0)
@@ -41,6 +45,10 @@ _boot(BOOT)
 VERSION = _read_version()
 if VERSION == "broken":
     raise ImportError("bench/app.py: version file says 'broken' (simulated bad deploy)")
+if VERSION.startswith("crash:"):
+    _crash = threading.Timer(float(VERSION[6:]), os.kill, (os.getpid(), signal.SIGSEGV))
+    _crash.daemon = True
+    _crash.start()
 
 _BODY = "version={} pid={}\n".format(VERSION, os.getpid()).encode()
 _HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(_BODY)))]

@@ -154,6 +154,28 @@ show_progress(char *buf, size_t size, const msgpack_object *p, double since)
 	return 0;
 }
 
+/* label, then each PID of the array (a "?" for anything that is not one);
+ * how many were shown. */
+static int
+show_pids(FILE *f, const char *label, const msgpack_object *w)
+{
+	uint32_t	i;
+	int		shown = 0;
+
+	fprintf(f, "%s", label);
+	for (i = 0; w != NULL && i < w->via.array.size; i++) {
+		const msgpack_object *o = &w->via.array.ptr[i];
+
+		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    o->via.u64 >= 1 && o->via.u64 <= PID_MAX_LIMIT)
+			fprintf(f, " %llu", (unsigned long long)o->via.u64);
+		else
+			fprintf(f, " ?");
+		shown++;
+	}
+	return shown;
+}
+
 void
 show_status(FILE *f, const msgpack_object *m)
 {
@@ -161,8 +183,7 @@ show_status(FILE *f, const msgpack_object *m)
 	char			 name[128], state[40], ready[40], up[32],
 				 master[16], version[40], line[256];
 	long long		 pid;
-	uint32_t		 i;
-	int			 shown = 0;
+	int			 shown;
 
 	show_duration(reply_num(m, PROTO_K_UPTIME, -1), up, sizeof up);
 	reply_pid(m, PROTO_K_MASTER, master, sizeof master);
@@ -174,21 +195,14 @@ show_status(FILE *f, const msgpack_object *m)
 	    (snprintf(line, sizeof line, "%lld", pid), line) : "?", up,
 	    reply_str(m, PROTO_K_VERSION, version, sizeof version) ? version : "?");
 	fprintf(f, "  master     %s\n", master);
-	fprintf(f, "  workers   ");
-	if ((w = reply_array(m, PROTO_K_WORKERS)) != NULL) {
-		for (i = 0; i < w->via.array.size; i++) {
-			const msgpack_object *o = &w->via.array.ptr[i];
-
-			if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-			    o->via.u64 >= 1 && o->via.u64 <= PID_MAX_LIMIT)
-				fprintf(f, " %llu",
-				    (unsigned long long)o->via.u64);
-			else
-				fprintf(f, " ?");
-			shown++;
-		}
-	}
+	shown = show_pids(f, "  workers   ", reply_array(m, PROTO_K_WORKERS));
 	fprintf(f, "%s\n", shown ? "" : " none");
+	/* gunicorn 25+: the dirty arbiter first, then its dirty workers. */
+	w = reply_array(m, PROTO_K_DIRTY);
+	if (w != NULL && w->via.array.size > 0) {
+		show_pids(f, "  dirty     ", w);
+		fprintf(f, " (arbiter first)\n");
+	}
 	fprintf(f, "  warm-up    %g s (%s)\n",
 	    reply_range(m, PROTO_K_WARMUP, 0, SECONDS_MAX, 0),
 	    reply_str(m, PROTO_K_READY_MODE, ready, sizeof ready) ? ready : "?");

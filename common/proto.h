@@ -76,6 +76,9 @@
 #define PROTO_K_RELOAD_PENDING	"reload_pending"
 #define PROTO_K_RELOAD_STATE	"reload_state"
 #define PROTO_K_HISTORY		"history"
+/* status, gunicorn 25+: the dirty arbiter's PID, then its dirty workers'
+ * (empty without): never counted among "workers". */
+#define PROTO_K_DIRTY		"dirty"
 /* workers */
 #define PROTO_K_MASTERS		"masters"
 #define PROTO_K_NEW_WORKERS	"new_workers"

@@ -60,6 +60,7 @@
 #include "log.h"
 #include "proc.h"
 #include "proto.h"
+#include "ready.h"
 #include "reload.h"
 #include "xmalloc.h"
 
@@ -361,13 +362,27 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	struct reload_progress	 p;
 	struct proto_map	 m;
 	msgpack_packer		*pk;
-	pid_t			*kids;
-	size_t			 nw;
+	pid_t			*kids, *dirty = NULL, arb = 0;
+	size_t			 nw, nd = 0, i, j;
 	unsigned		 h;
 	const char		*state;
 
 	(void)req;
 	kids = children_of(gw->cur, nm != NULL ? nm->pid : 0, &nw);
+	/* gunicorn 25+'s dirty arbiter and its workers: listed apart, the
+	 * arbiter first. */
+	if (gw->cur != NULL &&
+	    ready_dirty_of(gw->cur->pid, &arb, &dirty, &nd) == 0 && arb != 0) {
+		for (i = j = 0; i < nw; i++) {
+			if (kids[i] != arb)
+				kids[j++] = kids[i];
+		}
+		nw = j;
+		dirty = xreallocarray(dirty, nd + 1, sizeof *dirty);
+		memmove(dirty + 1, dirty, nd * sizeof *dirty);
+		dirty[0] = arb;
+		nd++;
+	}
 	state = gw->state == GW_RUNNING && reload_running(gw) ?
 	    PROTO_STATE_RELOADING : server_state_name(gw->state);
 
@@ -380,6 +395,7 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	proto_map_double(&m, PROTO_K_UPTIME, now_real() - gw->started);
 	proto_map_pid(&m, PROTO_K_MASTER, gw->cur != NULL ? gw->cur->pid : 0);
 	proto_map_pids(&m, PROTO_K_WORKERS, kids, nw);
+	proto_map_pids(&m, PROTO_K_DIRTY, dirty, nd);
 	proto_map_double(&m, PROTO_K_WARMUP, gw->cfg.warmup);
 	proto_map_str(&m, PROTO_K_READY_MODE,
 	    options_ready_name(gw->cfg.ready));
@@ -395,6 +411,7 @@ cmd_status(struct client *c, const struct cmd_request *req)
 		history_pack_entry(pk, history_at(&gw->history, h));
 	client_reply(c, &m);
 	free(kids);
+	free(dirty);
 }
 
 /*

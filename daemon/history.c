@@ -60,6 +60,7 @@ history_add(struct history *h, unsigned id, enum reload_trigger trigger)
 	e->result = RESULT_RUNNING;
 	e->t_check = e->t_settle = e->t_fork = e->t_warmup = e->t_drain =
 	    e->t_promote = -1;
+	e->t_probation = -1;
 	return e;
 }
 
@@ -138,6 +139,7 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	map_opt_double(&m, PROTO_K_T_WARMUP, e->t_warmup);
 	map_opt_double(&m, PROTO_K_T_DRAIN, e->t_drain);
 	map_opt_double(&m, PROTO_K_T_PROMOTE, e->t_promote);
+	map_opt_double(&m, PROTO_K_T_PROBATION, e->t_probation);
 	proto_map_end(&m, pk);
 }
 
@@ -275,6 +277,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->t_warmup = obj_seconds(m, PROTO_K_T_WARMUP);
 	e->t_drain = obj_seconds(m, PROTO_K_T_DRAIN);
 	e->t_promote = obj_seconds(m, PROTO_K_T_PROMOTE);
+	e->t_probation = obj_seconds(m, PROTO_K_T_PROBATION);
 	rc = replaced;
 out:
 	msgpack_unpacked_destroy(&u);

@@ -37,6 +37,7 @@ struct reload_entry {
 	/* Phase timings in seconds, < 0 when the phase did not happen. */
 	double			 t_check, t_settle, t_fork, t_warmup, t_drain,
 				 t_promote;
+	double			 t_probation;	/* after warm-up, < 0 none */
 };
 
 struct history {

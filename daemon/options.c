@@ -42,6 +42,7 @@ enum opt {
 	OPT_PREFLIGHT,		/* a flag: --preflight, GW_PREFLIGHT=1 */
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
+	OPT_PROBATION,
 	OPT_COUNT
 };
 
@@ -61,6 +62,7 @@ static const struct {
 	[OPT_PREFLIGHT] =	{ "--preflight",	"GW_PREFLIGHT" },
 	[OPT_LOG_LEVEL] =	{ "--log-level",	"GW_LOG_LEVEL" },
 	[OPT_LOG_FORMAT] =	{ "--log-format",	"GW_LOG_FORMAT" },
+	[OPT_PROBATION] =	{ "--probation",	"GW_PROBATION" },
 };
 
 static int
@@ -108,6 +110,8 @@ options_usage(FILE *fp)
 "                       severe lines written (GW_LOG_LEVEL; default info)\n"
 "  --log-format FORMAT  text, or json: one object per line\n"
 "                       (GW_LOG_FORMAT; default text)\n"
+"  --probation SECONDS  after warm-up, a worker dying abnormally fails the\n"
+"                       reload (GW_PROBATION; default 5, 0: none)\n"
 "  --help, --version\n"
 "\n"
 "Signals: HUP reloads with zero downtime; TERM/INT stop gracefully;\n"
@@ -544,6 +548,14 @@ options_parse(int argc, char **argv, options_getenv get,
 		return fail(err, errlen, "%s: '%s': %s (seconds, 0 < s <= %g)",
 		    from[OPT_STOP_TIMEOUT], val[OPT_STOP_TIMEOUT], errstr,
 		    GW_STOP_TIMEOUT_MAX), OPTIONS_ERROR;
+	/* Probation: 0 turns it off, so 0 is allowed here. */
+	cfg->probation = GW_PROBATION_DEFAULT;
+	if (val[OPT_PROBATION] != NULL && (parse_seconds(val[OPT_PROBATION],
+	    -1, GW_PROBATION_MAX, &cfg->probation, &errstr) == -1 ||
+	    (cfg->probation < 0 && (errstr = "must not be negative"))))
+		return fail(err, errlen, "%s: '%s': %s (seconds, 0 <= s <= %g)",
+		    from[OPT_PROBATION], val[OPT_PROBATION], errstr,
+		    GW_PROBATION_MAX), OPTIONS_ERROR;
 	cfg->ready = READY_HEARTBEAT;
 	if (val[OPT_READY] != NULL) {
 		if (strcmp(val[OPT_READY], "timer") == 0)

@@ -28,6 +28,11 @@ enum ready_mode {
 #define GW_STOP_TIMEOUT_DEFAULT	60.0
 #define GW_STOP_TIMEOUT_MAX	86400.0
 #define GW_NAME_MAX		64
+/* A crash loop shows within seconds of readiness: 5 s catches workers
+ * that die on their first requests or a few seconds later, and costs
+ * each reload 5 s during which both generations serve. */
+#define GW_PROBATION_DEFAULT	5.0
+#define GW_PROBATION_MAX	600.0
 
 struct gw_config {
 	char		*name;
@@ -50,6 +55,7 @@ struct gw_config {
 	int		 preflight;	/* --check-config before SIGUSR2 */
 	enum log_level	 log_level;	/* least severe level written */
 	enum log_format	 log_format;
+	double		 probation;	/* s after ready; 0: none */
 };
 
 /* What options_parse() decided the program should do. */

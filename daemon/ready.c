@@ -1,40 +1,77 @@
 /*
- * ready.c: readiness from gunicorn's own worker heartbeat.
+ * ready.c: readiness, and crash loops, from gunicorn's own worker heartbeat.
  *
  * gunicorn gives every worker a WorkerTmp: a temp file named wgunicorn-*,
- * unlinked at once, whose descriptor the worker inherits.  From its serving
- * loop the worker touches it (gunicorn 20: fchmod to 1, 0, 1, ...; 21 and
- * later: utime() to time.monotonic()), and the master reads the file's
- * ctime or mtime as proof of life.  The first touch only happens in the
- * serving loop, after the app has been imported, so it is exactly the
- * signal "this worker can serve", including with --preload.
+ * unlinked at once.  The master creates it before the fork and keeps it
+ * open for as long as the worker lives (it closes it when it reaps the
+ * worker); the worker closes its siblings' files first thing after the
+ * fork and keeps its own.  From its serving loop the worker touches it
+ * (gunicorn 20: fchmod to 1, 0, 1, ...; 21 and later: utime() to
+ * time.monotonic()), and the master reads the file's ctime or mtime as
+ * proof of life.  The first touch only happens in the serving loop, after
+ * the app has been imported, so it is exactly "this worker can serve".
  *
- * We see the same file through /proc/WORKER/fd/N.  It was created by
- * mkstemp() with mode 0600; a heartbeat leaves a mode of 0 or 1 (fchmod)
- * or a changed mtime (utime with a monotonic time, nowhere near the
- * wall-clock ctime).  We compare with what we saw at the first look, not
- * mtime with ctime: the unlink right after mkstemp() moves the ctime on.
- * See heartbeat_seen().  A worker holds its
- * siblings' files for an instant after fork (it closes them first thing);
- * we only judge a worker once it holds exactly one.
+ * What the kernel shows us, and what we make of it:
+ *  - the master's wgunicorn files (/proc/MASTER/fd) are its HTTP workers,
+ *    one each: their number is how many workers gunicorn runs right now,
+ *    and its peak is how many it runs for the generation (or -w N from the
+ *    command line, which beats gunicorn's config file and environment);
+ *  - a child of the master holding exactly one of those files is an HTTP
+ *    worker, and its file's mode or mtime tells whether it has shown a
+ *    heartbeat (see heartbeat_seen());
+ *  - a child holding wgunicorn files that the master does not hold, or
+ *    none at all but children of its own, is gunicorn 25+'s dirty
+ *    arbiter: it creates its dirty workers' files itself.  Its children
+ *    are dirty workers, which heartbeat once their apps' init() is done;
+ *  - a child exec'd with GUNICORN_PID=MASTER is a new master (a reload of
+ *    this generation), neither.
  *
- * Events: an inotify IN_ATTRIB watch on each worker's file fires on the
- * heartbeat, so readiness is noticed at once; a 100 ms tick finds new
- * workers (there is no event for a fork).  The tick runs only while a
- * generation warms up.  Once every worker has a heartbeat and no new worker
- * has appeared for READY_SETTLE seconds (gunicorn spawns its workers in
- * one burst, at most 0.1 s apart), the generation is ready.
+ * Ready: as many HTTP workers as the master runs have each shown a
+ * heartbeat, counting ready workers that have since exited normally and
+ * been replaced (recycling under --max-requests is normal and must not
+ * hold readiness back), with no more workers spawned for READY_SETTLE
+ * (unless -w says how many to expect); and every dirty worker's file has
+ * a heartbeat.
+ *
+ * Exits, and telling recycling from crashing.  Exact when we run as root:
+ * the kernel's process connector (netlink, CN_IDX_PROC) reports every
+ * process exit with its wait status, before the parent is even told.  A
+ * worker that exits 0 was retired by gunicorn (max-requests, or a
+ * graceful stop); anything else (a signal, a non-zero status: gunicorn's
+ * WORKER TIMEOUT makes a worker exit 1) is abnormal.  Without it (not
+ * root, or no netlink in a container), the status is read from
+ * /proc/PID/stat while the dead worker is a zombie, when a look catches
+ * it before gunicorn reaps it; failing that it is unknown, and a ready
+ * worker that exits with an unknown status counts as recycled when
+ * --max-requests is on the command line, abnormal otherwise.  A worker
+ * that dies before its first heartbeat always counts against the
+ * generation: when every new worker has, the reload fails at once
+ * (READY_FAILED), it does not wait out the budget.
+ *
+ * Events: an inotify IN_ATTRIB watch on each HTTP worker's file fires on
+ * the heartbeat, so readiness is noticed at once; a 100 ms tick finds new
+ * workers (there is no event for a fork) and looks at dirty workers; the
+ * connector socket is read on each event and before each look.  All of
+ * it runs only while a generation warms up and through its probation.
  *
  * If a worker's fd directory cannot be read (another user), the probe says
  * so once and falls back to the timer for this generation.
  */
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +85,40 @@
 #include "ready.h"
 #include "xmalloc.h"
 
+enum wkind {
+	K_UNKNOWN,		/* no heartbeat file seen yet */
+	K_HTTP,
+	K_ARBITER,		/* gunicorn 25+ dirty arbiter */
+	K_DIRTY,		/* one of its dirty workers */
+};
+
 struct worker {
 	pid_t			 pid;
 	unsigned long long	 start;		/* guards PID reuse */
+	enum wkind		 kind;
 	int			 ready;
 	int			 wd;		/* inotify watch, -1 none */
 	int			 seen;		/* in the last scan */
 	int			 looked;	/* its file seen: mode0, mtime0 */
+	int			 clean;		/* holds just its own file */
 	mode_t			 mode0;
 	double			 mtime0;
+	double			 born, ready_at;
+	int			 status;	/* wait status, -1 unknown */
+};
+
+/* A dirty worker's heartbeat file, as its arbiter holds it. */
+struct hbfile {
+	dev_t			 dev;
+	ino_t			 ino;
+	int			 looked, ready, seen;
+	mode_t			 mode0;
+	double			 mtime0;
+};
+
+struct fileid {
+	dev_t			 dev;
+	ino_t			 ino;
 };
 
 struct ready {
@@ -65,20 +127,41 @@ struct ready {
 	enum ready_mode	 mode;
 	double		 budget;
 	double		 t0;
-	double		 last_change;
 	ready_cb	 cb;
 	void		*arg;
-	int		 done;
+	int		 done;		/* no more callbacks */
+	int		 ok;		/* READY_OK given */
+	int		 failfast;
+	struct ready_hints hints;
 
 	struct worker	*w;
 	size_t		 nw, capw;
-	size_t		 peak;		/* most workers seen at once */
 	pid_t		*pids;		/* for ready_workers() */
 	char		 newmaster_env[32];	/* GUNICORN_PID=master */
 	pid_t		 newmaster;	/* a child that turned out one */
 
+	struct fileid	*mf;		/* the master's heartbeat files */
+	size_t		 nmf, capmf;
+	size_t		 peak;		/* most the master held at once */
+	double		 last_growth;
+	struct hbfile	*df;		/* dirty workers' files */
+	size_t		 ndf, capdf;
+	size_t		 dpeak;
+	double		 dirty_growth;
+	int		 arbiter_seen;
+
+	int		 recycled;	/* ready, then exited normally */
+	int		 abnormal;	/* ready, then died abnormally */
+	int		 unready;	/* died before a heartbeat */
+	char		 reason[512];
+	char		 why_unready[400];	/* the first such death */
+	char		 why_abnormal[400];
+	int		 master_status;
+
 	int		 ifd;		/* inotify, -1 when not used */
 	struct event	*iev;
+	int		 cnfd;		/* process connector, -1 none */
+	struct event	*cnev;
 	struct event	*tick;
 	struct event	*deadline;
 	int		 warned;
@@ -86,31 +169,109 @@ struct ready {
 
 static int	ready_check(struct ready *);
 
-/* Is this fd a gunicorn worker tmp file? -> 1, and its stat. */
-static int
-worker_tmp(pid_t pid, const char *fd, struct stat *sb)
-{
-	char	path[320], link[PATH_MAX];
-	ssize_t	n;
-	const char *base;
+/* ------------------------------------------------------------------ */
+/* /proc */
 
-	snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)pid, fd);
-	if ((n = readlink(path, link, sizeof link - 1)) == -1)
+/* State letter of pid, and its exit status (a wait status) if a zombie:
+ * field 52 of /proc/PID/stat.  0 when it cannot be read. */
+static char
+proc_state(pid_t pid, int *exit_code)
+{
+	char	 path[64], buf[2048], *p;
+	ssize_t	 n;
+	int	 fd, field;
+	char	 state;
+
+	*exit_code = -1;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
-	link[n] = '\0';
-	base = strrchr(link, '/');
-	base = base != NULL ? base + 1 : link;
-	if (strncmp(base, "wgunicorn-", 10) != 0)
+	do
+		n = read(fd, buf, sizeof buf - 1);
+	while (n == -1 && errno == EINTR);
+	close(fd);
+	if (n <= 0)
 		return 0;
-	if (stat(path, sb) == -1)
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
 		return 0;
-	return 1;
+	p += 2;
+	state = *p;
+	if (state != 'Z')
+		return state;
+	for (field = 3; field < 52 && p != NULL; field++) {
+		if ((p = strchr(p, ' ')) != NULL)
+			p++;
+	}
+	if (p != NULL && *p >= '0' && *p <= '9')
+		*exit_code = (int)strtol(p, NULL, 10);
+	return state;
+}
+
+static int
+is_gone(pid_t pid, int *status)
+{
+	char	st = proc_state(pid, status);
+
+	return st == 0 || st == 'Z' || st == 'X';
 }
 
 /*
- * Has the worker touched its file since we first saw it, or before?
- * Compared with the first look, so that the ctime bump of the unlink that
- * follows mkstemp() is not mistaken for a heartbeat:
+ * The wgunicorn files pid holds: up to max of them, their identity, stat
+ * and fd name.  Returns how many it holds (may be more than max), or -1
+ * if the fd directory cannot be read (errno: EACCES when not ours).
+ */
+struct held {
+	struct fileid	id;
+	struct stat	sb;
+	char		fd[16];
+};
+
+static int
+held_files(pid_t pid, struct held *out, int max)
+{
+	char		 path[320], link[PATH_MAX];
+	const char	*base;
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 sb;
+	ssize_t		 n;
+	int		 found = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)pid,
+		    de->d_name);
+		if ((n = readlink(path, link, sizeof link - 1)) == -1)
+			continue;
+		link[n] = '\0';
+		base = strrchr(link, '/');
+		base = base != NULL ? base + 1 : link;
+		if (strncmp(base, "wgunicorn-", 10) != 0)
+			continue;
+		if (stat(path, &sb) == -1)
+			continue;
+		if (found < max) {
+			out[found].id.dev = sb.st_dev;
+			out[found].id.ino = sb.st_ino;
+			out[found].sb = sb;
+			snprintf(out[found].fd, sizeof out[found].fd, "%.15s",
+			    de->d_name);
+		}
+		found++;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Has the file been touched since we first saw it, or before?  Compared
+ * with the first look, so that the ctime bump of the unlink that follows
+ * mkstemp() is not mistaken for a heartbeat:
  *  - gunicorn 20 fchmods the mode to 1, 0, 1...: a mode of 0 or 1 (a
  *    mkstemp file is 0600), or any change of mode;
  *  - gunicorn 21+ utime()s both times to time.monotonic(): any change of
@@ -118,66 +279,201 @@ worker_tmp(pid_t pid, const char *fd, struct stat *sb)
  *    ctime (seconds since boot against seconds since 1970).
  */
 static int
-heartbeat_seen(struct worker *w, const struct stat *sb)
+heartbeat_seen(int *looked, mode_t *mode0, double *mtime0,
+    const struct stat *sb)
 {
 	double	mtime = (double)sb->st_mtim.tv_sec + sb->st_mtim.tv_nsec / 1e9;
 	double	ctime = (double)sb->st_ctim.tv_sec + sb->st_ctim.tv_nsec / 1e9;
 
 	if ((sb->st_mode & 07777) <= 1)
 		return 1;
-	if (!w->looked) {
-		w->looked = 1;
-		w->mode0 = sb->st_mode;
-		w->mtime0 = mtime;
+	if (!*looked) {
+		*looked = 1;
+		*mode0 = sb->st_mode;
+		*mtime0 = mtime;
 		return mtime < ctime - 60 || mtime > ctime + 60;
 	}
-	return sb->st_mode != w->mode0 || mtime != w->mtime0;
+	return sb->st_mode != *mode0 || mtime != *mtime0;
 }
 
-/*
- * Look at one worker: 1 ready, 0 not yet, -1 cannot tell (permission).
- * On the first look that finds its own file, put an inotify watch on it.
- */
 static int
-worker_look(struct ready *r, struct worker *w)
+master_holds(const struct ready *r, const struct fileid *id)
 {
-	char		 path[320], fdname[NAME_MAX + 1];
-	DIR		*d;
-	struct dirent	*de;
-	struct stat	 sb, own;
-	int		 found = 0;
+	size_t	i;
 
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)w->pid);
-	if ((d = opendir(path)) == NULL)
-		return errno == EACCES || errno == EPERM ? -1 : 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (worker_tmp(w->pid, de->d_name, &sb)) {
-			if (++found == 1) {
-				own = sb;
-				snprintf(fdname, sizeof fdname, "%s",
-				    de->d_name);
-			}
-		}
-	}
-	closedir(d);
-	if (found == 0)
-		return -2;	/* no worker file at all: exec'd something */
-	if (found != 1)
-		return 0;	/* not yet forked off cleanly */
-	if (heartbeat_seen(w, &own))
-		return 1;
-	if (w->wd == -1 && r->ifd != -1) {
-		snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)w->pid,
-		    fdname);
-		w->wd = inotify_add_watch(r->ifd, path, IN_ATTRIB);
-		if (w->wd == -1 && !r->warned)
-			log_warn("inotify_add_watch %s (the 100 ms tick "
-			    "will do)", path);
+	for (i = 0; i < r->nmf; i++) {
+		if (r->mf[i].dev == id->dev && r->mf[i].ino == id->ino)
+			return 1;
 	}
 	return 0;
 }
+
+/* The master's heartbeat files, now; -1 if it cannot be read. */
+static int
+read_master_files(pid_t master, struct fileid **mf, size_t *nmf,
+    size_t *capmf)
+{
+	struct held	 h[64];
+	int		 n, i;
+
+	if ((n = held_files(master, h, 64)) == -1)
+		return -1;
+	if (n > 64)
+		n = 64;		/* more workers than that: the count caps */
+	if ((size_t)n > *capmf) {
+		*capmf = (size_t)n;
+		*mf = xreallocarray(*mf, *capmf, sizeof **mf);
+	}
+	for (i = 0; i < n; i++)
+		(*mf)[i] = h[i].id;
+	*nmf = (size_t)n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Exit statuses: the process connector */
+
+void
+ready_describe_status(int status, char *buf, size_t size)
+{
+	/* Worded as gunicorn.c words a master's exit, plus gunicorn's own
+	 * meaning of a worker's exit status (arbiter.py). */
+	if (status == -1)
+		snprintf(buf, size, "exited");
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		snprintf(buf, size, "exited with status %d%s",
+		    WEXITSTATUS(status), WEXITSTATUS(status) == 3 ?
+		    " (gunicorn: worker failed to boot)" :
+		    WEXITSTATUS(status) == 4 ?
+		    " (gunicorn: app failed to load)" : "");
+	else
+		snprintf(buf, size, "exited (wait status %#x)", status);
+}
+
+static int
+cn_open(void)
+{
+	struct sockaddr_nl	 sa;
+	/* nlmsghdr, cn_msg (whose data[] ends it), then the operation. */
+	char			 msg[NLMSG_LENGTH(sizeof(struct cn_msg) +
+				    sizeof(enum proc_cn_mcast_op))]
+	    __attribute__((aligned(__alignof__(struct nlmsghdr))));
+	struct nlmsghdr		*nh = (struct nlmsghdr *)msg;
+	struct cn_msg		*cn;
+	enum proc_cn_mcast_op	 op = PROC_CN_MCAST_LISTEN;
+	int			 fd, saved;
+
+	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, NETLINK_CONNECTOR)) == -1)
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sa.nl_family = AF_NETLINK;
+	sa.nl_groups = CN_IDX_PROC;
+	sa.nl_pid = 0;		/* the kernel picks: several probes may run */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
+		goto fail;
+	memset(msg, 0, sizeof msg);
+	nh->nlmsg_len = sizeof msg;
+	nh->nlmsg_type = NLMSG_DONE;
+	cn = NLMSG_DATA(nh);
+	cn->id.idx = CN_IDX_PROC;
+	cn->id.val = CN_VAL_PROC;
+	cn->len = sizeof op;
+	memcpy(cn->data, &op, sizeof op);
+	if (send(fd, msg, sizeof msg, 0) == -1)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+static struct worker *
+worker_find(struct ready *r, pid_t pid)
+{
+	size_t	j;
+
+	for (j = 0; j < r->nw; j++) {
+		if (r->w[j].pid == pid)
+			return &r->w[j];
+	}
+	return NULL;
+}
+
+/* Read every pending connector message; note the exits that concern us. */
+static void
+cn_drain(struct ready *r)
+{
+	char			 buf[8192]
+	    __attribute__((aligned(__alignof__(struct nlmsghdr))));
+	struct nlmsghdr		*nh;
+	struct cn_msg		*cn;
+	struct proc_event	 ev;
+	struct worker		*w;
+	pid_t			 pid;
+	int			 code;
+	ssize_t			 n;
+	size_t			 len;
+
+	if (r->cnfd == -1)
+		return;
+	for (;;) {
+		n = recv(r->cnfd, buf, sizeof buf, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == ENOBUFS)
+			continue;	/* overrun: some exits are lost */
+		if (n <= 0)
+			break;
+		len = (size_t)n;
+		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, len);
+		    nh = NLMSG_NEXT(nh, len)) {
+			if (nh->nlmsg_type == NLMSG_ERROR ||
+			    nh->nlmsg_type == NLMSG_NOOP)
+				continue;
+			cn = NLMSG_DATA(nh);
+			if (nh->nlmsg_len < NLMSG_LENGTH(sizeof *cn +
+			    sizeof ev) || cn->len < sizeof ev)
+				continue;
+			/* Copied: the event is not 8-byte aligned there. */
+			memcpy(&ev, cn->data, sizeof ev);
+			if (ev.what != PROC_EVENT_EXIT ||
+			    ev.event_data.exit.process_pid !=
+			    ev.event_data.exit.process_tgid)
+				continue;
+			pid = ev.event_data.exit.process_pid;
+			code = (int)ev.event_data.exit.exit_code;
+			if (pid == r->master) {
+				r->master_status = code;
+				continue;
+			}
+			w = worker_find(r, pid);
+			if (w != NULL && w->status == -1)
+				w->status = code;
+			else if (w == NULL && !r->ok &&
+			    ev.event_data.exit.parent_tgid == r->master) {
+				/* A child that died before any look saw it. */
+				r->unready++;
+				if (r->why_unready[0] == '\0')
+					snprintf(r->why_unready,
+					    sizeof r->why_unready, "worker %d "
+					    "died right after it was forked "
+					    "(wait status %#x)", (int)pid,
+					    (unsigned)code);
+			}
+		}
+	}
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+		log_warn("process connector: recv");
+}
+
+/* ------------------------------------------------------------------ */
+/* Workers */
 
 static void
 worker_unwatch(struct ready *r, struct worker *w)
@@ -187,129 +483,428 @@ worker_unwatch(struct ready *r, struct worker *w)
 	w->wd = -1;
 }
 
-/* Refresh the worker list from the master's children. */
+static struct worker *
+worker_add(struct ready *r, pid_t pid, enum wkind kind)
+{
+	struct worker	*w;
+
+	if (r->nw == r->capw) {
+		r->capw = r->capw ? r->capw * 2 : 8;
+		r->w = xreallocarray(r->w, r->capw, sizeof *r->w);
+	}
+	w = &r->w[r->nw++];
+	memset(w, 0, sizeof *w);
+	w->pid = pid;
+	w->start = proc_starttime(pid);
+	w->kind = kind;
+	w->wd = -1;
+	w->born = now_mono();
+	w->status = -1;
+	return w;
+}
+
+/* A watched process is gone: what does its death say? */
+static void
+worker_gone(struct ready *r, struct worker *w)
+{
+	char	how[128];
+	double	now = now_mono(), age = now - w->born;
+	int	normal;
+
+	if (w->status == -1)
+		cn_drain(r);
+	ready_describe_status(w->status, how, sizeof how);
+	switch (w->kind) {
+	case K_UNKNOWN:
+		/* Never held a heartbeat file: a helper, not a worker. */
+		return;
+	case K_ARBITER:
+	case K_DIRTY:
+		normal = w->status != -1 && WIFEXITED(w->status) &&
+		    WEXITSTATUS(w->status) == 0;
+		if (!r->ok || normal || w->status == -1)
+			return;
+		r->abnormal++;
+		if (r->why_abnormal[0] == '\0')
+			snprintf(r->why_abnormal, sizeof r->why_abnormal,
+			    "%s %d %s %.1f s after it started",
+			    w->kind == K_ARBITER ? "dirty arbiter" :
+			    "dirty worker", (int)w->pid, how, age);
+		return;
+	case K_HTTP:
+		break;
+	}
+	if (!w->ready) {
+		r->unready++;
+		if (r->why_unready[0] == '\0')
+			snprintf(r->why_unready, sizeof r->why_unready,
+			    "worker %d %s %.1f s after it started, before it "
+			    "could serve%s", (int)w->pid, how, age,
+			    r->hints.timeout > 0 && age >=
+			    r->hints.timeout * 0.9 ? "; gunicorn's --timeout "
+			    "is shorter than the boot (WORKER TIMEOUT)" : "");
+		if (r->ok)
+			r->abnormal++;	/* a replacement that cannot boot */
+		return;
+	}
+	if (w->status != -1)
+		normal = WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0;
+	else
+		normal = r->hints.max_requests > 0;	/* cannot tell */
+	if (normal) {
+		r->recycled++;
+		return;
+	}
+	r->abnormal++;
+	if (r->why_abnormal[0] == '\0')
+		snprintf(r->why_abnormal, sizeof r->why_abnormal, "worker %d "
+		    "%s %.1f s after it became ready", (int)w->pid, how,
+		    now - w->ready_at);
+}
+
+/*
+ * Look at one HTTP (or not yet known) worker: classify it, and for an
+ * HTTP worker see whether it has shown its heartbeat.  -1: cannot read.
+ */
+static int
+worker_look(struct ready *r, struct worker *w)
+{
+	struct held	 h[8];
+	char		 path[320];
+	pid_t		*kids;
+	size_t		 nk = 0;
+	int		 n, i, foreign = 0;
+
+	if ((n = held_files(w->pid, h, 8)) == -1)
+		return errno == EACCES || errno == EPERM ? -1 : 0;
+	for (i = 0; i < n && i < 8; i++)
+		foreign |= !master_holds(r, &h[i].id);
+	if (n == 0 || foreign) {
+		/*
+		 * No heartbeat file at all: a child forked for a reload that
+		 * has exec'd since (a slow pre_exec hook), or the dirty
+		 * arbiter before its workers.  Files the master does not
+		 * hold: the dirty arbiter's own workers', or for an instant
+		 * a new worker's copy of a sibling's file that the master
+		 * has just closed.  The arbiter is the one with children.
+		 */
+		if (n == 0 && proc_env_has(w->pid, r->newmaster_env) == 1)
+			return -2;
+		if (proc_children(w->pid, &kids, &nk) == 0)
+			free(kids);
+		if (nk > 0) {
+			worker_unwatch(r, w);
+			w->kind = K_ARBITER;
+		}
+		return 0;
+	}
+	w->kind = K_HTTP;
+	/* More than its own: forked an instant ago, or a child forked for a
+	 * reload that has not exec'd yet (a slow pre_exec hook). */
+	if ((w->clean = n == 1) == 0)
+		return 0;
+	if (heartbeat_seen(&w->looked, &w->mode0, &w->mtime0, &h[0].sb)) {
+		w->ready = 1;
+		w->ready_at = now_mono();
+		worker_unwatch(r, w);
+		return 0;
+	}
+	if (w->wd == -1 && r->ifd != -1) {
+		snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)w->pid,
+		    h[0].fd);
+		w->wd = inotify_add_watch(r->ifd, path, IN_ATTRIB);
+		if (w->wd == -1 && !r->warned) {
+			r->warned = 1;
+			log_warn("inotify_add_watch %s (the 100 ms tick "
+			    "will do)", path);
+		}
+	}
+	return 0;
+}
+
+/* The arbiter's dirty heartbeat files: which there are, which beat. */
+static void
+arbiter_look(struct ready *r, struct worker *a)
+{
+	struct held	 h[64];
+	struct hbfile	*f;
+	size_t		 k;
+	int		 n, i;
+
+	if ((n = held_files(a->pid, h, 64)) == -1)
+		return;
+	for (k = 0; k < r->ndf; k++)
+		r->df[k].seen = 0;
+	for (i = 0; i < n && i < 64; i++) {
+		if (master_holds(r, &h[i].id))
+			continue;
+		for (k = 0; k < r->ndf; k++) {
+			if (r->df[k].dev == h[i].id.dev &&
+			    r->df[k].ino == h[i].id.ino)
+				break;
+		}
+		if (k == r->ndf) {
+			if (r->ndf == r->capdf) {
+				r->capdf = r->capdf ? r->capdf * 2 : 8;
+				r->df = xreallocarray(r->df, r->capdf,
+				    sizeof *r->df);
+			}
+			f = &r->df[r->ndf++];
+			memset(f, 0, sizeof *f);
+			f->dev = h[i].id.dev;
+			f->ino = h[i].id.ino;
+		}
+		f = &r->df[k];
+		f->seen = 1;
+		if (!f->ready && heartbeat_seen(&f->looked, &f->mode0,
+		    &f->mtime0, &h[i].sb))
+			f->ready = 1;
+	}
+	for (k = 0; k < r->ndf; ) {
+		if (!r->df[k].seen)
+			r->df[k] = r->df[--r->ndf];
+		else
+			k++;
+	}
+	if (r->ndf > r->dpeak) {
+		r->dpeak = r->ndf;
+		r->dirty_growth = now_mono();
+	}
+}
+
+/* Note pid as seen: known already, or a new worker of this kind. */
+static void
+worker_seen(struct ready *r, pid_t pid, enum wkind kind)
+{
+	struct worker	*w;
+	int		 status;
+
+	if (is_gone(pid, &status)) {
+		/* A zombie its parent has not reaped yet: the status is
+		 * there for the reading. */
+		if ((w = worker_find(r, pid)) != NULL && w->status == -1)
+			w->status = status;
+		return;
+	}
+	if ((w = worker_find(r, pid)) == NULL) {
+		if (kind != K_DIRTY &&
+		    proc_env_has(pid, r->newmaster_env) == 1) {
+			/* Exec'd with GUNICORN_PID=master: a new master (an
+			 * interrupted reload's), not a worker. */
+			r->newmaster = pid;
+			return;
+		}
+		w = worker_add(r, pid, kind);
+	}
+	w->seen = 1;
+}
+
+/* Refresh the process list from the master's children, and theirs. */
 static void
 ready_scan(struct ready *r)
 {
-	pid_t	*kids;
-	size_t	 n, i, j;
-	int	 changed = 0;
+	pid_t	*kids, *dk;
+	size_t	 n, i, j, nd, narb = 0;
 
+	cn_drain(r);
+	/* Children first: each one's file was created before its fork,
+	 * so the master holds it when we read its files next. */
 	if (proc_children(r->master, &kids, &n) == -1)
 		return;		/* master gone: gunicorn.c will tell */
+	if (read_master_files(r->master, &r->mf, &r->nmf, &r->capmf) == -1) {
+		free(kids);
+		return;
+	}
+	if (r->nmf > r->peak) {
+		r->peak = r->nmf;
+		r->last_growth = now_mono();
+	}
 	for (j = 0; j < r->nw; j++)
 		r->w[j].seen = 0;
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < r->nw; j++) {
-			if (r->w[j].pid == kids[i])
-				break;
-		}
-		if (j == r->nw) {
-			/* A child exec'd with GUNICORN_PID=master is a new
-			 * master (an interrupted reload's), not a worker. */
-			if (proc_env_has(kids[i], r->newmaster_env) == 1) {
-				r->newmaster = kids[i];
-				continue;
-			}
-			if (r->nw == r->capw) {
-				r->capw = r->capw ? r->capw * 2 : 8;
-				r->w = xreallocarray(r->w, r->capw,
-				    sizeof *r->w);
-			}
-			memset(&r->w[j], 0, sizeof r->w[j]);
-			r->w[j].pid = kids[i];
-			r->w[j].start = proc_starttime(kids[i]);
-			r->w[j].wd = -1;
-			r->nw++;
-			changed = 1;
-		}
-		r->w[j].seen = 1;
+		if (kids[i] != r->newmaster)
+			worker_seen(r, kids[i], K_UNKNOWN);
 	}
 	free(kids);
-	if (r->nw > r->peak)
-		r->peak = r->nw;
-	/* Drop workers that died (a crash loop keeps the set changing). */
+	for (j = 0; j < r->nw; j++) {
+		if (r->w[j].kind != K_ARBITER || !r->w[j].seen)
+			continue;
+		narb++;
+		r->arbiter_seen = 1;
+		if (proc_children(r->w[j].pid, &dk, &nd) == -1)
+			continue;
+		for (i = 0; i < nd; i++)
+			worker_seen(r, dk[i], K_DIRTY);
+		free(dk);
+	}
+	/* The dead: judge, then drop. */
 	for (j = 0; j < r->nw; ) {
 		if (!r->w[j].seen) {
+			worker_gone(r, &r->w[j]);
 			worker_unwatch(r, &r->w[j]);
 			r->w[j] = r->w[--r->nw];
-			changed = 1;
 		} else
 			j++;
 	}
-	if (changed)
-		r->last_change = now_mono();
+	if (narb == 0) {
+		r->ndf = 0;
+		r->dpeak = 0;
+	}
 }
 
+/* ------------------------------------------------------------------ */
+/* The decision */
+
 static void
-ready_finish(struct ready *r, enum ready_result res)
+ready_stop(struct ready *r)
 {
 	size_t	j;
 
-	if (r->done)
-		return;
-	r->done = 1;
 	if (r->tick != NULL)
 		event_del(r->tick);
 	if (r->deadline != NULL)
 		event_del(r->deadline);
 	if (r->iev != NULL)
 		event_del(r->iev);
+	if (r->cnev != NULL)
+		event_del(r->cnev);
 	for (j = 0; j < r->nw; j++)
 		worker_unwatch(r, &r->w[j]);
+}
+
+/* Tell the callback; 1 (r may be freed by then). */
+static int
+ready_report(struct ready *r, enum ready_result res)
+{
+	if (res == READY_OK && r->failfast) {
+		/* Keep watching through the probation. */
+		r->ok = 1;
+		if (r->deadline != NULL)
+			event_del(r->deadline);
+	} else {
+		r->done = 1;
+		ready_stop(r);
+	}
 	r->cb(r->gw, res, r->arg);
+	return 1;
+}
+
+static int	expected(const struct ready *);
+
+static int
+ready_crash(struct ready *r)
+{
+	snprintf(r->reason, sizeof r->reason, "%d worker%s died abnormally, "
+	    "first: %s", r->abnormal, r->abnormal == 1 ? "" : "s",
+	    r->why_abnormal);
+	return ready_report(r, READY_CRASH);
+}
+
+static int
+expected(const struct ready *r)
+{
+	int	n = (int)r->peak;
+
+	return r->hints.workers > n ? r->hints.workers : n;
+}
+
+/* Ready and live HTTP workers; -1 while a child is still undecided. */
+static int
+ready_tally(const struct ready *r, int *live_ready, int *live)
+{
+	int	undecided = 0;
+	size_t	j;
+
+	*live_ready = *live = 0;
+	for (j = 0; j < r->nw; j++) {
+		if (r->w[j].kind != K_HTTP)
+			continue;
+		if (!r->w[j].clean) {
+			undecided = 1;
+			continue;
+		}
+		(*live)++;
+		*live_ready += r->w[j].ready;
+	}
+	return undecided ? -1 : 0;
+}
+
+static int
+dirty_ready(const struct ready *r, double now)
+{
+	size_t	k;
+
+	if (!r->arbiter_seen)
+		return r->hints.dirty_workers == 0;
+	if (r->ndf == 0 || now - r->dirty_growth < READY_SETTLE)
+		return 0;
+	for (k = 0; k < r->ndf; k++) {
+		if (!r->df[k].ready)
+			return 0;
+	}
+	return 1;
 }
 
 /*
- * Look again; 1 if the probe has finished, in which case r may have been
+ * Look again; 1 if the probe has reported, in which case r may have been
  * freed by the callback and must not be touched.
  */
 static int
 ready_check(struct ready *r)
 {
 	size_t	j;
-	int	nready = 0, look;
+	int	live_ready, live, want, look, undecided;
+	double	now;
 
 	if (r->done)
 		return 1;
 	ready_scan(r);
 	for (j = 0; j < r->nw; j++) {
-		if (!r->w[j].ready) {
-			look = worker_look(r, &r->w[j]);
-			if (look == -1) {
-				log_warnx("cannot read /proc/%d/fd (%s): "
-				    "falling back to the timer for this "
-				    "generation", (int)r->w[j].pid,
-				    strerror(errno));
-				r->mode = READY_TIMER;
-				event_del(r->tick);
-				return 0;
-			}
-			if (look == 1) {
-				r->w[j].ready = 1;
-				worker_unwatch(r, &r->w[j]);
-			}
-			/*
-			 * A child forked for a reload that had not exec'd
-			 * yet when we first saw it (a slow pre_exec hook):
-			 * now it is a new master, not a worker.  Set it apart.
-			 */
-			if (look == -2 && proc_env_has(r->w[j].pid,
-			    r->newmaster_env) == 1) {
-				r->newmaster = r->w[j].pid;
-				worker_unwatch(r, &r->w[j]);
-				r->w[j] = r->w[--r->nw];
-				r->last_change = now_mono();
-				j--;
-				continue;
-			}
+		if (r->w[j].kind == K_ARBITER) {
+			arbiter_look(r, &r->w[j]);
+			continue;
 		}
-		nready += r->w[j].ready;
+		if (r->w[j].kind == K_DIRTY || r->w[j].ready)
+			continue;
+		if ((look = worker_look(r, &r->w[j])) == -1) {
+			log_warnx("cannot read /proc/%d/fd (%s): falling back "
+			    "to the timer for this generation",
+			    (int)r->w[j].pid, strerror(errno));
+			r->mode = READY_TIMER;
+			event_del(r->tick);
+			return 0;
+		}
+		if (look == -2) {
+			/* A new master after all: set it apart. */
+			r->newmaster = r->w[j].pid;
+			worker_unwatch(r, &r->w[j]);
+			r->w[j] = r->w[--r->nw];
+			j--;
+		}
 	}
-	if (r->nw > 0 && (size_t)nready == r->nw &&
-	    now_mono() - r->last_change >= READY_SETTLE) {
-		ready_finish(r, READY_OK);
-		return 1;
+	/*
+	 * A crash loop: two abnormal deaths (one when gunicorn runs a single
+	 * worker).  One worker killed once, by the OOM killer or by hand, is
+	 * not a loop; a deploy that crashes kills them all, again and again.
+	 */
+	if ((r->ok || r->failfast) && r->abnormal >= (expected(r) >= 2 ? 2 : 1))
+		return ready_crash(r);
+	if (r->ok)
+		return 0;
+	now = now_mono();
+	want = expected(r);
+	undecided = ready_tally(r, &live_ready, &live) == -1;
+	if (want > 0 && !undecided && live_ready >= 1 &&
+	    live_ready + r->recycled >= want &&
+	    (r->hints.workers > 0 || now - r->last_growth >= READY_SETTLE) &&
+	    dirty_ready(r, now))
+		return ready_report(r, READY_OK);
+	if (r->failfast && live_ready == 0 && r->recycled == 0 &&
+	    r->unready >= (want > 0 ? want : 1)) {
+		snprintf(r->reason, sizeof r->reason, "every new worker died "
+		    "before it could serve (%d of %d; first: %s)", r->unready,
+		    want > 0 ? want : 1, r->why_unready);
+		return ready_report(r, READY_FAILED);
 	}
 	return 0;
 }
@@ -340,21 +935,51 @@ ready_inotify_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-ready_deadline_cb(evutil_socket_t fd, short what, void *arg)
+ready_cn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ready	*r = arg;
 
 	(void)fd;
 	(void)what;
+	cn_drain(r);
+}
+
+static void
+ready_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ready	*r = arg;
+	int		 live_ready, live;
+	size_t		 k, dr = 0;
+
+	(void)fd;
+	(void)what;
 	if (r->mode == READY_HEARTBEAT) {
 		/* One last look: the heartbeat may have just come. */
-		if (ready_check(r) == 0)
-			ready_finish(r, READY_TIMEOUT);
+		if (ready_check(r) != 0)
+			return;
+		ready_tally(r, &live_ready, &live);
+		for (k = 0; k < r->ndf; k++)
+			dr += (size_t)r->df[k].ready;
+		snprintf(r->reason, sizeof r->reason, "%d of %d workers ready"
+		    "%s", live_ready + r->recycled > expected(r) ? expected(r) :
+		    live_ready + r->recycled, expected(r),
+		    r->unready > 0 ? " (some died before serving)" : "");
+		if (r->arbiter_seen || r->hints.dirty_workers > 0)
+			snprintf(r->reason + strlen(r->reason),
+			    sizeof r->reason - strlen(r->reason), ", %zu of "
+			    "%zu dirty workers initialised%s", dr, r->ndf,
+			    r->arbiter_seen ? "" : " (no dirty arbiter seen)");
+		(void)ready_report(r, READY_TIMEOUT);
 		return;
 	}
 	/* timer: the budget is over; the master needs workers. */
 	ready_scan(r);
-	ready_finish(r, r->nw > 0 ? READY_OK : READY_TIMEOUT);
+	ready_tally(r, &live_ready, &live);
+	if (live == 0 && r->nmf > 0)
+		live = (int)r->nmf;
+	snprintf(r->reason, sizeof r->reason, "no workers");
+	(void)ready_report(r, live > 0 || r->nw > 0 ? READY_OK :
+	    READY_TIMEOUT);
 }
 
 static struct timeval
@@ -366,6 +991,91 @@ tv_of(double s)
 	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
 	return tv;
 }
+
+/* ------------------------------------------------------------------ */
+/* gunicorn's command line */
+
+/* The value of option opt (long "--x" or short "-x") at argv[i], if any:
+ * "--x V", "--x=V", "-x V", "-xV".  Advances *i past a separate value. */
+static const char *
+opt_value(char **argv, int *i, const char *lng, const char *shrt)
+{
+	const char	*a = argv[*i];
+	size_t		 n = strlen(lng);
+
+	if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0))
+		return argv[*i + 1] != NULL ? argv[++*i] : NULL;
+	if (strncmp(a, lng, n) == 0 && a[n] == '=')
+		return a + n + 1;
+	if (shrt != NULL && strncmp(a, shrt, 2) == 0 && a[2] != '\0' &&
+	    a[1] != '-')
+		return a + 2;
+	return NULL;
+}
+
+void
+ready_hints(char **argv, struct ready_hints *h)
+{
+	const char	*v;
+	int		 i, dirty_app = 0, dirty = 0;
+
+	memset(h, 0, sizeof *h);
+	h->timeout = -1;
+	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--preload") == 0) {
+			h->preload = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--no-control-socket") == 0) {
+			h->no_control_socket = 1;
+			continue;
+		}
+		if ((v = opt_value(argv, &i, "--control-socket", NULL)) !=
+		    NULL) {
+			h->control_socket = v;
+			continue;
+		}
+		if ((v = opt_value(argv, &i, "--chdir", NULL)) != NULL) {
+			h->chdir = v;
+			continue;
+		}
+		if ((v = opt_value(argv, &i, "--workers", "-w")) != NULL)
+			h->workers = atoi(v) > 0 ? atoi(v) : 0;
+		else if ((v = opt_value(argv, &i, "--dirty-workers", NULL)) !=
+		    NULL)
+			dirty = atoi(v) > 0 ? atoi(v) : 0;
+		else if ((v = opt_value(argv, &i, "--dirty-app", NULL)) !=
+		    NULL)
+			dirty_app = 1;
+		else if ((v = opt_value(argv, &i, "--timeout", "-t")) != NULL)
+			h->timeout = strtod(v, NULL);
+		else if ((v = opt_value(argv, &i, "--max-requests", NULL)) !=
+		    NULL)
+			h->max_requests = atoi(v) > 0 ? atoi(v) : 0;
+	}
+	/* gunicorn starts the dirty arbiter only with apps to run. */
+	h->dirty_workers = dirty_app ? dirty : 0;
+}
+
+void
+ready_warn_config(const struct gw *gw)
+{
+	struct ready_hints	h;
+
+	ready_hints(gw->cfg.argv, &h);
+	if (h.preload || h.max_requests == 0)
+		return;
+	log_warnx("without --preload, a worker imports the app when it "
+	    "starts: once new code is on disk, workers that the running "
+	    "generation respawns (every %d requests with --max-requests, or "
+	    "after a crash or a timeout) run it, or fail to boot and stop "
+	    "that generation; use --preload for reloads that fail safe",
+	    h.max_requests);
+}
+
+/* ------------------------------------------------------------------ */
 
 struct ready *
 ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
@@ -381,8 +1091,10 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 	r->budget = budget;
 	r->cb = cb;
 	r->arg = arg;
-	r->t0 = r->last_change = now_mono();
-	r->ifd = -1;
+	r->t0 = r->last_growth = r->dirty_growth = now_mono();
+	r->ifd = r->cnfd = -1;
+	r->master_status = -1;
+	ready_hints(gw->cfg.argv, &r->hints);
 	snprintf(r->newmaster_env, sizeof r->newmaster_env, "GUNICORN_PID=%d",
 	    (int)master);
 
@@ -410,27 +1122,95 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 }
 
 void
+ready_set_failfast(struct ready *r, int on)
+{
+	r->failfast = on;
+	if (!on || r->cnfd != -1 || r->mode != READY_HEARTBEAT)
+		return;
+	/* Exit statuses for telling recycling from crashing. */
+	if ((r->cnfd = cn_open()) == -1) {
+		log_info("process connector unavailable (%s): worker exit "
+		    "statuses are read from /proc when seen", strerror(errno));
+		return;
+	}
+	r->cnev = event_new(r->gw->base, r->cnfd, EV_READ | EV_PERSIST,
+	    ready_cn_cb, r);
+	if (r->cnev == NULL || event_add(r->cnev, NULL) == -1)
+		fatalx("ready: event_add failed");
+}
+
+void
+ready_quiet(struct ready *r)
+{
+	if (r == NULL)
+		return;
+	r->done = 1;
+	ready_stop(r);
+	if (r->cnev != NULL) {
+		event_free(r->cnev);
+		r->cnev = NULL;
+	}
+	if (r->cnfd != -1) {
+		close(r->cnfd);
+		r->cnfd = -1;
+	}
+}
+
+void
 ready_counts(const struct ready *r, int *workers, int *nready)
 {
-	size_t	j;
+	int	live_ready, live;
 
-	*workers = (int)(r->peak > r->nw ? r->peak : r->nw);
-	*nready = 0;
-	for (j = 0; j < r->nw; j++)
-		*nready += r->w[j].ready;
+	ready_tally(r, &live_ready, &live);
+	*workers = expected(r);
+	if (*workers < live)
+		*workers = live;
+	*nready = live_ready + r->recycled;
+	if (*nready > *workers)
+		*nready = *workers;
+}
+
+const char *
+ready_reason(const struct ready *r)
+{
+	return r->reason;
+}
+
+void
+ready_deaths(const struct ready *r, int *bad, int *recycled)
+{
+	*bad = r->abnormal + r->unready;
+	*recycled = r->recycled;
+}
+
+int
+ready_exact(const struct ready *r)
+{
+	return r->cnfd != -1;
+}
+
+int
+ready_master_status(const struct ready *r)
+{
+	struct ready	*rw = (struct ready *)r;
+
+	cn_drain(rw);
+	return r->master_status;
 }
 
 const pid_t *
 ready_workers(const struct ready *r, size_t *n)
 {
 	struct ready	*rw = (struct ready *)r;
-	size_t		 j;
+	size_t		 j, k = 0;
 
 	rw->pids = xreallocarray(rw->pids, r->nw ? r->nw : 1,
 	    sizeof *rw->pids);
-	for (j = 0; j < r->nw; j++)
-		rw->pids[j] = r->w[j].pid;
-	*n = r->nw;
+	for (j = 0; j < r->nw; j++) {
+		if (r->w[j].kind == K_HTTP || r->w[j].kind == K_UNKNOWN)
+			rw->pids[k++] = r->w[j].pid;
+	}
+	*n = k;
 	return rw->pids;
 }
 
@@ -450,11 +1230,24 @@ ready_kill_unready(struct ready *r)
 
 	ready_scan(r);
 	for (j = 0; j < r->nw; j++) {
-		if (!r->w[j].ready) {
-			log_info("killing worker %d, not ready",
-			    (int)r->w[j].pid);
-			worker_kill(&r->w[j], SIGKILL);
-		}
+		/* Never the dirty arbiter: its master stops it, and it
+		 * stops its dirty workers. */
+		if (r->w[j].kind != K_HTTP || r->w[j].ready)
+			continue;
+		log_info("killing worker %d, not ready", (int)r->w[j].pid);
+		worker_kill(&r->w[j], SIGKILL);
+	}
+}
+
+void
+ready_kill_dirty(struct ready *r, int sig)
+{
+	size_t	j;
+
+	ready_scan(r);
+	for (j = 0; j < r->nw; j++) {
+		if (r->w[j].kind == K_DIRTY)
+			worker_kill(&r->w[j], sig);
 	}
 }
 
@@ -462,10 +1255,19 @@ void
 ready_term_leftovers(struct ready *r)
 {
 	size_t	j;
+	pid_t	parent;
 
 	for (j = 0; j < r->nw; j++) {
-		if (proc_exists(r->w[j].pid) &&
-		    proc_ppid(r->w[j].pid) != r->master)
+		if (!proc_exists(r->w[j].pid))
+			continue;
+		parent = proc_ppid(r->w[j].pid);
+		if (r->w[j].kind == K_DIRTY) {
+			/* Its arbiter gone, it would serve no one. */
+			if (worker_find(r, parent) == NULL)
+				worker_kill(&r->w[j], SIGKILL);
+			continue;
+		}
+		if (parent != r->master)
 			worker_kill(&r->w[j], r->w[j].ready ? SIGTERM :
 			    SIGKILL);
 	}
@@ -500,7 +1302,107 @@ ready_free(struct ready *r)
 		event_free(r->iev);
 	if (r->ifd != -1)
 		close(r->ifd);
+	if (r->cnev != NULL)
+		event_free(r->cnev);
+	if (r->cnfd != -1)
+		close(r->cnfd);
 	free(r->w);
 	free(r->pids);
+	free(r->mf);
+	free(r->df);
 	free(r);
+}
+
+int
+ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
+{
+	struct fileid	*mf = NULL;
+	struct held	 h[64];
+	size_t		 nmf = 0, capmf = 0, n, i, k, ngk;
+	pid_t		*kids, *gk;
+	char		 env[32];
+	int		 nh, f, foreign;
+
+	*arbiter = 0;
+	*dirty = NULL;
+	*ndirty = 0;
+	if (read_master_files(master, &mf, &nmf, &capmf) == -1 ||
+	    proc_children(master, &kids, &n) == -1) {
+		free(mf);
+		return -1;
+	}
+	snprintf(env, sizeof env, "GUNICORN_PID=%d", (int)master);
+	for (i = 0; i < n && *arbiter == 0; i++) {
+		/* The arbiter has children and holds no file of the master's
+		 * (or holds its own workers'); a new master is exec'd. */
+		if (proc_children(kids[i], &gk, &ngk) == -1)
+			continue;
+		free(gk);
+		if (ngk == 0 || (nh = held_files(kids[i], h, 64)) == -1 ||
+		    proc_env_has(kids[i], env) == 1)
+			continue;
+		foreign = nh == 0;
+		for (f = 0; f < nh && f < 64; f++) {
+			for (k = 0; k < nmf; k++) {
+				if (mf[k].dev == h[f].id.dev &&
+				    mf[k].ino == h[f].id.ino)
+					break;
+			}
+			foreign |= k == nmf;
+		}
+		if (foreign)
+			*arbiter = kids[i];
+	}
+	free(kids);
+	free(mf);
+	if (*arbiter != 0 && proc_children(*arbiter, dirty, ndirty) == -1) {
+		*dirty = NULL;
+		*ndirty = 0;
+	}
+	return 0;
+}
+
+int
+ready_kill_booting(pid_t master)
+{
+	struct fileid	*mf = NULL;
+	struct held	 h[2];
+	size_t		 nmf = 0, capmf = 0, n, i, k;
+	pid_t		*kids;
+	unsigned long long start;
+	mode_t		 mode0;
+	double		 mtime0;
+	int		 looked, killed = 0;
+
+	if (proc_children(master, &kids, &n) == -1)
+		return 0;
+	if (read_master_files(master, &mf, &nmf, &capmf) == -1) {
+		free(kids);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		/* An HTTP worker: exactly one file, one of the master's. */
+		start = proc_starttime(kids[i]);
+		if (held_files(kids[i], h, 2) != 1)
+			continue;
+		for (k = 0; k < nmf; k++) {
+			if (mf[k].dev == h[0].id.dev && mf[k].ino == h[0].id.ino)
+				break;
+		}
+		looked = 0;
+		if (k == nmf || heartbeat_seen(&looked, &mode0, &mtime0,
+		    &h[0].sb))
+			continue;
+		if (start != 0 && proc_starttime(kids[i]) == start) {
+			log_info("killing worker %d of master %d: still booting, "
+			    "it serves nothing", (int)kids[i], (int)master);
+			if (kill(kids[i], SIGKILL) == -1 && errno != ESRCH)
+				log_warn("kill %d", (int)kids[i]);
+			else
+				killed++;
+		}
+	}
+	free(kids);
+	free(mf);
+	return killed;
 }

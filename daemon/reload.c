@@ -14,8 +14,10 @@
  * not been decided.
  */
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,6 +43,7 @@ enum reload_state {
 	RS_SETTLING,
 	RS_FORKING,
 	RS_WARMING,
+	RS_PROBATION,
 	RS_DRAINING,
 	RS_PROMOTING,
 	RS_ABORTING,
@@ -52,6 +55,7 @@ static const char *reload_state_names[] = {
 	[RS_SETTLING] =		"settling",
 	[RS_FORKING] =		"forking",
 	[RS_WARMING] =		"warming",
+	[RS_PROBATION] =	"probation",
 	[RS_DRAINING] =		"draining",
 	[RS_PROMOTING] =	"promoting",
 	[RS_ABORTING] =		"aborting",
@@ -90,6 +94,8 @@ struct reload {
 	size_t			 check_len;
 	struct event		*kick;		/* deferred start */
 	TAILQ_HEAD(, waiter)	 waiters;
+	char			*ctl_path;	/* gunicorn 25+'s control */
+	char			*ctl_hidden;	/* socket, moved aside */
 };
 
 static void	reload_begin(struct gw *, enum reload_trigger);
@@ -101,6 +107,7 @@ static void	reload_check(struct gw *);
 static void	ready_result_cb(struct gw *, enum ready_result, void *);
 static void	reload_settle_or_fork(struct gw *);
 static void	check_done(struct gw *);
+static void	ctl_restore(struct gw *);
 
 static struct timeval
 tv_of(double s)
@@ -142,6 +149,9 @@ reload_set_state(struct gw *gw, enum reload_state to)
 			break;
 		case RS_WARMING:
 			r->e->t_warmup = spent;
+			break;
+		case RS_PROBATION:
+			r->e->t_probation = spent;
 			break;
 		case RS_DRAINING:
 			r->e->t_drain = spent;
@@ -193,6 +203,7 @@ reload_init(struct gw *gw)
 	if (r->timer == NULL || r->kick == NULL)
 		fatalx("reload: event_new failed");
 	gw->reload = r;
+	ready_warn_config(gw);
 }
 
 void
@@ -210,6 +221,8 @@ reload_free(struct gw *gw)
 	ready_free(r->probe);
 	event_free(r->timer);
 	event_free(r->kick);
+	free(r->ctl_path);
+	free(r->ctl_hidden);
 	free(r);
 	gw->reload = NULL;
 }
@@ -371,6 +384,8 @@ reload_warm(struct gw *gw)
 	reload_set_state(gw, RS_WARMING);
 	r->probe = ready_start(gw, r->new->pid, gw->cfg.ready, gw->cfg.warmup,
 	    ready_result_cb, gw);
+	/* A reload fails fast, and watches for crashes after ready. */
+	ready_set_failfast(r->probe, 1);
 }
 
 static void
@@ -552,6 +567,23 @@ reload_fork(struct gw *gw)
 }
 
 /*
+ * gunicorn 25+'s dirty arbiter is forked by the master (not exec'd), holds
+ * the listeners it inherited and has children of its own, as a new master
+ * has: what tells it apart is the dirty workers' heartbeat files it holds.
+ */
+static int
+is_dirty_arbiter(pid_t master, pid_t pid)
+{
+	pid_t	*dirty = NULL, arb = 0;
+	size_t	 nd = 0;
+
+	if (ready_dirty_of(master, &arb, &dirty, &nd) == -1)
+		arb = 0;
+	free(dirty);
+	return arb != 0 && arb == pid;
+}
+
+/*
  * The new master of a reload of old, by lineage: a child of parent (old
  * itself, or us once old died and its orphans came to us) that started
  * at or after since (the SIGUSR2, on the start-time clock; 0: any time),
@@ -589,7 +621,8 @@ reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
 			found = kids[i];
 		else if (proc_children(kids[i], &grand, &ng) == 0) {
 			if (ng > 0 && (l->nlisteners == 0 || proc_holds_any(
-			    kids[i], l->listeners, l->nlisteners)))
+			    kids[i], l->listeners, l->nlisteners)) &&
+			    !is_dirty_arbiter(parent, kids[i]))
 				found = kids[i];
 			free(grand);
 		}
@@ -678,12 +711,171 @@ reload_promote(struct gw *gw)
 		if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
 			log_warn("unlink %s", gw->cfg.pidfile);
 	}
+	ctl_restore(gw);	/* the old master has exited */
 	/* SIGCHLD makes gunicorn look at once instead of within 1 s. */
 	if (master_signal(r->new, SIGCHLD) == -1)
 		log_warn("SIGCHLD to master %d", (int)r->new->pid);
 	reload_set_state(gw, RS_PROMOTING);
 	r->deadline = now_mono() + RELOAD_PROMOTE_MAX;
 	reload_arm(r, RELOAD_POLL);
+}
+
+/*
+ * gunicorn 25+'s control socket (gunicornc): every master binds the same
+ * path, and the old master unlinks it when it exits, taking the new
+ * master's socket with it.  While the old master drains, the new master's
+ * socket is moved aside, under PATH.gw-NEWPID, and put back once the old
+ * master is gone.  Only a socket proven to be the new master's is moved:
+ * the path's listening socket in /proc/net/unix, held by the new master.
+ */
+static char *
+ctl_socket_path(struct gw *gw)
+{
+	struct ready_hints	 h;
+	const char		*p, *xdg, *home;
+	char			*out, cwd[4096];
+	struct stat		 sb;
+
+	ready_hints(gw->cfg.argv, &h);
+	if (h.no_control_socket)
+		return NULL;
+	if ((p = h.control_socket) != NULL && p[0] == '/')
+		return xstrdup(p);
+	if (p != NULL) {
+		if (h.chdir != NULL && h.chdir[0] == '/')
+			xasprintf(&out, "%s/%s", h.chdir, p);
+		else if (getcwd(cwd, sizeof cwd) != NULL)
+			xasprintf(&out, "%s/%s%s%s", cwd, h.chdir ? h.chdir :
+			    "", h.chdir ? "/" : "", p);
+		else
+			return NULL;
+		return out;
+	}
+	xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &sb) == 0 &&
+	    S_ISDIR(sb.st_mode)) {
+		xasprintf(&out, "%s/gunicorn.ctl", xdg);
+		return out;
+	}
+	if ((home = getenv("HOME")) == NULL || home[0] != '/')
+		return NULL;
+	xasprintf(&out, "%s/.gunicorn/gunicorn.ctl", home);
+	return out;
+}
+
+/* 1 if pid holds the socket with this inode. */
+static int
+ctl_held_by(pid_t pid, unsigned long inode)
+{
+	char		 path[64], link[64], want[64], fdpath[320];
+	DIR		*d;
+	struct dirent	*de;
+	ssize_t		 n;
+	int		 found = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof want, "socket:[%lu]", inode);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while (!found && (de = readdir(d)) != NULL) {
+		snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
+		if ((n = readlink(fdpath, link, sizeof link - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		found = strcmp(link, want) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * 1 if pid holds a listening Unix socket bound to path.  /proc/net/unix
+ * keeps the name a socket was bound to after the file is unlinked, so the
+ * old master's socket is listed under the same path: look at each.
+ */
+static int
+ctl_listens(pid_t pid, const char *path)
+{
+	FILE		*f;
+	char		 line[4608], sockpath[4096];
+	unsigned long	 flags, inode;
+	int		 found = 0;
+
+	if ((f = fopen("/proc/net/unix", "re")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof line, f) != NULL) {
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		sockpath[0] = '\0';
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %4095s", &flags,
+		    &inode, sockpath) == 3 && (flags & 0x10000) != 0 &&
+		    strcmp(sockpath, path) == 0)
+			found = ctl_held_by(pid, inode);
+	}
+	fclose(f);
+	return found;
+}
+
+static void
+ctl_hide(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	struct stat	 sb;
+	char		*path, *hidden;
+
+	if ((path = ctl_socket_path(gw)) == NULL)
+		return;
+	if (lstat(path, &sb) == -1 || !S_ISSOCK(sb.st_mode) ||
+	    !ctl_listens(r->new->pid, path)) {
+		free(path);
+		return;
+	}
+	xasprintf(&hidden, "%s.gw-%d", path, (int)r->new->pid);
+	if (rename(path, hidden) == -1) {
+		log_warn("reload %u: rename %s to %s", r->e->id, path, hidden);
+		free(path);
+		free(hidden);
+		return;
+	}
+	r->ctl_path = path;
+	r->ctl_hidden = hidden;
+}
+
+static void
+ctl_restore(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	struct stat	 sb;
+
+	if (r->ctl_hidden == NULL)
+		return;
+	if (lstat(r->ctl_path, &sb) == 0)
+		log_warnx("%s exists again: the new master's control socket "
+		    "stays at %s", r->ctl_path, r->ctl_hidden);
+	else if (rename(r->ctl_hidden, r->ctl_path) == -1)
+		log_warn("rename %s to %s", r->ctl_hidden, r->ctl_path);
+	free(r->ctl_path);
+	free(r->ctl_hidden);
+	r->ctl_path = r->ctl_hidden = NULL;
+}
+
+/* Ready and through probation (or none): retire the old generation. */
+static void
+reload_retire_old(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+
+	ready_quiet(r->probe);
+	if (r->old_lost) {
+		reload_promote(gw);
+		return;
+	}
+	ctl_hide(gw);
+	if (master_signal(r->old, SIGTERM) == -1)
+		log_warn("SIGTERM to old master %d", (int)r->old->pid);
+	else
+		(void)ready_kill_booting(r->old->pid);
+	reload_set_state(gw, RS_DRAINING);
+	reload_arm(r, gw->cfg.stop_timeout);
 }
 
 static void
@@ -693,25 +885,38 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	int		 nw, nr;
 
 	(void)arg;
-	if (r->state != RS_WARMING)
+	if (r->state != RS_WARMING && r->state != RS_PROBATION)
 		return;
 	ready_counts(r->probe, &nw, &nr);
-	if (res == READY_TIMEOUT) {
-		reload_fail(gw, "not ready after %g s: %d of %d workers ready",
-		    gw->cfg.warmup, nr, nw);
+	switch (res) {
+	case READY_TIMEOUT:
+		reload_fail(gw, "not ready after %g s: %s", gw->cfg.warmup,
+		    ready_reason(r->probe));
 		return;
+	case READY_FAILED:
+		reload_fail(gw, "%s", ready_reason(r->probe));
+		return;
+	case READY_CRASH:
+		reload_fail(gw, "%s %.1f s into %s: %s", r->state ==
+		    RS_PROBATION ? "crash loop:" : "crash:",
+		    now_mono() - r->phase_t0, reload_state_names[r->state],
+		    ready_reason(r->probe));
+		return;
+	case READY_OK:
+		break;
 	}
 	r->e->workers = nw;
 	log_info("reload %u: new master %d ready: %d workers in %.2f s",
 	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
-	if (r->old_lost) {
-		reload_promote(gw);
+	/* Nothing else serves once the old master is gone: no probation.
+	 * Nor in timer mode, which does not watch workers. */
+	if (r->old_lost || gw->cfg.probation <= 0 ||
+	    gw->cfg.ready == READY_TIMER) {
+		reload_retire_old(gw);
 		return;
 	}
-	if (master_signal(r->old, SIGTERM) == -1)
-		log_warn("SIGTERM to old master %d", (int)r->old->pid);
-	reload_set_state(gw, RS_DRAINING);
-	reload_arm(r, gw->cfg.stop_timeout);
+	reload_set_state(gw, RS_PROBATION);
+	reload_arm(r, gw->cfg.probation);
 }
 
 static void
@@ -728,6 +933,12 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case RS_IDLE:
 	case RS_WARMING:
 		break;		/* the probe has its own timers */
+	case RS_PROBATION:
+		/* No worker died abnormally in the window. */
+		log_info("reload %u: probation of %g s passed", r->e->id,
+		    gw->cfg.probation);
+		reload_retire_old(gw);
+		break;
 	case RS_CHECKING:
 		log_warnx("reload %u: check-config %d still running after "
 		    "%g s: SIGKILL", r->e->id, (int)r->check_pid,
@@ -795,6 +1006,9 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("reload %u: new master %d still running after %g s: "
 		    "SIGKILL to it and its workers", r->e->id,
 		    (int)r->new->pid, gw->cfg.stop_timeout);
+		/* Dirty workers first: they would outlive their arbiter. */
+		if (r->probe != NULL)
+			ready_kill_dirty(r->probe, SIGKILL);
 		master_signal_children(r->new, 0, SIGKILL);
 		if (master_signal(r->new, SIGKILL) == -1)
 			log_warn("SIGKILL to master %d", (int)r->new->pid);
@@ -857,6 +1071,7 @@ phases_format(const struct reload_entry *e, char *buf, size_t size)
 	} ph[] = {
 		{ "check", e->t_check }, { "settle", e->t_settle },
 		{ "fork", e->t_fork }, { "warm-up", e->t_warmup },
+		{ "probation", e->t_probation },
 		{ "drain", e->t_drain }, { "promote", e->t_promote },
 	};
 	size_t	i, len = 0;
@@ -887,6 +1102,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 		reload_remember_new(r, e->new_master);
 	ready_free(r->probe);
 	r->probe = NULL;
+	ctl_restore(gw);	/* the old master is gone, or is no more */
 	if (result == RESULT_OK && r->new != NULL)
 		gw->cur = r->new;
 	r->old = r->new = NULL;
@@ -938,6 +1154,12 @@ reload_master_exited(struct gw *gw, struct master *m)
 	if (r->state == RS_IDLE || (m != r->old && m != r->new))
 		return;
 	master_describe(m, how, sizeof how);
+	/* Not our child: the probe may have seen its status all the same
+	 * (gunicorn exits 3 or 4 when a worker cannot boot or load). */
+	if (m == r->new && m->status == -1 && r->probe != NULL &&
+	    ready_master_status(r->probe) != -1)
+		ready_describe_status(ready_master_status(r->probe), how,
+		    sizeof how);
 	if (m == r->new) {
 		if (r->probe != NULL)
 			ready_counts(r->probe, &nw, &nr);
@@ -948,9 +1170,11 @@ reload_master_exited(struct gw *gw, struct master *m)
 		case RS_FORKING:
 			break;
 		case RS_WARMING:
-			reload_fail(gw, "new master %d %s %.1f s into warm-up, "
+		case RS_PROBATION:
+			reload_fail(gw, "new master %d %s %.1f s into %s, "
 			    "%d of %d workers ready", (int)m->pid, how,
-			    now_mono() - r->phase_t0, nr, nw);
+			    now_mono() - r->phase_t0, r->state == RS_WARMING ?
+			    "warm-up" : "probation", nr, nw);
 			break;
 		case RS_ABORTING:
 			if (r->probe != NULL)
@@ -1023,6 +1247,17 @@ reload_master_exited(struct gw *gw, struct master *m)
 		reload_fail(gw, "old master %d %s before a new master "
 		    "appeared", (int)m->pid, how);
 		break;
+	case RS_PROBATION:
+		/* Ready already, and nothing else serves now: promote. */
+		log_warnx("reload %u: old master %d %s during probation; the "
+		    "new generation takes over now", r->e->id, (int)m->pid,
+		    how);
+		r->old = NULL;
+		r->old_lost = 1;
+		r->old_code = master_exit_code(m);
+		gw->cur = NULL;
+		reload_retire_old(gw);
+		break;
 	case RS_WARMING:
 		log_warnx("reload %u: old master %d %s during warm-up; the new "
 		    "generation takes over if it becomes ready", r->e->id,
@@ -1066,7 +1301,7 @@ reload_fail_queued(struct gw *gw, const char *why)
 	e.result = RESULT_FAILED;
 	e.reason = (char *)why;
 	e.t_check = e.t_settle = e.t_fork = e.t_warmup = e.t_drain =
-	    e.t_promote = -1;
+	    e.t_promote = e.t_probation = -1;
 	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
 		if (w->id == id) {
 			TAILQ_REMOVE(&r->waiters, w, entry);

@@ -1,9 +1,11 @@
 /*
  * reload.h: the zero-downtime reload, as an explicit state machine.
  *
- *   idle -> [settling] -> forking -> warming -> draining -> promoting -> idle
- *                            |          |                     (ok)
- *                            +----------+--> aborting -> idle (failed)
+ *   idle -> [settling] -> forking -> warming -> [probation] -> draining
+ *                            |          |            |              |
+ *                            +----------+------------+--> aborting  v
+ *                                                  -> idle (failed) promoting
+ *                                                                   -> idle (ok)
  *
  * settling   a previous failed new master is still in /proc: gunicorn
  *            would ignore SIGUSR2 ("Child exists") until its old master
@@ -11,6 +13,8 @@
  * forking    SIGUSR2 sent; looking for the new master among the old one's
  *            children (its environment has GUNICORN_PID=<old master>);
  * warming    the readiness probe (ready.c) watches the new generation;
+ * probation  ready; for --probation seconds the probe still watches it,
+ *            and workers dying abnormally (a crash loop) fail the reload;
  * draining   SIGTERM sent to the old master; waiting for it to exit, with
  *            SIGKILL after the stop timeout;
  * promoting  the new master, now ours, renames PIDFILE.2 to PIDFILE;

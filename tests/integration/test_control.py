@@ -214,7 +214,8 @@ def test_gwctl_end_to_end(gw):
 # 2. the wire format, checked by a second implementation
 
 def test_wire_protocol(gw):
-    w, master = start(gw)
+    # probation 1 s: this connection stays idle through two reloads
+    w, master = start(gw, app_env=dict(BOOT, GW_PROBATION="1"))
     sock = ch.sock_path(gw)
 
     with ControlClient(sock) as c:

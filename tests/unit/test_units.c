@@ -98,9 +98,10 @@ test_dash_form_and_pid_added(void **state)
 	(void)state;
 	assert_int_equal(parse(&cfg, err, base_env, "--name", "web",
 	    "--warmup=2.5", "--ready", "timer", "--run-dir", "/tmp/rd",
-	    "--stop-timeout", "7", "--", "-w", "2", "app:app", NULL),
-	    OPTIONS_RUN);
+	    "--stop-timeout", "7", "--probation", "0", "--", "-w", "2",
+	    "app:app", NULL), OPTIONS_RUN);
 	assert_string_equal(cfg.name, "web");
+	assert_true(cfg.probation == 0.0);
 	assert_true(cfg.warmup == 2.5);
 	assert_true(cfg.stop_timeout == 7.0);
 	assert_int_equal(cfg.ready, READY_TIMER);
@@ -127,6 +128,7 @@ test_option_beats_env(void **state)
 	assert_int_equal(parse(&cfg, err, env, "--warmup", "3", "--",
 	    "app:app", NULL), OPTIONS_RUN);
 	assert_true(cfg.warmup == 3.0);
+	assert_true(cfg.probation == GW_PROBATION_DEFAULT);
 	assert_string_equal(cfg.name, "fromenv");
 	assert_int_equal(cfg.ready, READY_TIMER);
 	options_free(&cfg);
@@ -295,6 +297,9 @@ test_bad_command_lines(void **state)
 		{ { "--warmup", "3601", "--", "app:app" }, "--warmup" },
 		{ { "--warmup", "1e3", "--", "app:app" }, "--warmup" },
 		{ { "--ready", "bogus", "--", "app:app" }, "--ready" },
+		{ { "--probation", "-1", "--", "app:app" }, "--probation" },
+		{ { "--probation", "x", "--", "app:app" }, "--probation" },
+		{ { "--probation", "601", "--", "app:app" }, "--probation" },
 		{ { "--stop-timeout", "", "--", "app:app" }, "--stop-timeout" },
 		{ { "--bogus", "--", "app:app" }, "--bogus" },
 		{ { "--name", "a/b", "--", "app:app" }, "--name" },
