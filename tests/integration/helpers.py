@@ -867,6 +867,9 @@ class GwEnv:
         env[MARK_ENV] = self.mark  # a label for humans reading ps; never used to find
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["GW_LOG_LEVEL"] = "debug"  # tests wait on state transitions
+        # Probation (default 5 s) is exercised, shorter, by every reload;
+        # the tests of probation itself set their own.
+        env["GW_PROBATION"] = "1"
         env.update(setproctitle_env(self.titles, env.get("PYTHONPATH")))
         env.update(extra or {})
         return env

@@ -66,7 +66,8 @@ def test_max_requests_churn_boot_and_reload(gw):
 
 
 def crash_loop(gw, delay):
-    w = versions.wrapper(gw, workers=2, warmup=20)
+    # the default probation, 5 s: the 3 s crash falls inside it
+    w = versions.wrapper(gw, workers=2, warmup=20, app_env={"GW_PROBATION": "5"})
     old, _ = w.wait_ready(timeout=20)
     with gw.load(clients=2) as load:
         load.wait_version("1", 10)
