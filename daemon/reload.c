@@ -7,11 +7,19 @@
  * failure (the new master exits, the budget runs out) stops the new
  * generation and leaves the old one exactly as it was.
  *
- * All transitions go through reload_set_state(), which logs them and
- * charges the time spent to the phase just left.  Every event (a master's
- * exit, the probe's answer, a timer) is handled with a switch over every
- * state, without a default, so the compiler points at any pair that has
- * not been decided.
+ * All transitions go through reload_set_state(), which checks the range,
+ * logs them and charges the time spent to the phase just left (one
+ * setter, one array).  Every event (reload.h's enum reload_event: a
+ * request, a kick, a timer, the probe's verdict, a master's exit, the
+ * check's exit, a stop) first asks the [state][event] table
+ * (reload_decide(), unit-tested row by row in tests/unit/test_reload.c),
+ * then does its state's part in a switch over every state, without a
+ * default, so the compiler points at any pair that has not been decided.
+ *
+ * It sits below server.c and calls nothing there: the serving master,
+ * the record and the wrapper's fate change through struct reload_hooks,
+ * and a reload's end reaches server.c from a deferred event (done_ev),
+ * on a fresh stack, never from inside this machinery.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
