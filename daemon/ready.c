@@ -83,6 +83,7 @@
 #include "log.h"
 #include "proc.h"
 #include "ready.h"
+#include "signame.h"
 #include "xmalloc.h"
 
 enum wkind {
@@ -341,7 +342,7 @@ ready_describe_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "exited");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
+		    signame(WTERMSIG(status)));
 	else if (WIFEXITED(status))
 		snprintf(buf, size, "exited with status %d%s",
 		    WEXITSTATUS(status), WEXITSTATUS(status) == 3 ?
