@@ -106,6 +106,11 @@ tests/unit/test_control: tests/unit/test_control.o \
     $(filter-out daemon/main.o,$(DAEMON_OBJ)) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
+# The reload's state machine on synthetic events: the same modules.
+tests/unit/test_reload: tests/unit/test_reload.o \
+    $(filter-out daemon/main.o,$(DAEMON_OBJ)) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
 tests/unit/%.o: tests/unit/%.c build.flags
 	$(CC) $(INC) $(GW_CFLAGS) -Wno-missing-prototypes $(CPPFLAGS) \
 	    $(CFLAGS) -c -o $@ $<
@@ -150,11 +155,13 @@ lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
 unit: tests/unit/test_units tests/unit/test_log tests/unit/test_control \
-    tests/fuzz/replay
+    tests/unit/test_reload tests/fuzz/replay
 	./tests/unit/test_units
 	./tests/unit/test_log
 	./tests/unit/test_control
+	./tests/unit/test_reload
 	./tests/fuzz/replay $(FUZZ_DIRS)
+	$(PYTHON) tools/include-graph daemon >/dev/null
 
 integration: gunicorn-wrapper gwctl
 	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl \
@@ -240,7 +247,7 @@ uninstall:
 
 clean:
 	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \
-	    tests/unit/test_log tests/unit/test_control \
+	    tests/unit/test_log tests/unit/test_control tests/unit/test_reload \
 	    tests/fuzz/replay tests/fuzz/fuzz-request tests/fuzz/fuzz-history \
 	    tests/fuzz/fuzz-reply \
 	    tests/fuzz/*.o tests/fuzz/*.d */*.o */*.d \

@@ -5,7 +5,11 @@
 #ifndef GW_CLOCK_H
 #define GW_CLOCK_H
 
+#include <sys/time.h>
+
 double	now_mono(void);
 double	now_real(void);
+/* Seconds as the struct timeval libevent takes; negative is 0. */
+struct timeval	clock_tv(double);
 
 #endif

@@ -62,6 +62,7 @@
 #include "proto.h"
 #include "ready.h"
 #include "reload.h"
+#include "server.h"
 #include "xmalloc.h"
 
 /* Stop taking requests from a client whose replies pile up unread. */
@@ -185,8 +186,7 @@ control_logtick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (next < 0.01)
 		next = 0.01;
-	tv.tv_sec = (time_t)next;
-	tv.tv_usec = (suseconds_t)((next - (double)tv.tv_sec) * 1e6);
+	tv = clock_tv(next);
 	event_add(ctl->logtick, &tv);
 }
 
@@ -210,9 +210,7 @@ control_log(struct control *ctl, enum control_log kind, enum log_level level,
 		rl->held++;
 		if (!evtimer_pending(ctl->logtick, NULL)) {
 			left = rl->start + CONTROL_LOG_WINDOW - now;
-			tv.tv_sec = (time_t)left;
-			tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) *
-			    1e6);
+			tv = clock_tv(left);
 			event_add(ctl->logtick, &tv);
 		}
 		return;
@@ -384,7 +382,7 @@ cmd_status(struct client *c, const struct cmd_request *req)
 		nd++;
 	}
 	state = gw->state == GW_RUNNING && reload_running(gw) ?
-	    PROTO_STATE_RELOADING : server_state_name(gw->state);
+	    PROTO_STATE_RELOADING : gw_state_name(gw->state);
 
 	proto_map_init(&m);
 	proto_map_bool(&m, PROTO_K_OK, 1);
@@ -495,8 +493,7 @@ control_progress(struct gw *gw)
 			c->sent_at = now;
 		}
 	}
-	tv.tv_sec = 0;
-	tv.tv_usec = (suseconds_t)(CONTROL_PROGRESS_TICK * 1e6);
+	tv = clock_tv(CONTROL_PROGRESS_TICK);
 	if (!evtimer_pending(ctl->tick, NULL))
 		event_add(ctl->tick, &tv);
 }

@@ -8,6 +8,10 @@
  * by the event loop, because an adopted master and its descendants are not
  * our children (they re-parent to PID 1) and because pidfd_send_signal()
  * cannot hit a process that merely reused a master's PID.
+ *
+ * The lowest of the daemon's modules that know gunicorn: it reports a
+ * master's exit, and any other child's, through the callbacks its user
+ * set in struct gw (server.c), and calls nothing above it.
  */
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -30,7 +34,6 @@
 #include "clock.h"
 #include "log.h"
 #include "proc.h"
-#include "reload.h"
 #include "signame.h"
 #include "xmalloc.h"
 
@@ -124,7 +127,8 @@ master_exited(struct master *m, int status)
 	m->exited = 1;
 	m->status = status;
 	event_del(m->ev);
-	server_master_exited(m->gw, m);
+	if (m->gw->master_exited != NULL)
+		m->gw->master_exited(m->gw, m);
 }
 
 static void
@@ -158,8 +162,8 @@ gunicorn_reap(struct gw *gw)
 			break;
 		if ((m = master_find(gw, pid)) != NULL)
 			master_exited(m, status);
-		else
-			reload_child_exited(gw, pid, status);
+		else if (gw->child_exited != NULL)
+			gw->child_exited(gw, pid, status);
 	}
 }
 
@@ -238,10 +242,34 @@ spawn_child(char **argv, const sigset_t *mask, int outfd)
 	_exit(127);
 }
 
+/*
+ * fork and exec argv, output to outfd (-1: ours).  Signals are blocked
+ * across the fork so that the child cannot run one of our handlers
+ * (libevent's, which writes to our socketpair) before exec.  The PID, or
+ * -1 with errno from fork.
+ */
+static pid_t
+spawn(char **argv, int outfd)
+{
+	sigset_t	all, old;
+	pid_t		pid;
+	int		saved;
+
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
+		fatal("sigprocmask");
+	if ((pid = fork()) == 0)
+		spawn_child(argv, &old, outfd);
+	saved = errno;
+	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
+		fatal("sigprocmask");
+	errno = saved;
+	return pid;
+}
+
 pid_t
 gunicorn_spawn_check(struct gw *gw, int *outfd)
 {
-	sigset_t	 all, old;
 	char		**argv;
 	pid_t		 pid;
 	int		 i, p[2], saved;
@@ -256,17 +284,9 @@ gunicorn_spawn_check(struct gw *gw, int *outfd)
 	argv[1] = "--check-config";
 	for (i = 1; i < gw->cfg.argc; i++)
 		argv[i + 1] = gw->cfg.argv[i];
-	sigfillset(&all);
-	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
-		fatal("sigprocmask");
-	pid = fork();
-	if (pid == 0) {
-		/* The write end must survive exec: no CLOEXEC on the dup. */
-		spawn_child(argv, &old, p[1]);
-	}
+	/* The write end survives exec: no CLOEXEC on the dup. */
+	pid = spawn(argv, p[1]);
 	saved = errno;
-	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
-		fatal("sigprocmask");
 	free(argv);
 	close(p[1]);
 	if (pid == -1) {
@@ -283,25 +303,9 @@ struct master *
 gunicorn_spawn(struct gw *gw)
 {
 	struct master	*m;
-	sigset_t	 all, old;
 	pid_t		 pid;
-	int		 saved;
 
-	/*
-	 * Block signals across fork so that the child cannot run one of our
-	 * handlers (libevent's, which writes to our socketpair) before exec.
-	 */
-	sigfillset(&all);
-	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
-		fatal("sigprocmask");
-	pid = fork();
-	if (pid == 0)
-		spawn_child(gw->cfg.argv, &old, -1);
-	saved = errno;
-	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
-		fatal("sigprocmask");
-	if (pid == -1) {
-		errno = saved;
+	if ((pid = spawn(gw->cfg.argv, -1)) == -1) {
 		log_warn("fork");
 		return NULL;
 	}
@@ -458,13 +462,12 @@ probe_run(struct gw *gw, char *out, size_t size)
 {
 	struct gw_config *cfg = &gw->cfg;
 	char		 line[512], *w[2], **argv;
-	sigset_t	 all, old;
 	struct pollfd	 pfd;
 	size_t		 len = 0;
 	ssize_t		 n;
 	double		 deadline;
 	pid_t		 pid, r;
-	int		 i, nw, na, p[2], status;
+	int		 i, nw, na, p[2], status, saved;
 
 	if ((nw = probe_interpreter(cfg->argv[0], line, sizeof line, w)) ==
 	    -1) {
@@ -485,17 +488,12 @@ probe_run(struct gw *gw, char *out, size_t size)
 		free(argv);
 		return -1;
 	}
-	sigfillset(&all);
-	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
-		fatal("sigprocmask");
-	if ((pid = fork()) == 0)
-		spawn_child(argv, &old, p[1]);
-	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
-		fatal("sigprocmask");
+	pid = spawn(argv, p[1]);
+	saved = errno;
 	free(argv);
 	close(p[1]);
 	if (pid == -1) {
-		snprintf(out, size, "fork: %s", strerror(errno));
+		snprintf(out, size, "fork: %s", strerror(saved));
 		close(p[0]);
 		return -1;
 	}

@@ -3,8 +3,8 @@
  * them.  A master is watched through a pidfd, which works the same for a
  * child of ours, a new master that is its old master's child, and an
  * adopted master that re-parented to PID 1.  When it exits the module
- * calls server_master_exited(); the status is known when we reaped it
- * ourselves, unknown (-1) when someone else did.
+ * calls gw->master_exited (set by its user); the status is known when we
+ * reaped it ourselves, unknown (-1) when someone else did.
  */
 #ifndef GW_GUNICORN_H
 #define GW_GUNICORN_H
@@ -54,7 +54,8 @@ void		 master_signal_children(struct master *, pid_t, int);
 void		 master_describe(const struct master *, char *, size_t);
 /* Exit status for the wrapper that mirrors the master's: 128+N etc. */
 int		 master_exit_code(const struct master *);
-/* SIGCHLD: reap every child, dispatching masters' exits. */
+/* SIGCHLD: reap every child: a master's exit to gw->master_exited, any
+ * other child's to gw->child_exited. */
 void		 gunicorn_reap(struct gw *);
 
 #endif

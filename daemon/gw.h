@@ -4,6 +4,10 @@
  * configuration, the event base, the gunicorn masters being watched, the
  * reload machinery and the history.  There is no other mutable global
  * state: every change happens in an event callback on this struct.
+ *
+ * Every module may read it; each field has one writer.  The serving
+ * master (cur), the daemon's state and its exit status are server.c's
+ * (server.h): the modules below it report through callbacks instead.
  */
 #ifndef GW_GW_H
 #define GW_GW_H
@@ -41,7 +45,12 @@ struct gw {
 	double			 started;	/* CLOCK_REALTIME at start */
 
 	struct masterq		 masters;	/* every master we watch */
-	struct master		*cur;		/* the one serving */
+	struct master		*cur;		/* the one serving: server.c */
+	/* gunicorn.c reports through these (set by server.c) and calls
+	 * nothing above it: a watched master exited; a child that is not a
+	 * master was reaped (its wait status). */
+	void			(*master_exited)(struct gw *, struct master *);
+	void			(*child_exited)(struct gw *, pid_t, int);
 	struct ready		*boot;		/* first generation's probe */
 
 	struct reload		*reload;	/* state machine, reload.c */
@@ -83,17 +92,19 @@ struct gw {
 	    (var) = (tvar))
 #endif
 
-/* server.c: the lifecycle around the masters. */
-void	server_init(struct gw *);
-void	server_ready(struct gw *);
-int	server_start(struct gw *);
-void	server_stop(struct gw *, int);
-void	server_master_exited(struct gw *, struct master *);
-void	server_exit(struct gw *, int);
-void	server_fail(struct gw *, int);
-const char *server_state_name(enum gw_state);
-/* Write what the wrapper knows to RUN_DIR/NAME.record (ledger.h). */
-void	server_record(struct gw *);
-
+/* "starting", "running", "stopping": the enum's names, beside it. */
+static inline const char *
+gw_state_name(enum gw_state s)
+{
+	switch (s) {
+	case GW_STARTING:
+		return "starting";
+	case GW_RUNNING:
+		return "running";
+	case GW_STOPPING:
+		return "stopping";
+	}
+	return "?";
+}
 
 #endif

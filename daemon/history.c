@@ -58,9 +58,7 @@ history_add(struct history *h, unsigned id, enum reload_trigger trigger)
 	e->started = now_real();
 	e->duration = -1;
 	e->result = RESULT_RUNNING;
-	e->t_check = e->t_settle = e->t_fork = e->t_warmup = e->t_drain =
-	    e->t_promote = -1;
-	e->t_probation = -1;
+	history_phases_clear(e);
 	return e;
 }
 
@@ -80,6 +78,41 @@ history_clear(struct history *h)
 		h->first = (h->first + 1) % HISTORY_MAX;
 		h->count--;
 	}
+}
+
+/* The phases' keys and names: one table, in the order of the enum. */
+static const struct {
+	const char	*key;
+	const char	*label;
+} history_phases[PHASE_COUNT] = {
+	[PHASE_CHECK] =		{ PROTO_K_T_CHECK,	"check" },
+	[PHASE_SETTLE] =	{ PROTO_K_T_SETTLE,	"settle" },
+	[PHASE_FORK] =		{ PROTO_K_T_FORK,	"fork" },
+	[PHASE_WARMUP] =	{ PROTO_K_T_WARMUP,	"warm-up" },
+	[PHASE_PROBATION] =	{ PROTO_K_T_PROBATION,	"probation" },
+	[PHASE_DRAIN] =		{ PROTO_K_T_DRAIN,	"drain" },
+	[PHASE_PROMOTE] =	{ PROTO_K_T_PROMOTE,	"promote" },
+};
+
+const char *
+history_phase_key(enum reload_phase p)
+{
+	return (unsigned)p < PHASE_COUNT ? history_phases[p].key : NULL;
+}
+
+const char *
+history_phase_label(enum reload_phase p)
+{
+	return (unsigned)p < PHASE_COUNT ? history_phases[p].label : NULL;
+}
+
+void
+history_phases_clear(struct reload_entry *e)
+{
+	enum reload_phase	p;
+
+	for (p = 0; p < PHASE_COUNT; p++)
+		e->t_phase[p] = -1;
 }
 
 const char *
@@ -121,6 +154,7 @@ void
 history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 {
 	struct proto_map	m;
+	enum reload_phase	p;
 
 	proto_map_init(&m);
 	proto_map_int(&m, PROTO_K_ID, e->id);
@@ -133,13 +167,8 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	proto_map_pid(&m, PROTO_K_NEW_MASTER, e->new_master);
 	proto_map_int(&m, PROTO_K_WORKERS, e->workers);
 	proto_map_str(&m, PROTO_K_NOTE, e->note);
-	map_opt_double(&m, PROTO_K_T_CHECK, e->t_check);
-	map_opt_double(&m, PROTO_K_T_SETTLE, e->t_settle);
-	map_opt_double(&m, PROTO_K_T_FORK, e->t_fork);
-	map_opt_double(&m, PROTO_K_T_WARMUP, e->t_warmup);
-	map_opt_double(&m, PROTO_K_T_DRAIN, e->t_drain);
-	map_opt_double(&m, PROTO_K_T_PROMOTE, e->t_promote);
-	map_opt_double(&m, PROTO_K_T_PROBATION, e->t_probation);
+	for (p = 0; p < PHASE_COUNT; p++)
+		map_opt_double(&m, history_phases[p].key, e->t_phase[p]);
 	proto_map_end(&m, pk);
 }
 
@@ -235,6 +264,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	double			 id;
 	char			*s;
 	int			 rc = -1, replaced = 0;
+	enum reload_phase	 p;
 
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
@@ -271,13 +301,8 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->new_master = obj_pid(m, PROTO_K_NEW_MASTER);
 	e->workers = (int)obj_num(m, PROTO_K_WORKERS, 0, HISTORY_WORKERS_MAX, 1, 0);
 	e->note = obj_str(m, PROTO_K_NOTE);
-	e->t_check = obj_seconds(m, PROTO_K_T_CHECK);
-	e->t_settle = obj_seconds(m, PROTO_K_T_SETTLE);
-	e->t_fork = obj_seconds(m, PROTO_K_T_FORK);
-	e->t_warmup = obj_seconds(m, PROTO_K_T_WARMUP);
-	e->t_drain = obj_seconds(m, PROTO_K_T_DRAIN);
-	e->t_promote = obj_seconds(m, PROTO_K_T_PROMOTE);
-	e->t_probation = obj_seconds(m, PROTO_K_T_PROBATION);
+	for (p = 0; p < PHASE_COUNT; p++)
+		e->t_phase[p] = obj_seconds(m, history_phases[p].key);
 	rc = replaced;
 out:
 	msgpack_unpacked_destroy(&u);

@@ -23,6 +23,19 @@ enum reload_result {
 	RESULT_FAILED,
 };
 
+/* The timed phases of a reload, in the order a reload goes through them
+ * (reload.c maps its states onto them: reload_phase_of()). */
+enum reload_phase {
+	PHASE_CHECK,
+	PHASE_SETTLE,
+	PHASE_FORK,
+	PHASE_WARMUP,
+	PHASE_PROBATION,
+	PHASE_DRAIN,
+	PHASE_PROMOTE,
+	PHASE_COUNT
+};
+
 struct reload_entry {
 	unsigned		 id;
 	enum reload_trigger	 trigger;
@@ -35,9 +48,7 @@ struct reload_entry {
 	pid_t			 new_master;
 	int			 workers;	/* new generation's, when ready */
 	/* Phase timings in seconds, < 0 when the phase did not happen. */
-	double			 t_check, t_settle, t_fork, t_warmup, t_drain,
-				 t_promote;
-	double			 t_probation;	/* after warm-up, < 0 none */
+	double			 t_phase[PHASE_COUNT];
 };
 
 struct history {
@@ -105,6 +116,12 @@ struct reload_entry *history_add(struct history *, unsigned,
 const struct reload_entry *history_at(const struct history *, unsigned);
 void	history_clear(struct history *);
 const char *history_trigger_name(enum reload_trigger);
+/* A phase's protocol key ("t_warmup") and its name in logs ("warm-up");
+ * NULL out of range. */
+const char *history_phase_key(enum reload_phase);
+const char *history_phase_label(enum reload_phase);
+/* Every phase time of e to -1: none happened yet. */
+void	history_phases_clear(struct reload_entry *);
 const char *history_result_name(enum reload_result);
 
 #endif

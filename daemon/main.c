@@ -32,6 +32,7 @@
 #include "options.h"
 #include "reload.h"
 #include "rundir.h"
+#include "server.h"
 #include "signame.h"
 #include "xmalloc.h"
 
@@ -191,10 +192,9 @@ main(int argc, char **argv)
 		if (gw.sigev[i] == NULL || event_add(gw.sigev[i], NULL) == -1)
 			fatalx("cannot watch signal %d", handled[i]);
 	}
-	server_init(&gw);
 	history_set_dir(&gw.history, gw.run_fd);
 	(void)history_load(&gw.history, gw.cfg.history);
-	reload_init(&gw);
+	server_init(&gw);
 	/* Before gunicorn: a second wrapper of this name must not adopt
 	 * the first one's master or start another server. */
 	if (control_init(&gw) == -1 || take_lock(&gw) == -1) {

@@ -11,7 +11,9 @@
  * generation still serves after a failure), STATUS= a one-line summary,
  * STOPPING=1 on stop, and EXTEND_TIMEOUT_USEC= while a slow first boot is
  * still within its warm-up budget.  Datagrams are best effort: a failure
- * is logged once and never affects gunicorn.
+ * is logged once and never affects gunicorn.  It sits below server.c
+ * and reload.c and calls neither: what it cannot read from struct gw
+ * (whether a reload runs) its caller passes in.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -30,7 +32,6 @@
 #include "log.h"
 #include "notify.h"
 #include "proc.h"
-#include "reload.h"
 
 int
 notify_init(struct gw *gw)
@@ -101,8 +102,23 @@ notify_send(struct gw *gw, const char *fmt, ...)
 	}
 }
 
+/*
+ * Only now, never at spawn: a first generation that never became ready
+ * leaves systemd waiting until a reload brings one that does, or until
+ * its start timeout.
+ */
 void
-notify_status(struct gw *gw)
+notify_ready(struct gw *gw, int reloading)
+{
+	if (gw->ready_sent)
+		return;
+	gw->ready_sent = 1;
+	notify_send(gw, "READY=1\nMAINPID=%d", (int)getpid());
+	notify_status(gw, reloading);
+}
+
+void
+notify_status(struct gw *gw, int reloading)
 {
 	const struct reload_entry	*last;
 	char				 lastbuf[160] = "";
@@ -119,7 +135,7 @@ notify_status(struct gw *gw)
 		    last->id, history_result_name(last->result));
 	}
 	notify_send(gw, "STATUS=%s: master %d, %zu workers%s",
-	    gw->state == GW_RUNNING && reload_running(gw) ? "reloading" :
-	    server_state_name(gw->state), gw->cur ? (int)gw->cur->pid : 0,
+	    gw->state == GW_RUNNING && reloading ? "reloading" :
+	    gw_state_name(gw->state), gw->cur ? (int)gw->cur->pid : 0,
 	    n, lastbuf);
 }

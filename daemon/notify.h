@@ -16,7 +16,11 @@ void	notify_free(struct gw *);
 /* Send "KEY=VALUE\n..." lines, if notification is on. */
 void	notify_send(struct gw *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
-/* STATUS=, a one-line summary of the service. */
-void	notify_status(struct gw *);
+/* STATUS=, a one-line summary of the service; reloading: a reload runs
+ * (the caller knows; this module calls nothing above it). */
+void	notify_status(struct gw *, int);
+/* A generation is really ready for the first time: READY=1 and MAINPID=
+ * (once: later calls do nothing), then STATUS=. */
+void	notify_ready(struct gw *, int);
 
 #endif

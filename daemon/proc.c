@@ -106,6 +106,15 @@ proc_children(pid_t pid, pid_t **out, size_t *count)
 	return 0;
 }
 
+int
+proc_env_reexec_of(pid_t pid, pid_t master)
+{
+	char	entry[32];
+
+	snprintf(entry, sizeof entry, "GUNICORN_PID=%d", (int)master);
+	return proc_env_has(pid, entry);
+}
+
 /*
  * The environment can be far larger than any fixed buffer, and gunicorn
  * appends GUNICORN_PID last: read it in chunks, matching each entry as it

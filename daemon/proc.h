@@ -14,6 +14,9 @@
 int	proc_children(pid_t, pid_t **, size_t *);
 /* 1 if pid's environment has the exact entry "KEY=VALUE", 0 if not, -1. */
 int	proc_env_has(pid_t, const char *);
+/* The same for GUNICORN_PID=master, which gunicorn's reexec() sets in a
+ * new master (a hint: setproctitle may blank it). */
+int	proc_env_reexec_of(pid_t, pid_t);
 /* 1 if /proc/pid exists (even a zombie, which is not reaped yet). */
 int	proc_exists(pid_t);
 /* Start time in clock ticks since boot (0 on error): guards PID reuse. */

@@ -83,6 +83,7 @@
 #include "log.h"
 #include "proc.h"
 #include "ready.h"
+#include "signame.h"
 #include "xmalloc.h"
 
 enum wkind {
@@ -137,7 +138,6 @@ struct ready {
 	struct worker	*w;
 	size_t		 nw, capw;
 	pid_t		*pids;		/* for ready_workers() */
-	char		 newmaster_env[32];	/* GUNICORN_PID=master */
 	pid_t		 newmaster;	/* a child that turned out one */
 
 	struct fileid	*mf;		/* the master's heartbeat files */
@@ -342,7 +342,7 @@ ready_describe_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "exited");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
-		    strsignal(WTERMSIG(status)));
+		    signame(WTERMSIG(status)));
 	else if (WIFEXITED(status))
 		snprintf(buf, size, "exited with status %d%s",
 		    WEXITSTATUS(status), WEXITSTATUS(status) == 3 ?
@@ -588,7 +588,7 @@ worker_look(struct ready *r, struct worker *w)
 		 * a new worker's copy of a sibling's file that the master
 		 * has just closed.  The arbiter is the one with children.
 		 */
-		if (n == 0 && proc_env_has(w->pid, r->newmaster_env) == 1)
+		if (n == 0 && proc_env_reexec_of(w->pid, r->master) == 1)
 			return -2;
 		if (proc_children(w->pid, &kids, &nk) == 0)
 			free(kids);
@@ -688,7 +688,7 @@ worker_seen(struct ready *r, pid_t pid, enum wkind kind)
 	}
 	if ((w = worker_find(r, pid)) == NULL) {
 		if (kind != K_DIRTY &&
-		    proc_env_has(pid, r->newmaster_env) == 1) {
+		    proc_env_reexec_of(pid, r->master) == 1) {
 			/* Exec'd with GUNICORN_PID=master: a new master (an
 			 * interrupted reload's), not a worker. */
 			r->newmaster = pid;
@@ -982,16 +982,6 @@ ready_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	    READY_TIMEOUT);
 }
 
-static struct timeval
-tv_of(double s)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
 /* ------------------------------------------------------------------ */
 /* gunicorn's command line */
 
@@ -1095,8 +1085,6 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 	r->ifd = r->cnfd = -1;
 	r->master_status = -1;
 	ready_hints(gw->cfg.argv, &r->hints);
-	snprintf(r->newmaster_env, sizeof r->newmaster_env, "GUNICORN_PID=%d",
-	    (int)master);
 
 	if (mode == READY_HEARTBEAT) {
 		r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1110,12 +1098,12 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 		}
 		r->tick = event_new(gw->base, -1, EV_PERSIST, ready_tick_cb,
 		    r);
-		tv = tv_of(READY_TICK);
+		tv = clock_tv(READY_TICK);
 		if (r->tick == NULL || event_add(r->tick, &tv) == -1)
 			fatalx("ready: event_add failed");
 	}
 	r->deadline = event_new(gw->base, -1, 0, ready_deadline_cb, r);
-	tv = tv_of(budget);
+	tv = clock_tv(budget);
 	if (r->deadline == NULL || event_add(r->deadline, &tv) == -1)
 		fatalx("ready: event_add failed");
 	return r;
@@ -1320,7 +1308,6 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 	struct held	 h[64];
 	size_t		 nmf = 0, capmf = 0, n, i, k, ngk;
 	pid_t		*kids, *gk;
-	char		 env[32];
 	int		 nh, f, foreign;
 
 	*arbiter = 0;
@@ -1331,7 +1318,6 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 		free(mf);
 		return -1;
 	}
-	snprintf(env, sizeof env, "GUNICORN_PID=%d", (int)master);
 	for (i = 0; i < n && *arbiter == 0; i++) {
 		/* The arbiter has children and holds no file of the master's
 		 * (or holds its own workers'); a new master is exec'd. */
@@ -1339,7 +1325,7 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 			continue;
 		free(gk);
 		if (ngk == 0 || (nh = held_files(kids[i], h, 64)) == -1 ||
-		    proc_env_has(kids[i], env) == 1)
+		    proc_env_reexec_of(kids[i], master) == 1)
 			continue;
 		foreign = nh == 0;
 		for (f = 0; f < nh && f < 64; f++) {

@@ -7,11 +7,19 @@
  * failure (the new master exits, the budget runs out) stops the new
  * generation and leaves the old one exactly as it was.
  *
- * All transitions go through reload_set_state(), which logs them and
- * charges the time spent to the phase just left.  Every event (a master's
- * exit, the probe's answer, a timer) is handled with a switch over every
- * state, without a default, so the compiler points at any pair that has
- * not been decided.
+ * All transitions go through reload_set_state(), which checks the range,
+ * logs them and charges the time spent to the phase just left (one
+ * setter, one array).  Every event (reload.h's enum reload_event: a
+ * request, a kick, a timer, the probe's verdict, a master's exit, the
+ * check's exit, a stop) first asks the [state][event] table
+ * (reload_decide(), unit-tested row by row in tests/unit/test_reload.c),
+ * then does its state's part in a switch over every state, without a
+ * default, so the compiler points at any pair that has not been decided.
+ *
+ * It sits below server.c and calls nothing there: the serving master,
+ * the record and the wrapper's fate change through struct reload_hooks,
+ * and a reload's end reaches server.c from a deferred event (done_ev),
+ * on a fresh stack, never from inside this machinery.
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -37,19 +45,7 @@
 #include "reload.h"
 #include "xmalloc.h"
 
-enum reload_state {
-	RS_IDLE,
-	RS_CHECKING,
-	RS_SETTLING,
-	RS_FORKING,
-	RS_WARMING,
-	RS_PROBATION,
-	RS_DRAINING,
-	RS_PROMOTING,
-	RS_ABORTING,
-};
-
-static const char *reload_state_names[] = {
+static const char *const reload_state_names[RS_COUNT] = {
 	[RS_IDLE] =		"idle",
 	[RS_CHECKING] =		"checking",
 	[RS_SETTLING] =		"settling",
@@ -60,6 +56,109 @@ static const char *reload_state_names[] = {
 	[RS_PROMOTING] =	"promoting",
 	[RS_ABORTING] =		"aborting",
 };
+
+static const char *const reload_event_names[RE_COUNT] = {
+	[RE_REQUEST] =		"request",
+	[RE_KICK] =		"kick",
+	[RE_TIMER] =		"timer",
+	[RE_READY] =		"ready",
+	[RE_NEW_EXIT] =		"new master exit",
+	[RE_OLD_EXIT] =		"old master exit",
+	[RE_CHECK_EXIT] =	"check exit",
+	[RE_STOP] =		"stop",
+};
+
+static const char *const reload_action_names[RA_COUNT] = {
+	[RA_IGNORE] =		"ignore",
+	[RA_BEGIN] =		"begin",
+	[RA_QUEUE] =		"queue",
+	[RA_HANDLE] =		"handle",
+};
+
+/*
+ * Every (state, event) pair, decided.  Each handler asks the table first
+ * and then does its state's part in one exhaustive switch.  RA_IGNORE is
+ * a decision too: a probe's verdict after the reload moved on, a timer of
+ * a state with none (idle; warming, where the probe keeps time), a new
+ * master's exit before there is one, the old one's once promoting (it is
+ * gone by then), a check's exit outside checking (a late reap).
+ */
+#define I	RA_IGNORE
+#define B	RA_BEGIN
+#define Q	RA_QUEUE
+#define H	RA_HANDLE
+static const enum reload_action reload_table[RS_COUNT][RE_COUNT] = {
+	/*		request	kick	timer	ready	newexit	oldexit	check	stop */
+	[RS_IDLE] =	{ B,	B,	I,	I,	I,	I,	I,	I },
+	[RS_CHECKING] =	{ Q,	I,	H,	I,	I,	H,	H,	H },
+	[RS_SETTLING] =	{ Q,	I,	H,	I,	I,	H,	I,	H },
+	[RS_FORKING] =	{ Q,	I,	H,	I,	I,	H,	I,	H },
+	[RS_WARMING] =	{ Q,	I,	I,	H,	H,	H,	I,	H },
+	[RS_PROBATION] = { Q,	I,	H,	H,	H,	H,	I,	H },
+	[RS_DRAINING] =	{ Q,	I,	H,	I,	H,	H,	I,	H },
+	[RS_PROMOTING] = { Q,	I,	H,	I,	H,	I,	I,	H },
+	[RS_ABORTING] =	{ Q,	I,	H,	I,	H,	H,	I,	H },
+};
+#undef I
+#undef B
+#undef Q
+#undef H
+
+enum reload_action
+reload_decide(enum reload_state s, enum reload_event ev)
+{
+	if ((unsigned)s >= RS_COUNT || (unsigned)ev >= RE_COUNT)
+		return RA_IGNORE;
+	return reload_table[s][ev];
+}
+
+const char *
+reload_state_str(enum reload_state s)
+{
+	return (unsigned)s < RS_COUNT ? reload_state_names[s] : "?";
+}
+
+const char *
+reload_event_str(enum reload_event ev)
+{
+	return (unsigned)ev < RE_COUNT ? reload_event_names[ev] : "?";
+}
+
+const char *
+reload_action_str(enum reload_action a)
+{
+	return (unsigned)a < RA_COUNT ? reload_action_names[a] : "?";
+}
+
+enum reload_phase
+reload_phase_of(enum reload_state s)
+{
+	static const enum reload_phase phase[RS_COUNT] = {
+		[RS_IDLE] =		PHASE_COUNT,
+		[RS_CHECKING] =		PHASE_CHECK,
+		[RS_SETTLING] =		PHASE_SETTLE,
+		[RS_FORKING] =		PHASE_FORK,
+		[RS_WARMING] =		PHASE_WARMUP,
+		[RS_PROBATION] =	PHASE_PROBATION,
+		[RS_DRAINING] =		PHASE_DRAIN,
+		[RS_PROMOTING] =	PHASE_PROMOTE,
+		[RS_ABORTING] =		PHASE_COUNT,
+	};
+
+	return (unsigned)s < RS_COUNT ? phase[s] : PHASE_COUNT;
+}
+
+int
+reload_set_phase_time(struct reload_entry *e, enum reload_state s, double t)
+{
+	enum reload_phase	p = reload_phase_of(s);
+
+	if (p == PHASE_COUNT)
+		return -1;
+	e->t_phase[p] = t;
+	return 0;
+}
+
 
 struct waiter {
 	unsigned		 id;
@@ -93,6 +192,9 @@ struct reload {
 	char			 check_out[4096];
 	size_t			 check_len;
 	struct event		*kick;		/* deferred start */
+	struct reload_hooks	 hooks;		/* to server.c: reload.h */
+	struct reload_outcome	 outcome;	/* the last end, ... */
+	struct event		*done_ev;	/* ... delivered from here */
 	TAILQ_HEAD(, waiter)	 waiters;
 	char			*ctl_path;	/* gunicorn 25+'s control */
 	char			*ctl_hidden;	/* socket, moved aside */
@@ -109,22 +211,37 @@ static void	reload_settle_or_fork(struct gw *);
 static void	check_done(struct gw *);
 static void	ctl_restore(struct gw *);
 
-static struct timeval
-tv_of(double s)
+/*
+ * The table's word on ev in the current state, for a handler: 1 when the
+ * state handles it, 0 when it ignores it.  RA_BEGIN and RA_QUEUE are the
+ * words of requests and kicks only, which ask reload_decide() themselves.
+ */
+static int
+reload_handles(const struct gw *gw, enum reload_event ev)
 {
-	struct timeval	tv;
+	enum reload_state	s = gw->reload->state;
+	enum reload_action	a = reload_decide(s, ev);
 
-	if (s < 0)
-		s = 0;
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	return tv;
+	switch (a) {
+	case RA_HANDLE:
+		return 1;
+	case RA_IGNORE:
+		log_debug("reload: %s ignored while %s", reload_event_str(ev),
+		    reload_state_str(s));
+		return 0;
+	case RA_BEGIN:
+	case RA_QUEUE:
+	case RA_COUNT:
+		break;
+	}
+	fatalx("reload: %s while %s: %s is not for this handler",
+	    reload_event_str(ev), reload_state_str(s), reload_action_str(a));
 }
 
 static void
 reload_arm(struct reload *r, double after)
 {
-	struct timeval	tv = tv_of(after);
+	struct timeval	tv = clock_tv(after);
 
 	if (event_add(r->timer, &tv) == -1)
 		fatalx("reload: event_add failed");
@@ -136,40 +253,17 @@ reload_set_state(struct gw *gw, enum reload_state to)
 	struct reload	*r = gw->reload;
 	double		 now = now_mono(), spent = now - r->phase_t0;
 
+	if ((unsigned)to >= RS_COUNT)
+		fatalx("reload: no state %d", (int)to);
 	if (r->e != NULL) {
-		switch (r->state) {
-		case RS_CHECKING:
-			r->e->t_check = spent;
-			break;
-		case RS_SETTLING:
-			r->e->t_settle = spent;
-			break;
-		case RS_FORKING:
-			r->e->t_fork = spent;
-			break;
-		case RS_WARMING:
-			r->e->t_warmup = spent;
-			break;
-		case RS_PROBATION:
-			r->e->t_probation = spent;
-			break;
-		case RS_DRAINING:
-			r->e->t_drain = spent;
-			break;
-		case RS_PROMOTING:
-			r->e->t_promote = spent;
-			break;
-		case RS_IDLE:
-		case RS_ABORTING:
-			break;
-		}
+		(void)reload_set_phase_time(r->e, r->state, spent);
 		log_debug("reload %u: %s -> %s", r->e->id,
-		    reload_state_names[r->state], reload_state_names[to]);
+		    reload_state_str(r->state), reload_state_str(to));
 	}
 	r->state = to;
 	r->phase_t0 = now;
 	event_del(r->timer);
-	server_record(gw);	/* a phase the next wrapper must know of */
+	r->hooks.record(gw);	/* a phase the next wrapper must know of */
 }
 
 static void
@@ -180,16 +274,29 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->state != RS_IDLE || !r->pending || gw->state != GW_RUNNING)
+	/* Begun already by a request, or no longer wanted. */
+	if (reload_decide(r->state, RE_KICK) != RA_BEGIN || !r->pending ||
+	    gw->state != GW_RUNNING)
 		return;
 	r->pending = 0;
 	reload_begin(gw, r->pending_trigger);
 }
 
+static void
+done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+	struct reload	*r = gw->reload;
+
+	(void)fd;
+	(void)what;
+	r->hooks.done(gw, &r->outcome);
+}
+
 static void	timer_cb(evutil_socket_t, short, void *);
 
 void
-reload_init(struct gw *gw)
+reload_init(struct gw *gw, const struct reload_hooks *hooks)
 {
 	struct reload	*r;
 
@@ -200,7 +307,9 @@ reload_init(struct gw *gw)
 	TAILQ_INIT(&r->waiters);
 	r->timer = event_new(gw->base, -1, 0, timer_cb, gw);
 	r->kick = event_new(gw->base, -1, 0, kick_cb, gw);
-	if (r->timer == NULL || r->kick == NULL)
+	r->done_ev = event_new(gw->base, -1, 0, done_cb, gw);
+	r->hooks = *hooks;
+	if (r->timer == NULL || r->kick == NULL || r->done_ev == NULL)
 		fatalx("reload: event_new failed");
 	gw->reload = r;
 	ready_warn_config(gw);
@@ -221,6 +330,7 @@ reload_free(struct gw *gw)
 	ready_free(r->probe);
 	event_free(r->timer);
 	event_free(r->kick);
+	event_free(r->done_ev);
 	free(r->ctl_path);
 	free(r->ctl_hidden);
 	free(r);
@@ -248,7 +358,7 @@ reload_new_master(const struct gw *gw)
 const char *
 reload_state_name(const struct gw *gw)
 {
-	return reload_state_names[gw->reload->state];
+	return reload_state_str(gw->reload->state);
 }
 
 unsigned
@@ -258,7 +368,11 @@ reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
 	struct reload	*r = gw->reload;
 	struct waiter	*w;
 	unsigned	 id;
+	int		 now;
 
+	/* Now, or queued behind the reload that runs (or behind the boot). */
+	now = reload_decide(r->state, RE_REQUEST) == RA_BEGIN &&
+	    gw->state == GW_RUNNING;
 	if (gw->state == GW_STOPPING ||
 	    (gw->cur == NULL && r->state == RS_IDLE)) {
 		log_warnx("reload requested by %s: refused, %s",
@@ -266,7 +380,7 @@ reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
 		    "the wrapper is stopping" : "no gunicorn master is running");
 		return 0;
 	}
-	if (r->state == RS_IDLE && gw->state == GW_RUNNING) {
+	if (now) {
 		id = r->next_id;
 		log_info("reload %u: requested by %s", id,
 		    history_trigger_name(trigger));
@@ -291,7 +405,7 @@ reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
 		w->arg = arg;
 		TAILQ_INSERT_TAIL(&r->waiters, w, entry);
 	}
-	if (r->state == RS_IDLE && gw->state == GW_RUNNING)
+	if (now)
 		reload_begin(gw, trigger);
 	return id;
 }
@@ -555,7 +669,7 @@ reload_fork(struct gw *gw)
 	/* On record before the signal: a wrapper killed right after it
 	 * leaves the next one the time to look for the new master from. */
 	r->usr2_tick = proc_now_ticks();
-	server_record(gw);
+	r->hooks.record(gw);
 	if (master_signal(r->old, SIGUSR2) == -1) {
 		reload_fail(gw, "cannot send SIGUSR2 to master %d: %s",
 		    (int)r->old->pid, strerror(errno));
@@ -598,7 +712,7 @@ pid_t
 reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
     unsigned long long old_arg, unsigned long long since)
 {
-	char			 entry[32], path2[4200];
+	char			 path2[4200];
 	const char		*errstr;
 	const struct ledger	*l = &gw->ledger;
 	pid_t			*kids, *grand, found = 0, pid2;
@@ -607,7 +721,6 @@ reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
 
 	if (proc_children(parent, &kids, &n) == -1)
 		return 0;
-	snprintf(entry, sizeof entry, "GUNICORN_PID=%d", (int)old);
 	snprintf(path2, sizeof path2, "%s.2", gw->cfg.pidfile);
 	pid2 = pidfile_read(path2, &errstr);
 	for (i = 0; i < n && found == 0; i++) {
@@ -616,7 +729,7 @@ reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
 		    (since != 0 && proc_starttime(kids[i]) < since))
 			continue;
 		arg = proc_arg_start(kids[i]);
-		if (kids[i] == pid2 || proc_env_has(kids[i], entry) == 1 ||
+		if (kids[i] == pid2 || proc_env_reexec_of(kids[i], old) == 1 ||
 		    (arg != 0 && old_arg != 0 && arg != old_arg))
 			found = kids[i];
 		else if (proc_children(kids[i], &grand, &ng) == 0) {
@@ -696,7 +809,7 @@ reload_promote(struct gw *gw)
 	const char	*errstr;
 	pid_t		 pid;
 
-	gw->cur = r->new;
+	r->hooks.serve(gw, r->new);
 	/*
 	 * The new master renames PIDFILE.2 to PIDFILE on its next loop once
 	 * its parent is gone, and gives up ("Already running") if PIDFILE
@@ -885,8 +998,8 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	int		 nw, nr;
 
 	(void)arg;
-	if (r->state != RS_WARMING && r->state != RS_PROBATION)
-		return;
+	if (!reload_handles(gw, RE_READY))
+		return;		/* a verdict after the reload moved on */
 	ready_counts(r->probe, &nw, &nr);
 	switch (res) {
 	case READY_TIMEOUT:
@@ -899,7 +1012,7 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	case READY_CRASH:
 		reload_fail(gw, "%s %.1f s into %s: %s", r->state ==
 		    RS_PROBATION ? "crash loop:" : "crash:",
-		    now_mono() - r->phase_t0, reload_state_names[r->state],
+		    now_mono() - r->phase_t0, reload_state_str(r->state),
 		    ready_reason(r->probe));
 		return;
 	case READY_OK:
@@ -929,10 +1042,13 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (!reload_handles(gw, RE_TIMER))
+		return;		/* warming: the probe keeps time */
 	switch (r->state) {
 	case RS_IDLE:
+	case RS_COUNT:	/* none: reload_set_state() */
 	case RS_WARMING:
-		break;		/* the probe has its own timers */
+		break;		/* the table ignores these */
 	case RS_PROBATION:
 		/* No worker died abnormally in the window. */
 		log_info("reload %u: probation of %g s passed", r->e->id,
@@ -1061,27 +1177,35 @@ reload_fail(struct gw *gw, const char *fmt, ...)
 	reload_arm(r, READY_TICK);
 }
 
+/* Everyone waiting for reload e->id hears of e, once. */
+static void
+reload_answer(struct gw *gw, const struct reload_entry *e)
+{
+	struct reload	*r = gw->reload;
+	struct waiter	*w, *tmp;
+
+	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
+		if (w->id == e->id) {
+			TAILQ_REMOVE(&r->waiters, w, entry);
+			w->cb(gw, e, w->arg);
+			free(w);
+		}
+	}
+}
+
 /* "check 1.10 s, fork 0.01 s, ...": the phases this reload went through. */
 static void
 phases_format(const struct reload_entry *e, char *buf, size_t size)
 {
-	const struct {
-		const char	*name;
-		double		 t;
-	} ph[] = {
-		{ "check", e->t_check }, { "settle", e->t_settle },
-		{ "fork", e->t_fork }, { "warm-up", e->t_warmup },
-		{ "probation", e->t_probation },
-		{ "drain", e->t_drain }, { "promote", e->t_promote },
-	};
-	size_t	i, len = 0;
+	enum reload_phase	p;
+	size_t			len = 0;
 
 	buf[0] = '\0';
-	for (i = 0; i < sizeof ph / sizeof ph[0] && len < size; i++) {
-		if (ph[i].t < 0)
+	for (p = 0; p < PHASE_COUNT && len < size; p++) {
+		if (e->t_phase[p] < 0)
 			continue;
 		len += (size_t)snprintf(buf + len, size - len, "%s%s %.2f s",
-		    len ? ", " : "", ph[i].name, ph[i].t);
+		    len ? ", " : "", history_phase_label(p), e->t_phase[p]);
 	}
 }
 
@@ -1090,7 +1214,6 @@ reload_finish(struct gw *gw, enum reload_result result)
 {
 	struct reload		*r = gw->reload;
 	struct reload_entry	*e = r->e;
-	struct waiter		*w, *tmp;
 	char			 phases[256];
 
 	e->result = result;
@@ -1104,7 +1227,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 	r->probe = NULL;
 	ctl_restore(gw);	/* the old master is gone, or is no more */
 	if (result == RESULT_OK && r->new != NULL)
-		gw->cur = r->new;
+		r->hooks.serve(gw, r->new);
 	r->old = r->new = NULL;
 	reload_set_state(gw, RS_IDLE);
 	/* On disk before anyone hears of it. */
@@ -1120,26 +1243,20 @@ reload_finish(struct gw *gw, enum reload_result result)
 	/* Close systemd's reload bracket, or say ready for the first time. */
 	if (gw->ready_sent) {
 		notify_send(gw, "READY=1");
-		notify_status(gw);
+		notify_status(gw, 0);
 	} else if (result == RESULT_OK)
-		server_ready(gw);
+		notify_ready(gw, 0);
 
-	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
-		if (w->id == e->id) {
-			TAILQ_REMOVE(&r->waiters, w, entry);
-			w->cb(gw, e, w->arg);
-			free(w);
-		}
-	}
+	reload_answer(gw, e);
 
-	if (gw->cur == NULL && gw->state != GW_STOPPING) {
-		/* The old master died during the reload and the new
-		 * generation did not make it: nothing serves. */
-		log_warnx("no gunicorn master left");
-		server_fail(gw, r->old_code);
-		return;
-	}
-	if (r->pending)
+	/* The old master died during the reload and the new generation
+	 * did not make it: nothing serves, and server.c decides. */
+	r->outcome.id = e->id;
+	r->outcome.result = result;
+	r->outcome.unserved = gw->cur == NULL && gw->state != GW_STOPPING;
+	r->outcome.code = r->old_code;
+	event_active(r->done_ev, 0, 0);
+	if (r->pending && !r->outcome.unserved)
 		event_active(r->kick, 0, 0);
 }
 
@@ -1151,7 +1268,9 @@ reload_master_exited(struct gw *gw, struct master *m)
 	int		 nw = 0, nr = 0;
 	pid_t		 pid;
 
-	if (r->state == RS_IDLE || (m != r->old && m != r->new))
+	if (m != r->old && m != r->new)
+		return;		/* not this reload's (idle: none is) */
+	if (!reload_handles(gw, m == r->new ? RE_NEW_EXIT : RE_OLD_EXIT))
 		return;
 	master_describe(m, how, sizeof how);
 	/* Not our child: the probe may have seen its status all the same
@@ -1165,10 +1284,11 @@ reload_master_exited(struct gw *gw, struct master *m)
 			ready_counts(r->probe, &nw, &nr);
 		switch (r->state) {
 		case RS_IDLE:
+		case RS_COUNT:	/* none: reload_set_state() */
 		case RS_CHECKING:
 		case RS_SETTLING:
 		case RS_FORKING:
-			break;
+			break;		/* the table ignores these */
 		case RS_WARMING:
 		case RS_PROBATION:
 			reload_fail(gw, "new master %d %s %.1f s into %s, "
@@ -1188,7 +1308,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 			    "old one was draining", (int)m->pid, how);
 			/* The old one exits 0 when drained, but nothing will
 			 * serve: the wrapper must exit as a failure then. */
-			gw->failed = 1;
+			r->hooks.doomed(gw);
 			reload_finish(gw, RESULT_FAILED);
 			break;
 		case RS_PROMOTING:
@@ -1206,8 +1326,9 @@ reload_master_exited(struct gw *gw, struct master *m)
 	/* The old master. */
 	switch (r->state) {
 	case RS_IDLE:
+	case RS_COUNT:	/* none: reload_set_state() */
 	case RS_PROMOTING:
-		break;
+		break;		/* the table ignores these */
 	case RS_CHECKING:
 		if (r->check_pid != 0 && kill(r->check_pid, SIGKILL) == -1 &&
 		    errno != ESRCH)
@@ -1236,7 +1357,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 			r->old = NULL;
 			r->old_lost = 1;
 			r->old_code = master_exit_code(m);
-			gw->cur = NULL;
+			r->hooks.serve(gw, NULL);
 			reload_warm(gw);
 			break;
 		}
@@ -1255,7 +1376,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 		r->old = NULL;
 		r->old_lost = 1;
 		r->old_code = master_exit_code(m);
-		gw->cur = NULL;
+		r->hooks.serve(gw, NULL);
 		reload_retire_old(gw);
 		break;
 	case RS_WARMING:
@@ -1265,7 +1386,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 		r->old = NULL;
 		r->old_lost = 1;
 		r->old_code = master_exit_code(m);
-		gw->cur = NULL;
+		r->hooks.serve(gw, NULL);
 		break;
 	case RS_DRAINING:
 		r->old = NULL;
@@ -1287,7 +1408,6 @@ reload_fail_queued(struct gw *gw, const char *why)
 {
 	struct reload		*r = gw->reload;
 	struct reload_entry	 e;
-	struct waiter		*w, *tmp;
 	unsigned		 id = r->next_id;
 
 	if (!r->pending)
@@ -1300,15 +1420,8 @@ reload_fail_queued(struct gw *gw, const char *why)
 	e.duration = 0;
 	e.result = RESULT_FAILED;
 	e.reason = (char *)why;
-	e.t_check = e.t_settle = e.t_fork = e.t_warmup = e.t_drain =
-	    e.t_promote = e.t_probation = -1;
-	TAILQ_FOREACH_SAFE(w, &r->waiters, entry, tmp) {
-		if (w->id == id) {
-			TAILQ_REMOVE(&r->waiters, w, entry);
-			w->cb(gw, &e, w->arg);
-			free(w);
-		}
-	}
+	history_phases_clear(&e);
+	reload_answer(gw, &e);
 }
 
 void
@@ -1318,27 +1431,56 @@ reload_abandon(struct gw *gw, const char *why)
 	pid_t		 pid;
 
 	reload_fail_queued(gw, why);
-	if (r->state == RS_IDLE)
+	if (!reload_handles(gw, RE_STOP))
 		return;
-	/*
-	 * SIGUSR2 sent, new master not seen yet: it may exist all the same.
-	 * Watch it, so that the stop waits for it, and stop it too.
-	 */
-	if (r->state == RS_FORKING && r->old != NULL &&
-	    (pid = reload_find_new_master(gw, r->old->pid, r->old->pid,
-	    r->old_arg, r->usr2_tick)) != 0 &&
-	    (r->new = master_watch(gw, pid, r->old->adopted)) != NULL) {
-		log_info("reload %u: stopping new master %d", r->e->id,
-		    (int)pid);
-		(void)master_signal(r->new, gw->stop_signal ? gw->stop_signal :
-		    SIGTERM);
+	switch (r->state) {
+	case RS_IDLE:
+	case RS_COUNT:	/* none: reload_set_state() */
+		break;		/* the table ignores it */
+	case RS_FORKING:
+		/*
+		 * SIGUSR2 sent, new master not seen yet: it may exist all
+		 * the same.  Watch it, so that the stop waits for it, and
+		 * stop it too.
+		 */
+		if (r->old != NULL &&
+		    (pid = reload_find_new_master(gw, r->old->pid,
+		    r->old->pid, r->old_arg, r->usr2_tick)) != 0 &&
+		    (r->new = master_watch(gw, pid, r->old->adopted)) !=
+		    NULL) {
+			log_info("reload %u: stopping new master %d",
+			    r->e->id, (int)pid);
+			(void)master_signal(r->new, gw->stop_signal ?
+			    gw->stop_signal : SIGTERM);
+		}
+		break;
+	case RS_CHECKING:
+	case RS_SETTLING:
+	case RS_WARMING:
+	case RS_PROBATION:
+	case RS_DRAINING:
+	case RS_PROMOTING:
+	case RS_ABORTING:
+		break;		/* every master stops: server.c */
 	}
 	if (r->probe != NULL)
 		ready_kill_unready(r->probe);
-	if (r->state == RS_CHECKING) {
+	switch (r->state) {
+	case RS_CHECKING:
 		if (kill(r->check_pid, SIGKILL) == -1 && errno != ESRCH)
 			log_warn("kill %d", (int)r->check_pid);
 		check_done(gw);
+		break;
+	case RS_IDLE:
+	case RS_COUNT:	/* none: reload_set_state() */
+	case RS_SETTLING:
+	case RS_FORKING:
+	case RS_WARMING:
+	case RS_PROBATION:
+	case RS_DRAINING:
+	case RS_PROMOTING:
+	case RS_ABORTING:
+		break;		/* no check running */
 	}
 	free(r->e->reason);
 	r->e->reason = xstrdup(why);
@@ -1462,8 +1604,8 @@ reload_child_exited(struct gw *gw, pid_t pid, int status)
 	if (r->check_fd != -1)
 		check_read_cb(r->check_fd, EV_READ, gw);
 	check_done(gw);
-	if (r->state != RS_CHECKING)
-		return;
+	if (!reload_handles(gw, RE_CHECK_EXIT))
+		return;		/* a late reap: the reload moved on */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		log_info("reload %u: pre-flight passed in %.2f s", r->e->id,
 		    now_mono() - r->phase_t0);
@@ -1490,7 +1632,7 @@ reload_progress(const struct gw *gw, struct reload_progress *p)
 	if (r->probe != NULL)
 		ready_counts(r->probe, &nw, &nr);
 	p->id = r->e->id;
-	p->phase = reload_state_names[r->state];
+	p->phase = reload_state_str(r->state);
 	p->elapsed = now_mono() - r->t0;
 	p->budget = gw->cfg.warmup;
 	p->ready = nr;

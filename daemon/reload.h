@@ -1,12 +1,29 @@
 /*
  * reload.h: the zero-downtime reload, as an explicit state machine.
  *
- *   idle -> [settling] -> forking -> warming -> [probation] -> draining
- *                            |          |            |              |
- *                            +----------+------------+--> aborting  v
- *                                                  -> idle (failed) promoting
- *                                                                   -> idle (ok)
+ *   idle -> [checking] -> [settling] -> forking -> warming -> [probation]
+ *              |              |            |          |           |
+ *              +--------------+------------+          |           v
+ *              |                                      v        draining
+ *              v                                  aborting        |
+ *        idle (failed)                                |           v
+ *                                          idle (failed)     promoting
+ *                                                                 |
+ *                                                                 v
+ *                                                            idle (ok)
  *
+ * A reload that fails while no new master lives (checking, settling,
+ * forking, or one that already exited) goes straight back to idle; while
+ * one lives it goes through aborting.  With the old master lost, the new
+ * generation takes over: found while forking, it is warmed; once ready
+ * (warming) it is promoted with no probation and nothing to drain; in
+ * probation, promoted at once; draining ends with promoting anyway.  A
+ * new master lost while draining or promoting ends the reload, failed;
+ * a stop ends any state, failed.  reload.c's table (reload_decide) says
+ * which events each state takes.
+ *
+ * checking   --preflight: `gunicorn --check-config` with the serving
+ *            settings; its failure fails the reload before SIGUSR2;
  * settling   a previous failed new master is still in /proc: gunicorn
  *            would ignore SIGUSR2 ("Child exists") until its old master
  *            has reaped it, so wait for that first;
@@ -25,6 +42,7 @@
  * queued and coalesce into one more reload after it.  Whoever asks may
  * pass a callback, called once with the history entry of the reload that
  * included the request: that is how the control socket reports outcomes.
+ * The module above (server.c) hears of the end through reload_hooks.
  */
 #ifndef GW_RELOAD_H
 #define GW_RELOAD_H
@@ -34,10 +52,83 @@
 struct gw;
 struct master;
 
+enum reload_state {
+	RS_IDLE,
+	RS_CHECKING,
+	RS_SETTLING,
+	RS_FORKING,
+	RS_WARMING,
+	RS_PROBATION,
+	RS_DRAINING,
+	RS_PROMOTING,
+	RS_ABORTING,
+	RS_COUNT
+};
+
+/* What can happen to a reload: every entry point of reload.c is one. */
+enum reload_event {
+	RE_REQUEST,		/* SIGHUP or a control command asks */
+	RE_KICK,		/* a queued reload's deferred start */
+	RE_TIMER,		/* the phase's timer fired */
+	RE_READY,		/* the probe's verdict on the new generation */
+	RE_NEW_EXIT,		/* the new master exited */
+	RE_OLD_EXIT,		/* the old master exited */
+	RE_CHECK_EXIT,		/* `gunicorn --check-config` was reaped */
+	RE_STOP,		/* the wrapper stops: abandon */
+	RE_COUNT
+};
+
+/* What the state does with an event (reload_decide). */
+enum reload_action {
+	RA_IGNORE,		/* nothing: stale, or not for this state */
+	RA_BEGIN,		/* start a reload now */
+	RA_QUEUE,		/* coalesce into one more after this one */
+	RA_HANDLE,		/* the state's case in the event's handler */
+	RA_COUNT
+};
+
+/* The [state][event] table, as s6 writes a state machine: every pair is
+ * a decision.  RA_IGNORE for a state or event out of range. */
+enum reload_action reload_decide(enum reload_state, enum reload_event);
+/* "warming"; "?" out of range. */
+const char *reload_state_str(enum reload_state);
+const char *reload_event_str(enum reload_event);
+const char *reload_action_str(enum reload_action);
+/* The timed phase a state is (PHASE_COUNT: none, for idle and aborting),
+ * and the one setter of the phase times: -1 (nothing set) for a state
+ * with no phase. */
+enum reload_phase reload_phase_of(enum reload_state);
+int	reload_set_phase_time(struct reload_entry *, enum reload_state, double);
+
 typedef void (*reload_done_cb)(struct gw *, const struct reload_entry *,
     void *);
 
-void	reload_init(struct gw *);
+/*
+ * How reload.c reaches the module above it (server.c), which owns the
+ * serving master and the wrapper's fate: through these, never by name.
+ */
+struct reload_outcome {
+	unsigned		 id;
+	enum reload_result	 result;
+	int			 unserved;	/* nothing serves any more */
+	int			 code;		/* ... exit code: the lost old
+						 * master's, mirrored */
+};
+struct reload_hooks {
+	/* Make this master the serving one (NULL: none serves now). */
+	void	(*serve)(struct gw *, struct master *);
+	/* What serves will exit and nothing will replace it: whatever its
+	 * status, the wrapper's exit is a failure. */
+	void	(*doomed)(struct gw *);
+	/* A phase the next wrapper must know of: write the record. */
+	void	(*record)(struct gw *);
+	/* A reload ended: called from a deferred event, on a fresh stack,
+	 * never from inside the reload machinery. */
+	void	(*done)(struct gw *, const struct reload_outcome *);
+};
+
+/* After the history is loaded (the next id follows its last). */
+void	reload_init(struct gw *, const struct reload_hooks *);
 void	reload_free(struct gw *);
 /* Ask for a reload; returns the id of the reload that will include it,
  * or 0 (logged, callback not called) when none can run now. */

@@ -8,6 +8,12 @@
  * supervisord's default exitcodes=0, and nothing would restart); and on
  * SIGTERM/SIGINT/SIGQUIT stop every master, reload or not, and exit only
  * once all of them are gone, so nothing serves unsupervised after us.
+ *
+ * The top of the daemon's modules: it alone writes the serving master
+ * (gw->cur), the daemon's state and its exit status, each through a
+ * setter that logs.  gunicorn.c and reload.c below it report through
+ * callbacks set here (server_init), so no call chain climbs back up;
+ * a reload's end arrives from reload.c's deferred event.
  */
 #include <sys/types.h>
 
@@ -28,30 +34,49 @@
 #include "proc.h"
 #include "ready.h"
 #include "reload.h"
+#include "server.h"
 #include "signame.h"
 #include "xmalloc.h"
 
-const char *
-server_state_name(enum gw_state s)
-{
-	switch (s) {
-	case GW_STARTING:
-		return "starting";
-	case GW_RUNNING:
-		return "running";
-	case GW_STOPPING:
-		return "stopping";
-	}
-	return "?";
-}
+static void	server_fail(struct gw *, int);
+static void	server_exit(struct gw *, int);
 
+/* The one writer of gw->state. */
 static void
 server_set_state(struct gw *gw, enum gw_state to)
 {
 	if (gw->state != to)
-		log_info("state: %s -> %s", server_state_name(gw->state),
-		    server_state_name(to));
+		log_info("state: %s -> %s", gw_state_name(gw->state),
+		    gw_state_name(to));
 	gw->state = to;
+}
+
+/* The one writer of gw->cur, the serving master (reload.c's serve hook). */
+static void
+server_set_cur(struct gw *gw, struct master *m)
+{
+	if (gw->cur != m)
+		log_debug("serving master: %d -> %d",
+		    gw->cur != NULL ? (int)gw->cur->pid : 0,
+		    m != NULL ? (int)m->pid : 0);
+	gw->cur = m;
+}
+
+/* The one writer of the exit status, with server_exit(): what serves
+ * will exit and nothing will replace it (reload.c's doomed hook). */
+static void
+server_set_failed(struct gw *gw)
+{
+	if (!gw->failed)
+		log_debug("the wrapper's exit will be a failure");
+	gw->failed = 1;
+}
+
+/* A generation is really ready for the first time: tell systemd. */
+static void
+server_ready(struct gw *gw)
+{
+	notify_ready(gw, reload_running(gw));
 }
 
 /*
@@ -78,7 +103,7 @@ server_learn_listeners(struct gw *gw)
 	gw->ledger.listeners_of = gw->cur->pid;
 }
 
-void
+static void
 server_record(struct gw *gw)
 {
 	struct ledger	*l = &gw->ledger;
@@ -134,7 +159,7 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	if (res == READY_OK)
 		server_ready(gw);
 	else
-		notify_status(gw);
+		notify_status(gw, reload_running(gw));
 	/* An adopted master whose new master showed itself only now. */
 	if (gw->cur->adopted && (inflight != 0 ||
 	    (inflight = reload_find_new_master(gw, gw->cur->pid,
@@ -144,21 +169,6 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		return;
 	}
 	reload_boot_done(gw);
-}
-
-/*
- * A generation is really ready for the first time: tell systemd (only
- * now; a first generation that never became ready leaves systemd waiting
- * until a reload brings one that does, or its start timeout).
- */
-void
-server_ready(struct gw *gw)
-{
-	if (gw->ready_sent)
-		return;
-	gw->ready_sent = 1;
-	notify_send(gw, "READY=1\nMAINPID=%d", (int)getpid());
-	notify_status(gw);
 }
 
 /* A slow first boot, still within its budget: ask systemd for time. */
@@ -268,14 +278,14 @@ server_start(struct gw *gw)
 			return -1;
 		if ((m = gunicorn_spawn(gw)) == NULL)
 			return -1;
-		gw->cur = m;
+		server_set_cur(gw, m);
 		gw->ledger.nlisteners = 0;	/* the new master's, later */
 		reload_interrupted(gw, prev.reload_id, prev.old, prev.new,
 		    RESULT_FAILED, "the wrapper was killed during it, in "
 		    "phase %s; the next wrapper found no gunicorn of its own "
 		    "and started one", prev.phase);
 	} else
-		gw->cur = m;
+		server_set_cur(gw, m);
 	server_record(gw);
 
 	if (m->adopted && prev.reload_id != 0 && m->pid == prev.master) {
@@ -302,7 +312,7 @@ server_start(struct gw *gw)
 			    "in phase %s, before SIGUSR2: master %d serves on",
 			    prev.phase, (int)m->pid);
 		} else if (inflight == 0) {
-			gw->state = GW_RUNNING;
+			server_set_state(gw, GW_RUNNING);
 			server_ready(gw);
 			reload_resume_forking(gw, prev.reload_id,
 			    prev.usr2_tick);
@@ -318,12 +328,12 @@ server_start(struct gw *gw)
 	}
 	if (inflight != 0) {
 		/* It served before we came; the reload decides what next. */
-		gw->state = GW_RUNNING;
+		server_set_state(gw, GW_RUNNING);
 		server_ready(gw);
 		reload_resume(gw, inflight, prev.reload_id);
 		return 0;
 	}
-	gw->state = GW_STARTING;
+	server_set_state(gw, GW_STARTING);
 	gw->boot = ready_start(gw, m->pid, gw->cfg.ready, gw->cfg.warmup,
 	    boot_ready_cb, NULL);
 	notify_send(gw, "MAINPID=%d\nSTATUS=starting: master %d", (int)getpid(),
@@ -491,7 +501,7 @@ server_term_holders(struct gw *gw)
 		orphan_term(gw, pids[i]);
 }
 
-void
+static void
 server_exit(struct gw *gw, int code)
 {
 	if (code == 0 && gw->failed)
@@ -509,7 +519,7 @@ server_exit(struct gw *gw, int code)
 }
 
 /* Nothing serves any more: exit with code, once no master is left. */
-void
+static void
 server_fail(struct gw *gw, int code)
 {
 	if (server_live_masters(gw) == 0) {
@@ -569,9 +579,36 @@ stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		fatalx("event_add stop timer failed");
 }
 
+/*
+ * A reload ended (reload.c's done hook, from its deferred event: no
+ * reload frame is below us).  If the old master died during it and the
+ * new generation did not make it, nothing serves: exit, as when the
+ * serving master dies on its own.
+ */
+static void
+server_reload_done(struct gw *gw, const struct reload_outcome *o)
+{
+	if (!o->unserved || gw->cur != NULL || gw->state == GW_STOPPING)
+		return;
+	log_warnx("no gunicorn master left");
+	server_fail(gw, o->code);
+}
+
+static void	server_master_exited(struct gw *, struct master *);
+
 void
 server_init(struct gw *gw)
 {
+	static const struct reload_hooks hooks = {
+		.serve = server_set_cur,
+		.doomed = server_set_failed,
+		.record = server_record,
+		.done = server_reload_done,
+	};
+
+	gw->master_exited = server_master_exited;
+	gw->child_exited = reload_child_exited;
+	reload_init(gw, &hooks);
 	if ((gw->stop_timer = evtimer_new(gw->base, stop_timeout_cb, gw)) ==
 	    NULL ||
 	    (gw->boot_extend = evtimer_new(gw->base, boot_extend_cb, gw)) ==
@@ -622,14 +659,13 @@ server_stop(struct gw *gw, int sig)
 		server_exit(gw, 0);
 		return;
 	}
-	tv.tv_sec = (time_t)gw->cfg.stop_timeout;
-	tv.tv_usec = (suseconds_t)((gw->cfg.stop_timeout -
-	    (double)tv.tv_sec) * 1e6);
+	tv = clock_tv(gw->cfg.stop_timeout);
 	if (event_add(gw->stop_timer, &tv) == -1)
 		fatalx("event_add stop timer failed");
 }
 
-void
+/* gunicorn.c's master_exited callback. */
+static void
 server_master_exited(struct gw *gw, struct master *m)
 {
 	char	how[128];
@@ -640,7 +676,7 @@ server_master_exited(struct gw *gw, struct master *m)
 
 	if (gw->state == GW_STOPPING) {
 		if (m == gw->cur)
-			gw->cur = NULL;
+			server_set_cur(gw, NULL);
 		master_free(m);
 		/* Its orphans (a new master it forked) are ours to stop. */
 		server_orphans(gw, orphan_stop);
@@ -664,7 +700,7 @@ server_master_exited(struct gw *gw, struct master *m)
 		gw->boot = NULL;
 	}
 	reload_abandon(gw, "the serving master exited");
-	gw->cur = NULL;
+	server_set_cur(gw, NULL);
 	master_free(m);
 	server_fail(gw, code);
 }

@@ -58,6 +58,18 @@ bad_seconds(double v, double max)
 	return !(v == -1 || (v >= 0 && v <= max));
 }
 
+/* Every phase time of e, the same. */
+static int
+bad_phases(const struct reload_entry *e)
+{
+	enum reload_phase	p;
+
+	for (p = 0; p < PHASE_COUNT; p++)
+		if (bad_seconds(e->t_phase[p], HISTORY_SECONDS_MAX))
+			return 1;
+	return 0;
+}
+
 int
 fuzz_history_one(const uint8_t *data, size_t size)
 {
@@ -85,12 +97,7 @@ fuzz_history_one(const uint8_t *data, size_t size)
 		    e->workers < 0 || e->workers > HISTORY_WORKERS_MAX ||
 		    !(e->started >= 0 && e->started <= HISTORY_TIME_MAX) ||
 		    bad_seconds(e->duration, HISTORY_SECONDS_MAX) ||
-		    bad_seconds(e->t_check, HISTORY_SECONDS_MAX) ||
-		    bad_seconds(e->t_settle, HISTORY_SECONDS_MAX) ||
-		    bad_seconds(e->t_fork, HISTORY_SECONDS_MAX) ||
-		    bad_seconds(e->t_warmup, HISTORY_SECONDS_MAX) ||
-		    bad_seconds(e->t_drain, HISTORY_SECONDS_MAX) ||
-		    bad_seconds(e->t_promote, HISTORY_SECONDS_MAX) ||
+		    bad_phases(e) ||
 		    (e->result == RESULT_FAILED && e->reason == NULL))
 			__builtin_trap();
 	}

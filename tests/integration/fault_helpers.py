@@ -47,23 +47,9 @@ FAST = 0.005   # seconds between polls when a fault must hit a short phase
 # log
 
 def wait_log_fast(log, pattern, timeout=10.0, since=0, wrapper_only=True):
-    """Like LogFile.wait_log, polling every 5 ms: returns (match, index)."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        status = log._exit_status()
-        seq = log.messages(status is None) if wrapper_only else log.lines(status is None)
-        for i in range(since, len(seq)):
-            m = rx.search(seq[i])
-            if m:
-                return m, i
-        if status is not None:
-            raise AssertionError("{} exited with status {} without logging /{}/\n{}".format(
-                log.who, status, pattern, log.tail()))
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after {:g} s waiting for /{}/\n--- log tail ---\n{}"
-                                 .format(timeout, pattern, log.tail()))
-        time.sleep(FAST)
+    """LogFile.wait_log polling every 5 ms: returns (match, index)."""
+    m = log.wait_log(pattern, timeout, since, wrapper_only, poll=FAST)
+    return m, log.last_index
 
 
 # --------------------------------------------------------------------------

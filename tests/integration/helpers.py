@@ -403,8 +403,8 @@ class LogFile:
         seq = self.messages(False) if wrapper_only else self.lines(False)
         return [m for m in (rx.search(s) for s in seq) if m]
 
-    def wait_log(self, pattern, timeout=10.0, since=0, wrapper_only=True):
-        """Wait (polling every 50 ms, at most `timeout` s) for a line matching
+    def wait_log(self, pattern, timeout=10.0, since=0, wrapper_only=True, poll=None):
+        """Wait (polling every 50 ms, or `poll` s, at most `timeout` s) for a line matching
         `pattern` (re.search on the MESSAGE part of wrapper lines, or on raw
         lines if wrapper_only=False).  Returns the re.Match; its line index is
         left in self.last_index.  Fails with the log tail, and says so if the
@@ -427,7 +427,7 @@ class LogFile:
                 raise AssertionError(
                     "timed out after {:g} s waiting for /{}/ in {} ({} still running)\n"
                     "--- log tail ---\n{}".format(timeout, pattern, self.path, self.who, self.tail()))
-            time.sleep(POLL)
+            time.sleep(POLL if poll is None else poll)
 
     def assert_quiet(self, pattern, seconds, since=0, wrapper_only=True):
         """Negative check: pattern must NOT appear during the next `seconds`."""

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,24 @@ def test_layering_is_enforced(tmp_path):
         r = make(src, victim.replace(".c", ".o"))
         assert r.returncode != 0 and header in r.stderr, (victim, r.stderr[-2000:])
         path.write_text(good)
+
+
+def test_daemon_include_graph_has_no_cycle(tmp_path):
+    """daemon/'s modules include each other without a cycle (a low module
+    reports up through callbacks), and tools/include-graph can tell: one
+    include added from gunicorn.c up to server.h makes it fail."""
+    tool = [sys.executable, str(ROOT / "tools/include-graph")]
+    r = subprocess.run(tool + [str(ROOT / "daemon")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "cycle" not in r.stderr, r.stdout + r.stderr
+    assert re.search(r"^gunicorn -> gw proc$", r.stdout, re.M), r.stdout
+    d = tmp_path / "daemon"
+    shutil.copytree(ROOT / "daemon", d)
+    path = d / "gunicorn.c"
+    path.write_text('#include "server.h"\n' + path.read_text())
+    r = subprocess.run(tool + [str(d)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1 and "cycle:" in r.stderr, r.stdout + r.stderr
 
 
 # --------------------------------------------------------------------------

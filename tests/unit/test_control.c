@@ -35,6 +35,7 @@
 #include "log.h"
 #include "proto.h"
 #include "reload.h"
+#include "server.h"
 
 /* ---- the command table ---- */
 
@@ -376,7 +377,7 @@ setup(void **state)
 	f->gw.cfg.warmup = 30;
 	f->gw.started = now_real();
 	f->gw.state = GW_STARTING;
-	reload_init(&f->gw);
+	server_init(&f->gw);		/* and reload_init, with its hooks */
 	assert_int_equal(control_init(&f->gw), 0);
 	msgpack_unpacked_init(&f->u);
 	*state = f;
@@ -390,6 +391,8 @@ teardown(void **state)
 
 	control_free(&f->gw);
 	reload_free(&f->gw);
+	event_free(f->gw.stop_timer);
+	event_free(f->gw.boot_extend);
 	event_base_free(f->gw.base);
 	msgpack_unpacked_destroy(&f->u);
 	/* control_free() removed the socket: the directory is empty. */

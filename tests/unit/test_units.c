@@ -436,7 +436,7 @@ test_history_file(void **state)
 		e->duration = 1.5 * i;
 		e->old_master = 100 + (pid_t)i;
 		e->new_master = 200 + (pid_t)i;
-		e->t_fork = 0.01;
+		e->t_phase[PHASE_FORK] = 0.01;
 		if (i == 3)
 			e->reason = strdup("new master 203 exited");
 		assert_int_equal(history_append(&h, path, e), 0);
@@ -448,7 +448,8 @@ test_history_file(void **state)
 	assert_int_equal(b->trigger, TRIGGER_CONTROL);
 	assert_int_equal(b->new_master, 202);
 	assert_true(b->duration == 3.0);
-	assert_true(b->t_warmup < 0);
+	assert_true(b->t_phase[PHASE_FORK] == 0.01);
+	assert_true(b->t_phase[PHASE_WARMUP] < 0);
 	assert_string_equal(history_at(&back, 2)->reason,
 	    "new master 203 exited");
 	assert_int_equal(history_next_id(&back), 4);
