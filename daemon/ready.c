@@ -415,6 +415,7 @@ cn_drain(struct ready *r)
 	struct cn_msg		*cn;
 	struct proc_event	 ev;
 	struct worker		*w;
+	char			 how[80];
 	pid_t			 pid;
 	int			 code;
 	ssize_t			 n;
@@ -459,12 +460,14 @@ cn_drain(struct ready *r)
 			    ev.event_data.exit.parent_tgid == r->master) {
 				/* A child that died before any look saw it. */
 				r->unready++;
-				if (r->why_unready[0] == '\0')
+				if (r->why_unready[0] == '\0') {
+					ready_describe_status(code, how,
+					    sizeof how);
 					snprintf(r->why_unready,
 					    sizeof r->why_unready, "worker %d "
-					    "died right after it was forked "
-					    "(wait status %#x)", (int)pid,
-					    (unsigned)code);
+					    "%s right after it was forked",
+					    (int)pid, how);
+				}
 			}
 		}
 	}

@@ -61,7 +61,7 @@ def test_fds_and_rss_flat(gw):
     """After a warm-up round (allocator pools, first history entries),
     10,000 status requests and 50 reloads leave the daemon's descriptor
     count unchanged and its RSS within 256 KiB of where it was."""
-    w = gw.wrapper(workers=1, warmup=20)
+    w = gw.wrapper(workers=1, warmup=20, app_env={"GW_PROBATION": "0"})  # no probation: 50 reloads
     w.wait_ready(timeout=30)
     sock = ch.sock_path(gw)
     # Warm-up: the allocator's pools, the first history entries.  The

@@ -272,7 +272,7 @@ def test_promote_window(gw, titles):
         slow.start(w.log, w.log.mark(wrapper_only=False))
         gw.set_version("2")
         w.signal(signal.SIGHUP)
-        w.wait_log(r"^reload 1: warming -> draining", 20)
+        w.wait_log(r"^reload 1: (?:warming|probation) -> draining", 20)
         new = helpers.new_master_of(old)
         assert new
         sigkill_wrapper(w)
