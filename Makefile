@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # gunicorn-wrapper: hand-written GNU Makefile.
 #
 #   make            build gunicorn-wrapper

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The benchmark's WSGI app: a stand-in for a real app that is slow to import.
 
 * Importing it takes BENCH_BOOT seconds (default 3): a sleep, or with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Control-socket latency: `status` round trips over persistent msgpack
 connections (python3-msgpack, raw AF_UNIX sockets), and `gwctl status` as a
 process, the way a deploy script calls it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """HTTP load generator: N client threads, a new TCP connection per request.
 
 Each client loops: connect to 127.0.0.1:PORT, send one GET with

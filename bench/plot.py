@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The timeline plot, drawn by gnuplot from the figures in latest.json.
 
 One panel per reload method, x in seconds from the reload's trigger:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Process plumbing for the benchmark: /proc readers, exit watching with
 pidfds, fork counting with the kernel's process connector, and the
 bookkeeping that makes sure every process the benchmark started is gone

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Readiness on a real fleet: `make bench`, second part, or
 /usr/bin/python3 bench/readiness.py [options].
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Figures from the load generator's records, the targets, and the table.
 
 A method's records are (start, end, kind, version, pid) tuples in

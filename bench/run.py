@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The reload benchmark: `make bench`, or /usr/bin/python3 bench/run.py [options].
 
 In one run, under HTTP load from --clients concurrent clients (a new

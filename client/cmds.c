@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmds.c: see cmds.h.  A printer gets the reply as hostile input, like
  * every other output of gwctl: strings and numbers go through reply.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmds.h: gwctl's side of the command table (cmd.h): for each command,
  * the packer of its request and the printer of an ok reply for people,

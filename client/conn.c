@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c: see conn.h.  Replies are framed with proto_frame() before
  * msgpack-c decodes them, as the daemon frames requests: a reply is

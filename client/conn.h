@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.h: one connection to a daemon's control socket.  Before gwctl
  * sends anything it checks who is listening (SO_PEERCRED): root, our own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * escape.c: see escape.h.  One pass over the bytes; each unit (a byte or
  * a whole UTF-8 character) is rendered into a small buffer first, so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * escape.h: make text from a reply safe to print.  A reply's strings
  * (reason, note, names) come from the daemon's history file and from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gwctl.c: the control client.  Operators and deploy scripts use it to see
  * a wrapper's state and to reload with zero downtime, waiting for the real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.c: msgpack to JSON.  The daemon's replies only hold maps with
  * string keys, arrays, strings, numbers, booleans and nil, which map onto

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.h: print a msgpack object as JSON, for `gwctl --json` and scripts.
  */

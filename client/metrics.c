@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: see metrics.h.  Everything is derived from the status reply
  * (and the master's start time, which the caller looks up): one family at

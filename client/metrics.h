@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.h: `gwctl metrics`, the Prometheus text exposition format
  * (version 0.0.4) of one or more daemons' status replies, for

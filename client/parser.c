@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser.c: gwctl's argument parsing (see parser.h).
  *

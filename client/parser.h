@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parser.h: gwctl's command line, turned into what to send.  Kept apart
  * from talking to the daemon (as relayctl keeps parser.c) so that it can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reply.h: reading fields out of a daemon's reply.  A reply is hostile
  * input (a fake daemon, a corrupt history): every accessor tolerates a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * show.c: see show.h.  The layout is what operators read in
  * `supervisorctl status`: one line per daemon, a detailed view of one,

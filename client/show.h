@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * show.h: gwctl's human output, one function per thing shown.  Every
  * string goes through escape.h and every number through a range check

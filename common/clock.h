@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clock.h: time in seconds as a double.  Durations use the monotonic
  * clock (immune to NTP steps); what is shown to people uses the wall clock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd.c: the command table (see cmd.h) and the decoding of a request
  * against it.  Each entry checks its own arguments; keys a command does

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd.h: the control commands, one entry each, as tmux keeps its
  * cmd_entry: the name on the wire (and gwctl's word for it), gwctl's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h: one line per event on stderr, in the form operators already grep
  * for:  [2026-11-24 12:00:00+00:00] [gunicorn-wrapper] [NAME] [INFO] message

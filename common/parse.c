@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parse.c: strict number parsing.  strtod and strtol accept far more than
  * an operator means ("  1e3", "nan", "0x10", trailing junk); a setting that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parse.h: strict parsing of the numbers users type (durations, PIDs).
  * Each function returns 0 on success, or -1 with *errstr set to a short

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proto.h: the control protocol, the contract between the daemon, gwctl
  * and any script.  One msgpack map per message on a Unix stream socket;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rundir.c: the runtime directory and the files in it (see rundir.h).
  *

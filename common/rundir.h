@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rundir.h: the runtime directory, shared by the daemon and gwctl.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signame.c: signal numbers to names.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signame.h: a signal's name as operators write it ("SIGTERM"), for log
  * lines and replies; strsignal(3)'s prose ("Stopped (tty input)") is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xmalloc.c: see xmalloc.h for why allocation failure is fatal here.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xmalloc.h: allocation that cannot fail.  As in tmux, running out of
  * memory in a daemon this small is not a condition worth a recovery path

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * control.h: the control socket.  A Unix stream socket speaking the
  * msgpack protocol of proto.h, served from the event loop without ever

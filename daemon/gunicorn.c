@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gunicorn.c: starting, adopting and watching gunicorn masters.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gunicorn.h: gunicorn masters, as the wrapper starts, adopts and watches
  * them.  A master is watched through a pidfd, which works the same for a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gw.h: the daemon's one context, struct gw, passed as the first argument
  * to everything (as relayd passes struct relayd *env).  It holds the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * history.h: the record of reloads, one entry per reload, newest last,
  * the last HISTORY_MAX kept.  `gwctl status` shows it; each entry is what

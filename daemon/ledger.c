@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger.c: the wrapper's record in the run directory (see ledger.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ledger.h: the record of what the wrapper knows about its gunicorn, kept
  * in RUN_DIR/NAME.record so that a wrapper started after this one was

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify.c: telling systemd what the service is doing (see notify.h).
  *

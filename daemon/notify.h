@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify.h: the sd_notify protocol, spoken by hand (one datagram; no
  * libsystemd).  When NOTIFY_SOCKET is set, systemd learns from us, not

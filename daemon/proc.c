@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.c: reading gunicorn's process tree from /proc.
  *

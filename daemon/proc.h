@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proc.h: what the wrapper reads from /proc about gunicorn's processes.
  * Each function is a bounded read; none of them blocks.  Nothing here

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ready.c: readiness, and crash loops, from gunicorn's own worker heartbeat.
  *

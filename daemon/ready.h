@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ready.h: is a gunicorn generation ready to serve, and does it stay up?
  *

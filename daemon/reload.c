@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reload.c: the reload state machine (see reload.h for the states).
  *

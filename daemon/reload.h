@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reload.h: the zero-downtime reload, as an explicit state machine.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c: the wrapper's lifecycle around gunicorn.
  *

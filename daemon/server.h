@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h: the wrapper's lifecycle around gunicorn (server.c).  The top
  * of the daemon: it starts or adopts the first generation, owns the

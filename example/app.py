@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Tiny WSGI app bundled with gunicorn-wrapper for the README demo and tests.
 
 It exists to make reload behaviour observable from the outside:

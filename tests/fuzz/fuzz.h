@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz.h: the fuzz targets' bodies, shared by libFuzzer and the replayer.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_reply.c: libFuzzer target for what a daemon (or whoever serves its
  * socket) controls in gwctl: the byte stream of replies.  Each message is

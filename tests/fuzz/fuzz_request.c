@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_request.c: libFuzzer target for what a control client controls.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Write the hostile seeds of tests/fuzz/corpus/history (run from the top).
 
 Why this file exists: the history parser's hard cases are easier to read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer entry point for the history file parser (see fuzz_request.c). */
 #include <stddef.h>
 #include <stdint.h>

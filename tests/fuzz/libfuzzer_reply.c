@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer entry point for gwctl's reply decoding and printing
  * (see fuzz_reply.c). */
 #include <stddef.h>

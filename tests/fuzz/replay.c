@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay.c: run every file of the seed corpora and of crashers/ through
  * the fuzz targets, without libFuzzer: the regression half of fuzzing.

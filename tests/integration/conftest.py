@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """pytest fixtures for the gunicorn-wrapper integration suite.
 
 Why this file exists: every test needs a private world (tmp dir, run dir, a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the control-socket and gwctl tests (test_control.py).
 
 Why this file exists: test_control.py checks the control protocol twice,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the fault-injection tests (test_faults.py).
 
 Why this file exists: the fault matrix breaks things on purpose in the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared machinery for the gunicorn-wrapper integration tests.
 
 Why this file exists: the tests drive the real daemon against real gunicorn,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The build and `make install`, in clean copies of the tree.
 
   * msgpack-c is found under either pkg-config name: `msgpack-c` (msgpack-c

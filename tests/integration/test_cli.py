@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Command line handling and start-up failures of gunicorn-wrapper.
 
 Why this file exists: under supervisord a bad command line or an app that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gunicorn's config files and relative paths, as the wrapper reads them.
 
 Why this file exists: a pidfile set in a -c config file was silently

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The wrapper as PID 1, as in a container (docker run, a Kubernetes pod).
 
 `unshare --pid --fork --mount-proc --kill-child` gives the wrapper a PID

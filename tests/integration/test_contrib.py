@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What operators install and copy: `make install`, the systemd units, the
 bash completion, the supervisord and consul-template examples.
 

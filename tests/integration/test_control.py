@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The control socket and the gwctl client, end to end.
 
 Why this file exists: deploy scripts drive the daemon through `gwctl` and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The control socket against clients that mean harm, or just a bad day
 (issue 11), and a reload you can watch from it (issue 12).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The fault matrix: things broken on purpose, around and inside a reload.
 
 Why this file exists: gunicorn-wrapper sits between supervisord and every

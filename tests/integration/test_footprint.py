@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The daemon's descriptors and memory stay flat under use.
 
 Why this file exists: the wrapper runs for months between restarts, and

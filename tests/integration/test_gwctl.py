@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gwctl as a client that trusts nothing: who serves the socket, what the
 reply says, and what its exit status tells a script or a probe.
 

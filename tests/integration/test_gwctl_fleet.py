@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gwctl over every daemon of a host: reload --all, status, --timeout.
 
 Why this file exists: a host runs several apps, each under its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`gwctl workers NAME`, and error codes deciding gwctl's exit status.
 
 Why this file exists: `workers` is the command added to prove that a

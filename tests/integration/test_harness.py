@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Self-tests of the test harness, against plain /usr/bin/gunicorn (no wrapper).
 
 Why this file exists: when a wrapper test fails we want to know the fault is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The reload history survives a restart of the wrapper.
 
 Why this file exists: the history is the operator's record of what

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Identity: the wrapper knows gunicorn's processes by kernel facts.
 
 Why this file exists: each case of issue 9's "What was seen", as a test

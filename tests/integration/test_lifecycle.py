@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Start, stop, signals, master death and adoption of gunicorn-wrapper, run directly.
 
 Why this file exists: besides reloads, the daemon must behave like a

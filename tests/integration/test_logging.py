@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The wrapper's log lines: severity words, --log-level, --log-format json,
 sd-daemon prefixes when stderr is journald's stream, signal names, and the
 daemon's --help and --version.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The reload, broken-deploy and fault core on every gunicorn we support.
 
 Why this file exists: the heartbeat the wrapper reads changed in gunicorn

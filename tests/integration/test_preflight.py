@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """--preflight: gunicorn --check-config before SIGUSR2.
 
 Why this file exists: with --preflight a deploy that cannot be imported

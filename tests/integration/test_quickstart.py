@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The README's quick start, as a user would type it.
 
 Why this file exists: the quick start passes `--chdir example`, a relative

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Readiness that holds on real fleets (issue 10).
 
 Why this file exists: "every new worker has shown gunicorn's heartbeat and

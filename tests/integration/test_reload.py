@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Zero-downtime reload (SIGHUP) of gunicorn-wrapper, run directly.
 
 Why this file exists: the reload is the daemon's reason to be.  These tests

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The run directory no one else can steer, and the files in it.
 
 Why this file exists: the default run directory of a non-root wrapper,

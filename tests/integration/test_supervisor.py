@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gunicorn-wrapper under a real supervisord, driven with supervisorctl.
 
 Why this file exists: supervisord is the wrapper's intended parent.  These

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """systemd's notify protocol, checked with a fake NOTIFY_SOCKET.
 
 Why this file exists: under Type=notify systemd believes whatever arrives

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gunicorn releases other than Debian's, and apps that break in new ways.
 
 Why this file exists: the wrapper must hold on gunicorn as production runs

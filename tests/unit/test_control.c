@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_control.c: unit tests (cmocka) for the control layer without a
  * gunicorn: the command table (common/cmd.c), proto.c's framing, limits

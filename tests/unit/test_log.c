@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log.c: unit tests of common/log.c and common/signame.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reload.c: unit tests (cmocka) for reload.c's state machine without
  * a gunicorn.  The [state][event] table is checked row by row against a

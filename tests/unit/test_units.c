@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_units.c: unit tests (cmocka) for what can be checked without a
  * gunicorn: option and environment parsing, number parsing, the history
