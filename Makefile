@@ -166,14 +166,20 @@ unit: tests/unit/test_units tests/unit/test_log tests/unit/test_control \
 
 integration: gunicorn-wrapper gwctl
 	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl \
-	    GW_SANITIZE=$(SANITIZE) $(PYTHON) -m pytest -q \
+	    GW_SANITIZE=$(SANITIZE) GW_IT_MODES=$(GW_IT_MODES) $(PYTHON) -m pytest -q \
 	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 test: all lint-man unit integration
 
-# What CI runs: the whole suite, then again with ASan+UBSan (clang).
-check: test
-	$(MAKE) test SANITIZE=1 CC=clang
+# make test runs the core tests with setproctitle as installed only
+# (GW_IT_MODES=installed); make check, what CI runs, runs them in both
+# setproctitle modes, then everything again under ASan+UBSan (clang) with
+# setproctitle as installed.
+GW_IT_MODES ?= installed
+
+check:
+	$(MAKE) test GW_IT_MODES=both
+	$(MAKE) test SANITIZE=1 CC=clang GW_IT_MODES=installed
 
 # The reload benchmark: figures to stdout and bench/results/latest.json,
 # the timeline plot to doc/reload-timeline.svg.  Not a test: it asserts
