@@ -14,8 +14,9 @@
  * reader sees the old record or the new one, never half of each.
  *
  * The format is a few lines of "key values", bounded (LEDGER_FILE_MAX).
- * The file is opened with O_NOFOLLOW | O_NONBLOCK and must be a regular
- * file of ours: a symlink or a FIFO planted there is an error, not a hang.
+ * The file is opened through rundir_open() (O_NOFOLLOW | O_NONBLOCK): it
+ * must be a regular file of ours with one link; a symlink or a FIFO planted
+ * there is an error, not a hang.
  */
 #include <sys/stat.h>
 
@@ -29,6 +30,7 @@
 
 #include "ledger.h"
 #include "proc.h"
+#include "rundir.h"
 
 static int
 lfail(char *err, size_t errlen, const char *fmt, ...)
@@ -47,33 +49,6 @@ lfail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* Open a run-directory file without following a link or blocking on a
- * FIFO, and check it is a regular file of ours (i11a's rundir_open). */
-static int
-ledger_open(const char *path, int flags, mode_t mode, char *err,
-    size_t errlen)
-{
-	struct stat	sb;
-	int		fd;
-
-	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
-	if (fd == -1)
-		return -1;
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid()) {
-		close(fd);
-		errno = EPERM;
-		return lfail(err, errlen, "%s: not a regular file of ours",
-		    path);
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1) {
-		close(fd);
-		return lfail(err, errlen, "%s: fcntl: %s", path,
-		    strerror(errno));
-	}
-	return fd;
-}
-
 int
 ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 {
@@ -87,7 +62,7 @@ ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 
 	memset(l, 0, sizeof *l);
 	err[0] = '\0';
-	if ((fd = ledger_open(path, O_RDONLY, 0, err, errlen)) == -1) {
+	if ((fd = rundir_open(AT_FDCWD, path, O_RDONLY, 0, err, errlen)) == -1) {
 		if (errno == ENOENT)
 			return 0;
 		if (err[0] == '\0')
@@ -179,8 +154,8 @@ ledger_write(const char *path, const struct ledger *l, char *err,
 	if (unlink(tmp) == -1 && errno != ENOENT)
 		return lfail(err, errlen, "unlink %s: %s", tmp,
 		    strerror(errno));
-	if ((fd = ledger_open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600, err,
-	    errlen)) == -1) {
+	if ((fd = rundir_open(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600,
+	    err, errlen)) == -1) {
 		if (err[0] == '\0')
 			lfail(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
