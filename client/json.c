@@ -15,6 +15,7 @@
 
 #include "escape.h"
 #include "json.h"
+#include "parse.h"
 
 static void
 json_string(FILE *f, const char *s, size_t n)
@@ -63,15 +64,9 @@ json_string(FILE *f, const char *s, size_t n)
 static void
 json_double(FILE *f, double v)
 {
-	char	buf[32];
-	int	prec;
+	char	buf[40];
 
-	for (prec = 6; prec < 17; prec++) {
-		snprintf(buf, sizeof buf, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	snprintf(buf, sizeof buf, "%.*g", prec, v);
+	format_double(buf, sizeof buf, v);
 	/* Keep it a number JSON readers see as a float. */
 	if (strpbrk(buf, ".eEn") == NULL)
 		strncat(buf, ".0", sizeof buf - strlen(buf) - 1);

@@ -18,6 +18,7 @@
 
 #include "escape.h"
 #include "metrics.h"
+#include "parse.h"
 #include "proto.h"
 #include "reply.h"
 
@@ -59,14 +60,8 @@ static void
 value(FILE *f, double v)
 {
 	char	buf[40];
-	int	prec;
 
-	for (prec = 6; prec < 17; prec++) {
-		snprintf(buf, sizeof buf, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	snprintf(buf, sizeof buf, "%.*g", prec, v);
+	format_double(buf, sizeof buf, v);
 	fputs(buf, f);
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "parse.h"
@@ -89,4 +90,17 @@ parse_pid(const char *s, pid_t *out, const char **errstr)
 	}
 	*out = (pid_t)v;
 	return 0;
+}
+
+void
+format_double(char *buf, size_t size, double v)
+{
+	int	prec;
+
+	for (prec = 6; prec < 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+	snprintf(buf, size, "%.*g", prec, v);
 }
