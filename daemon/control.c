@@ -258,18 +258,29 @@ client_close(struct client *c)
 	event_active(ctl->reap, 0, 0);
 }
 
+/*
+ * Free every closed client.  Only from the top of a loop callback that is
+ * none of theirs: the reap event, or the accept callback, so that a
+ * dropped or finished client's socket is released before a new one is
+ * taken and the descriptors held never exceed the limits.
+ */
 static void
-control_reap_cb(evutil_socket_t fd, short what, void *arg)
+control_reap(struct control *ctl)
 {
-	struct control	*ctl = arg;
 	struct client	*c;
 
-	(void)fd;
-	(void)what;
 	while ((c = TAILQ_FIRST(&ctl->dead)) != NULL) {
 		TAILQ_REMOVE(&ctl->dead, c, entry);
 		client_free(c);
 	}
+}
+
+static void
+control_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	control_reap(arg);
 }
 
 static void
@@ -831,6 +842,8 @@ control_pause_cb(evutil_socket_t fd, short what, void *arg)
  * that may go if a limit is reached: another user's connections count
  * against its own limit and against the slots all other users share;
  * root and our own user may use every slot.  0: room; -1: busy.
+ * Only from the accept callback, which is none of the victim's: the
+ * victim is freed, and its socket closed, before the newcomer is kept.
  */
 static int
 control_make_room(struct control *ctl, uid_t uid, int privileged)
@@ -884,6 +897,7 @@ control_make_room(struct control *ctl, uid_t uid, int privileged)
 		msgpack_sbuffer_destroy(&sb);
 	}
 	client_close(victim);
+	control_reap(ctl);
 	return 0;
 }
 
@@ -899,6 +913,7 @@ control_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	int		 fd, privileged;
 
 	(void)what;
+	control_reap(ctl);
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {

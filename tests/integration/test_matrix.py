@@ -107,11 +107,14 @@ def test_worker_class(gw, cls, version, args, app, module):
         return
     # uvicorn 0.17 (Debian 12) shuts a worker down by closing every
     # connection that has no request in progress, one it accepted an
-    # instant before included: that client sees a reset (seen once in
-    # about 450 requests).  It is the old worker's own shutdown, which the
-    # wrapper does not control; anything else, or more of it, is a failure.
+    # instant before included: that client sees a reset, or an end of
+    # stream before any response, as its request did or did not reach the
+    # socket before the close (each seen about once in 450 requests).  It
+    # is the old worker's own shutdown, which the wrapper does not control;
+    # anything else, or more of it, is a failure.
     late = [r for r in load.failures if r.start >= t_ref]
-    assert len(late) <= 2 and all("ConnectionReset" in r.kind for r in late), \
+    closed = ("ConnectionReset", "RemoteDisconnected")
+    assert len(late) <= 2 and all(any(k in r.kind for k in closed) for r in late), \
         "failed requests: " + load.summary()
 
 
