@@ -5,11 +5,12 @@
  * a time, HELP and TYPE first, then one sample per daemon, as the format
  * requires all samples of a family to stand together.
  *
- * reloads_total counts the reloads in the daemon's history, which keeps
- * the last 50: exact until the 51st; after that it undercounts (the
- * status reply has no running totals yet).  last_reload_id, which only
- * grows, counts every reload.  The last reload is the newest finished
- * history entry.
+ * reloads_total is the daemon's own count of the reloads it finished
+ * since it started (status's "reloads"): it only grows, and starts again
+ * from 0 when the wrapper does, as a Prometheus counter may.  From a
+ * daemon too old to send it, the history's entries are counted instead,
+ * which holds the last 50 only.  last_reload_id, which only grows, counts
+ * every reload.  The last reload is the newest finished history entry.
  */
 #include <math.h>
 #include <stdio.h>
@@ -118,9 +119,12 @@ static double
 count_result(const msgpack_object *m, const char *result)
 {
 	const msgpack_object	*h = reply_array(m, PROTO_K_HISTORY);
+	const msgpack_object	*totals = reply_map(m, PROTO_K_RELOADS);
 	uint32_t		 i;
 	double			 n = 0;
 
+	if (totals != NULL)
+		return reply_range(totals, result, 0, VALUE_MAX, NAN);
 	for (i = 0; h != NULL && i < h->via.array.size; i++)
 		if (reply_str_is(&h->via.array.ptr[i], PROTO_K_RESULT, result))
 			n++;
@@ -219,8 +223,8 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 			    reply_str_is(t[i].reply, PROTO_K_STATE, PROTO_STATE_RELOADING) ||
 			    reply_map(t[i].reply, PROTO_K_PROGRESS) != NULL);
 
-	family(f, "reloads_total", "counter", "Reloads by result, as the "
-	    "daemon's history (its last 50) holds them.");
+	family(f, "reloads_total", "counter", "Reloads finished by result "
+	    "since the wrapper started.");
 	for (i = 0; i < n; i++) {
 		if (!up(&t[i]))
 			continue;

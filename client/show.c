@@ -212,6 +212,11 @@ show_status(FILE *f, const msgpack_object *m)
 		fprintf(f, "  reloading  %s\n", line);
 	fprintf(f, "  pending    %s\n", reply_bool(m, PROTO_K_RELOAD_PENDING) ?
 	    "a reload is queued" : "no reload queued");
+	/* Older daemons do not count: the line is left out. */
+	if ((p = reply_map(m, PROTO_K_RELOADS)) != NULL)
+		fprintf(f, "  reloads    %.0f ok, %.0f failed since the wrapper "
+		    "started\n", reply_range(p, PROTO_RESULT_OK, 0, 1e15, 0),
+		    reply_range(p, PROTO_RESULT_FAILED, 0, 1e15, 0));
 	show_history(f, reply_array(m, PROTO_K_HISTORY));
 }
 

@@ -26,7 +26,7 @@ static const char *const status_reply[] = { PROTO_K_OK, PROTO_K_NAME,
     PROTO_K_MASTER, PROTO_K_WORKERS, PROTO_K_DIRTY, PROTO_K_WARMUP,
     PROTO_K_READY_MODE,
     PROTO_K_RELOAD_PENDING, PROTO_K_RELOAD_STATE, PROTO_K_PROGRESS,
-    PROTO_K_HISTORY, NULL };
+    PROTO_K_RELOADS, PROTO_K_HISTORY, NULL };
 static const char *const reload_request[] = { PROTO_K_WAIT,
     PROTO_K_PROGRESS, NULL };
 /* With wait: "reload" (and progress messages first); without: "id". */

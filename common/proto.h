@@ -77,6 +77,11 @@
 #define PROTO_K_RELOAD_PENDING	"reload_pending"
 #define PROTO_K_RELOAD_STATE	"reload_state"
 #define PROTO_K_HISTORY		"history"
+/* status: the reloads this daemon has finished since it started, a map
+ * of PROTO_RESULT_OK and PROTO_RESULT_FAILED to counts.  Unlike the
+ * history, which keeps the last 50, these only grow: Prometheus
+ * counters. */
+#define PROTO_K_RELOADS		"reloads"
 /* status, gunicorn 25+: the dirty arbiter's PID, then its dirty workers'
  * (empty without): never counted among "workers". */
 #define PROTO_K_DIRTY		"dirty"

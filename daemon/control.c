@@ -347,6 +347,18 @@ pack_progress(msgpack_packer *pk, const struct reload_progress *p)
 	proto_map_end(&m, pk);
 }
 
+static void
+pack_totals(msgpack_packer *pk, unsigned long long ok,
+    unsigned long long failed)
+{
+	struct proto_map	m;
+
+	proto_map_init(&m);
+	proto_map_int(&m, PROTO_RESULT_OK, (long long)ok);
+	proto_map_int(&m, PROTO_RESULT_FAILED, (long long)failed);
+	proto_map_end(&m, pk);
+}
+
 /* The children of master, less the PID except (0: none); *n of them. */
 static pid_t *
 children_of(const struct master *master, pid_t except, size_t *n)
@@ -374,6 +386,7 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	msgpack_packer		*pk;
 	pid_t			*kids, *dirty = NULL, arb = 0;
 	size_t			 nw, nd = 0, i, j;
+	unsigned long long	 n_ok, n_failed;
 	unsigned		 h;
 	const char		*state;
 
@@ -415,6 +428,8 @@ cmd_status(struct client *c, const struct cmd_request *req)
 		pack_progress(proto_map_key(&m, PROTO_K_PROGRESS), &p);
 	else
 		proto_map_nil(&m, PROTO_K_PROGRESS);
+	reload_totals(gw, &n_ok, &n_failed);
+	pack_totals(proto_map_key(&m, PROTO_K_RELOADS), n_ok, n_failed);
 	pk = proto_map_key(&m, PROTO_K_HISTORY);
 	msgpack_pack_array(pk, gw->history.count);
 	for (h = 0; h < gw->history.count; h++)

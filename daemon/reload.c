@@ -171,6 +171,7 @@ struct waiter {
 struct reload {
 	enum reload_state	 state;
 	unsigned		 next_id;	/* id of the next reload */
+	unsigned long long	 n_ok, n_failed;	/* finished by us */
 	int			 pending;	/* queued for after this one */
 	enum reload_trigger	 pending_trigger;
 
@@ -360,6 +361,14 @@ const char *
 reload_state_name(const struct gw *gw)
 {
 	return reload_state_str(gw->reload->state);
+}
+
+void
+reload_totals(const struct gw *gw, unsigned long long *ok,
+    unsigned long long *failed)
+{
+	*ok = gw->reload->n_ok;
+	*failed = gw->reload->n_failed;
 }
 
 unsigned
@@ -579,6 +588,16 @@ reload_resume_forking(struct gw *gw, unsigned id, unsigned long long tick)
 	reload_arm(r, RELOAD_POLL_FAST);
 }
 
+/* One more finished reload for status's totals. */
+static void
+reload_count(struct reload *r, enum reload_result result)
+{
+	if (result == RESULT_OK)
+		r->n_ok++;
+	else if (result == RESULT_FAILED)
+		r->n_failed++;
+}
+
 /*
  * A reload the previous wrapper began and this one cannot carry on (it
  * had not sent SIGUSR2, or its new master is gone, or it was already
@@ -611,6 +630,7 @@ reload_interrupted(struct gw *gw, unsigned id, pid_t old, pid_t new,
 	else
 		e->reason = what;
 	(void)history_append(&gw->history, gw->cfg.history, e);
+	reload_count(r, result);
 	if (result == RESULT_OK)
 		log_info("reload %u ok: %s", id, what);
 	else
@@ -1233,6 +1253,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 	reload_set_state(gw, RS_IDLE);
 	/* On disk before anyone hears of it. */
 	(void)history_append(&gw->history, gw->cfg.history, e);
+	reload_count(r, result);
 	phases_format(e, phases, sizeof phases);
 	if (result == RESULT_OK)
 		log_info("reload %u ok: master %d -> %d in %.2f s (%s)%s%s",

@@ -169,6 +169,9 @@ int	reload_pending(const struct gw *);
 /* The new master of the running reload, or NULL. */
 struct master *reload_new_master(const struct gw *);
 const char *reload_state_name(const struct gw *);
+/* The reloads this wrapper has finished since it started: ok, failed. */
+void	reload_totals(const struct gw *, unsigned long long *,
+	    unsigned long long *);
 
 /* Bounds on the phases that do not have a setting of their own. */
 #define RELOAD_SETTLE_MAX	5.0	/* previous new master to vanish */

@@ -24,11 +24,13 @@ import re
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import msgpack
@@ -532,6 +534,26 @@ def test_metrics_parse(gw, fake):
     f2.close()
 
 
+def test_metrics_counts_the_daemons_totals(gw, fake):
+    """A daemon that sends "reloads" is believed over its history, which
+    keeps only the last 50; a hostile count is left out, not cast."""
+    need_prometheus_client()
+    hist = [entry(id=i) for i in range(71, 121)]
+    fake(always(status_reply(history=hist, reloads={"ok": 117, "failed": 3})))
+    f2 = fake(always(status_reply(name="web", history=hist,
+                                  reloads={"ok": -1, "failed": "x"})), name="web")
+    r = ch.gwctl(gw, "metrics", timeout=10)
+    assert r.returncode == 0, r
+    _, s = parse_metrics(r.stdout)
+    assert s[("gunicorn_wrapper_reloads_total", (("name", "app"), ("result", "ok")))] == 117
+    assert s[("gunicorn_wrapper_reloads_total", (("name", "app"), ("result", "failed")))] == 3
+    assert not any(k[0] == "gunicorn_wrapper_reloads_total" and dict(k[1])["name"] == "web"
+                   for k in s), r.stdout
+    r = ch.gwctl(gw, "status", "app", timeout=10)
+    assert "reloads    117 ok, 3 failed since the wrapper started" in r.stdout, r.stdout
+    f2.close()
+
+
 def test_metrics_units_verify(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed")
@@ -544,13 +566,31 @@ def test_metrics_units_verify(tmp_path):
     assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r
 
 
+def seed_history(path, n, result):
+    """A history file of n finished reloads with ids 1..n, all result."""
+    with open(path, "wb") as f:
+        for i in range(1, n + 1):
+            payload = msgpack.packb({
+                "id": i, "trigger": "signal", "started": 1700000000.0 + i, "duration": 1.0,
+                "result": result, "reason": None if result == "ok" else "seeded",
+                "old_master": 100, "new_master": 200, "workers": 2, "note": None})
+            f.write(b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload)) + payload)
+
+
 def test_metrics_real_daemon(gw):
+    """reloads_total counts what this wrapper finished, not what the
+    history (the last 50) holds: 50 failed reloads of an earlier run are
+    in the history file, and this run's one reload is all it counts."""
     need_prometheus_client()
+    seed_history(gw.run_dir / "app.history", 50, "failed")
     w = gw.wrapper(workers=2)
     master, _ = w.wait_ready(timeout=30)
     r = ch.gwctl(gw, "reload", "app", timeout=60)
     assert r.returncode == 0, r
-    new = ch.status(ch.sock_path(gw))["master"]
+    st = ch.status(ch.sock_path(gw))
+    new = st["master"]
+    assert st["reloads"] == {"ok": 1, "failed": 0}, st["reloads"]
+    assert len(st["history"]) == 50 and st["history"][-1]["id"] == 51, st["history"][-1]
     t0 = time.time()
     r = ch.gwctl(gw, "metrics", "app", timeout=10)
     assert r.returncode == 0, r
@@ -558,8 +598,9 @@ def test_metrics_real_daemon(gw):
     app = (("name", "app"),)
     assert s[("gunicorn_wrapper_up", app)] == 1 and s[("gunicorn_wrapper_serving", app)] == 1
     assert s[("gunicorn_wrapper_workers", app)] == 2
-    assert s[("gunicorn_wrapper_generation", app)] == 1
+    assert s[("gunicorn_wrapper_generation", app)] == 51
     assert s[("gunicorn_wrapper_reloads_total", (("name", "app"), ("result", "ok")))] == 1
+    assert s[("gunicorn_wrapper_reloads_total", (("name", "app"), ("result", "failed")))] == 0
     started = s[("gunicorn_wrapper_master_start_time_seconds", app)]
     assert t0 - 120 < started <= t0 + 1, (started, t0, new)
     for phase in ("fork", "warmup", "drain", "promote"):

@@ -354,6 +354,13 @@ test_reload_queue_then_stop(void **state)
 	assert_int_equal(f->gw.history.count, 0);
 	assert_int_equal(f->done, 0);
 	assert_int_equal(f->serve + f->doomed, 0);
+	{
+		unsigned long long	ok = 1, failed = 1;
+
+		/* ... and none in status's totals. */
+		reload_totals(&f->gw, &ok, &failed);
+		assert_true(ok == 0 && failed == 0);
+	}
 	f->gw.cur = NULL;
 }
 
