@@ -7,29 +7,14 @@
  * Options may stand anywhere; the first word that is not one is the
  * command, the next ones its arguments.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "errbuf.h"
 #include "parse.h"
 #include "parser.h"
 #include "proto.h"
-
-static int
-usage_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-usage_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void
 parser_usage(FILE *f)
@@ -92,22 +77,22 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 			a->all = 1;
 		else if (strcmp(s, "-s") == 0 || strcmp(s, "--socket") == 0) {
 			if (++i >= argc || *argv[i] == '\0')
-				return usage_err(err, errlen, "%s needs a "
+				return errbuf_set(err, errlen, "%s needs a "
 				    "socket path", s);
 			a->socket = argv[i];
 		} else if (strcmp(s, "-t") == 0 ||
 		    strcmp(s, "--timeout") == 0) {
 			if (++i >= argc)
-				return usage_err(err, errlen, "%s needs a "
+				return errbuf_set(err, errlen, "%s needs a "
 				    "number of seconds", s);
 			if (parse_seconds(argv[i], 0, 86400, &a->timeout,
 			    &errstr) == -1)
-				return usage_err(err, errlen, "%s '%s': %s", s,
+				return errbuf_set(err, errlen, "%s '%s': %s", s,
 				    argv[i], errstr);
 		} else if (s[0] == '-' && s[1] != '\0')
-			return usage_err(err, errlen, "unknown option %s", s);
+			return errbuf_set(err, errlen, "unknown option %s", s);
 		else if (n == (int)(sizeof words / sizeof words[0]))
-			return usage_err(err, errlen, "too many arguments");
+			return errbuf_set(err, errlen, "too many arguments");
 		else
 			words[n++] = s;
 	}
@@ -122,25 +107,25 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 			if (l >= sizeof names)
 				l = sizeof names - 1;
 		}
-		return usage_err(err, errlen, "no command (%smetrics)", names);
+		return errbuf_set(err, errlen, "no command (%smetrics)", names);
 	}
 
 	/* With -s the socket names the daemon and NAME may be left out. */
 #define NAME_ARG(k)	(a->socket != NULL && n == (k) ? NULL : words[k])
 	if (strcmp(words[0], "metrics") == 0) {
 		if (n > 2)
-			return usage_err(err, errlen, "metrics takes at most "
+			return errbuf_set(err, errlen, "metrics takes at most "
 			    "a name");
 		a->action = n == 1 && a->socket == NULL ? CTL_METRICS_ALL :
 		    CTL_METRICS;
 		a->cmd = CMD_STATUS;
 		a->name = n == 2 ? words[1] : NULL;
 	} else if ((e = cmd_find(words[0])) == NULL)
-		return usage_err(err, errlen, "unknown command '%s'",
+		return errbuf_set(err, errlen, "unknown command '%s'",
 		    words[0]);
 	else if (e->id == CMD_RELOAD && a->all) {
 		if (n > 1 || a->socket != NULL)
-			return usage_err(err, errlen, "reload --all takes no "
+			return errbuf_set(err, errlen, "reload --all takes no "
 			    "name and no -s: it reloads every daemon in the "
 			    "run directory");
 		a->action = CTL_ALL;
@@ -151,7 +136,7 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 		switch (e->words) {
 		case CMD_W_NAME_OPT:
 			if (n > 2)
-				return usage_err(err, errlen, "%s takes at "
+				return errbuf_set(err, errlen, "%s takes at "
 				    "most a name", e->name);
 			if (n == 1 && a->socket == NULL)
 				a->action = CTL_ALL;
@@ -159,19 +144,19 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 			break;
 		case CMD_W_NAME:
 			if (n > 2 || (n < 2 && a->socket == NULL))
-				return usage_err(err, errlen, "usage: gwctl %s",
-				    e->usage);
+				return errbuf_set(err, errlen,
+				    "usage: gwctl %s", e->usage);
 			a->name = NAME_ARG(1);
 			break;
 		case CMD_W_NAME_SECONDS:
 			if (n == 3)
 				a->name = words[1];
 			else if (!(n == 2 && a->socket != NULL))
-				return usage_err(err, errlen, "usage: gwctl %s",
-				    e->usage);
+				return errbuf_set(err, errlen,
+				    "usage: gwctl %s", e->usage);
 			if (parse_seconds(words[n - 1], 0, PROTO_WARMUP_MAX,
 			    &a->seconds, &errstr) == -1)
-				return usage_err(err, errlen, "%s '%s': %s "
+				return errbuf_set(err, errlen, "%s '%s': %s "
 				    "(0 < seconds <= %g)", e->name,
 				    words[n - 1], errstr, PROTO_WARMUP_MAX);
 			break;
@@ -179,11 +164,11 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 	}
 #undef NAME_ARG
 	if (a->all && a->action != CTL_ALL)
-		return usage_err(err, errlen, "--all goes with reload (status "
+		return errbuf_set(err, errlen, "--all goes with reload (status "
 		    "without a name covers every daemon)");
 	if (a->name != NULL && (strchr(a->name, '/') != NULL ||
 	    *a->name == '\0'))
-		return usage_err(err, errlen, "invalid name '%s' (use -s for "
+		return errbuf_set(err, errlen, "invalid name '%s' (use -s for "
 		    "a socket path)", a->name);
 	return 0;
 }

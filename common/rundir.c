@@ -15,11 +15,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "rundir.h"
 #include "xmalloc.h"
 
@@ -38,19 +38,6 @@ rundir_default(const char *xdg)
 	return dir;
 }
 
-static int
-rundir_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-	int	saved = errno;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = saved;
-	return -1;
-}
-
 int
 rundir_prepare(const char *dir, gid_t gid, char *err, size_t errlen)
 {
@@ -60,25 +47,25 @@ rundir_prepare(const char *dir, gid_t gid, char *err, size_t errlen)
 
 	if (mkdir(dir, mode) == -1) {
 		if (errno != EEXIST)
-			return rundir_fail(err, errlen, "cannot create run "
+			return errbuf_set(err, errlen, "cannot create run "
 			    "directory %s: %s", dir, strerror(errno));
 		created = 0;
 	}
 	/* A symlink is followed only if its owner could have made the
 	 * directory itself: us or root (an operator's /var/run -> /run). */
 	if (lstat(dir, &sb) == -1)
-		return rundir_fail(err, errlen, "run directory %s: %s", dir,
+		return errbuf_set(err, errlen, "run directory %s: %s", dir,
 		    strerror(errno));
 	if (S_ISLNK(sb.st_mode) && sb.st_uid != geteuid() && sb.st_uid != 0)
-		return rundir_fail(err, errlen, "run directory %s is a "
+		return errbuf_set(err, errlen, "run directory %s is a "
 		    "symlink owned by uid %u: remove it, or choose another "
 		    "with --run-dir", dir, (unsigned)sb.st_uid);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOCTTY | O_NONBLOCK |
 	    O_CLOEXEC)) == -1)
-		return rundir_fail(err, errlen, "run directory %s: %s", dir,
+		return errbuf_set(err, errlen, "run directory %s: %s", dir,
 		    errno == ENOTDIR ? "not a directory" : strerror(errno));
 	if (fstat(fd, &sb) == -1) {
-		rundir_fail(err, errlen, "run directory %s: %s", dir,
+		errbuf_set(err, errlen, "run directory %s: %s", dir,
 		    strerror(errno));
 		close(fd);
 		return -1;
@@ -86,12 +73,12 @@ rundir_prepare(const char *dir, gid_t gid, char *err, size_t errlen)
 	/* Ours to write in (as we are now: an old error message users
 	 * know), then ours alone. */
 	if (access(dir, W_OK) == -1) {
-		rundir_fail(err, errlen, "run directory %s is not writable: %s",
+		errbuf_set(err, errlen, "run directory %s is not writable: %s",
 		    dir, strerror(errno));
 		goto refuse;
 	}
 	if (sb.st_uid != geteuid()) {
-		rundir_fail(err, errlen, "run directory %s is owned by uid "
+		errbuf_set(err, errlen, "run directory %s is owned by uid "
 		    "%u, not by us (uid %u): remove it, or choose another "
 		    "with --run-dir", dir, (unsigned)sb.st_uid,
 		    (unsigned)geteuid());
@@ -102,14 +89,14 @@ rundir_prepare(const char *dir, gid_t gid, char *err, size_t errlen)
 		 * may traverse to it. */
 		if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) == -1) ||
 		    fchmod(fd, mode) == -1) {
-			rundir_fail(err, errlen, "run directory %s: %s", dir,
+			errbuf_set(err, errlen, "run directory %s: %s", dir,
 			    strerror(errno));
 			goto refuse;
 		}
 		return fd;
 	}
 	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-		rundir_fail(err, errlen, "run directory %s is writable by "
+		errbuf_set(err, errlen, "run directory %s is writable by "
 		    "%s (mode %04o): chmod go-w %s, or remove it", dir,
 		    sb.st_mode & S_IWOTH ? "all users" : "its group",
 		    (unsigned)(sb.st_mode & 07777), dir);
@@ -151,40 +138,40 @@ rundir_open(int dirfd, const char *name, int flags, mode_t mode, char *err,
 	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    !S_ISREG(sb.st_mode)) {
 		errno = S_ISLNK(sb.st_mode) ? ELOOP : EPERM;
-		return rundir_fail(err, errlen, "%s: %s: refused", name,
+		return errbuf_set(err, errlen, "%s: %s: refused", name,
 		    rundir_type(sb.st_mode));
 	}
 	if ((fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC, mode)) == -1)
-		return rundir_fail(err, errlen, "%s: %s", name,
+		return errbuf_set(err, errlen, "%s: %s", name,
 		    errno == ELOOP ? "a symlink, not a regular file: "
 		    "refused" : errno == ENXIO ? "not a regular file (a FIFO "
 		    "or a device?): refused" : strerror(errno));
 	if (fstat(fd, &sb) == -1) {
-		rundir_fail(err, errlen, "%s: %s", name, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", name, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		rundir_fail(err, errlen, "%s: %s: refused", name,
+		errbuf_set(err, errlen, "%s: %s: refused", name,
 		    rundir_type(sb.st_mode));
 		goto refuse;
 	}
 	if (sb.st_uid != geteuid()) {
-		rundir_fail(err, errlen, "%s: owned by uid %u, not by us: "
+		errbuf_set(err, errlen, "%s: owned by uid %u, not by us: "
 		    "refused", name, (unsigned)sb.st_uid);
 		goto refuse;
 	}
 	/* A second name for it elsewhere: writing here would write there. */
 	if (sb.st_nlink > 1) {
-		rundir_fail(err, errlen, "%s: has %lu hard links: refused",
+		errbuf_set(err, errlen, "%s: has %lu hard links: refused",
 		    name, (unsigned long)sb.st_nlink);
 		goto refuse;
 	}
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ||
 	    (trunc && ftruncate(fd, 0) == -1)) {
-		rundir_fail(err, errlen, "%s: %s", name, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", name, strerror(errno));
 		close(fd);
 		return -1;
 	}

@@ -22,32 +22,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "ledger.h"
 #include "proc.h"
 #include "rundir.h"
-
-static int
-lfail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-lfail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-	int	saved = errno;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = saved;
-	return -1;
-}
 
 int
 ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
@@ -66,7 +49,8 @@ ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 		if (errno == ENOENT)
 			return 0;
 		if (err[0] == '\0')
-			lfail(err, errlen, "%s: %s", path, strerror(errno));
+			errbuf_set(err, errlen,
+			    "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	while (len < sizeof buf - 1) {
@@ -74,7 +58,8 @@ ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			lfail(err, errlen, "%s: %s", path, strerror(errno));
+			errbuf_set(err, errlen,
+			    "%s: %s", path, strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -84,7 +69,7 @@ ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 	}
 	close(fd);
 	if (len > LEDGER_FILE_MAX)
-		return lfail(err, errlen, "%s: longer than %d bytes", path,
+		return errbuf_set(err, errlen, "%s: longer than %d bytes", path,
 		    LEDGER_FILE_MAX);
 	buf[len] = '\0';
 	for (line = buf; line != NULL && *line != '\0'; line = next) {
@@ -122,7 +107,7 @@ ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 		}
 	}
 	if (l->master < 0 || l->old < 0 || l->new < 0)
-		return lfail(err, errlen, "%s: negative PID", path);
+		return errbuf_set(err, errlen, "%s: negative PID", path);
 	return 1;
 }
 
@@ -147,17 +132,17 @@ ledger_write(const char *path, const struct ledger *l, char *err,
 		    l->reload_id, l->phase[0] ? l->phase : "-", l->usr2_tick,
 		    (int)l->old, l->old_start, (int)l->new, l->new_start);
 	if (len + 1 >= sizeof buf)
-		return lfail(err, errlen, "%s: record too long", path);
+		return errbuf_set(err, errlen, "%s: record too long", path);
 	buf[len++] = '\n';
 
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if (unlink(tmp) == -1 && errno != ENOENT)
-		return lfail(err, errlen, "unlink %s: %s", tmp,
+		return errbuf_set(err, errlen, "unlink %s: %s", tmp,
 		    strerror(errno));
 	if ((fd = rundir_open(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600,
 	    err, errlen)) == -1) {
 		if (err[0] == '\0')
-			lfail(err, errlen, "%s: %s", tmp, strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	for (i = 0; i < len; i += (size_t)n) {
@@ -170,7 +155,7 @@ ledger_write(const char *path, const struct ledger *l, char *err,
 			close(fd);
 			(void)unlink(tmp);
 			errno = w;
-			return lfail(err, errlen, "write %s: %s", tmp,
+			return errbuf_set(err, errlen, "write %s: %s", tmp,
 			    strerror(errno));
 		}
 	}
@@ -182,14 +167,14 @@ ledger_write(const char *path, const struct ledger *l, char *err,
 	 */
 	if (close(fd) == -1) {
 		(void)unlink(tmp);
-		return lfail(err, errlen, "close %s: %s", tmp,
+		return errbuf_set(err, errlen, "close %s: %s", tmp,
 		    strerror(errno));
 	}
 	if (rename(tmp, path) == -1) {
 		w = errno;
 		(void)unlink(tmp);
 		errno = w;
-		return lfail(err, errlen, "rename %s: %s", tmp,
+		return errbuf_set(err, errlen, "rename %s: %s", tmp,
 		    strerror(errno));
 	}
 	return 0;

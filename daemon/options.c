@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "options.h"
 #include "parse.h"
 #include "rundir.h"
@@ -65,21 +66,6 @@ static const struct {
 	[OPT_LOG_FORMAT] =	{ "--log-format",	"GW_LOG_FORMAT" },
 	[OPT_PROBATION] =	{ "--probation",	"GW_PROBATION" },
 };
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 const char *
 options_ready_name(enum ready_mode m)
@@ -324,7 +310,7 @@ scan_gunicorn_args(int argc, char **argv, const char *where,
 		if (strcmp(argv[i], "--") == 0)
 			break;
 		if (is_daemon_flag(argv[i]))
-			return fail(err, errlen, "%sgunicorn's %s is not "
+			return errbuf_set(err, errlen, "%sgunicorn's %s is not "
 			    "supported: the wrapper must stay gunicorn's parent "
 			    "(remove it, and daemon = True from a config file)",
 			    where, argv[i]);
@@ -332,7 +318,8 @@ scan_gunicorn_args(int argc, char **argv, const char *where,
 			continue;
 		if (v == NULL) {
 			if (i + 1 >= argc)
-				return fail(err, errlen, "%sgunicorn's %s "
+				return errbuf_set(err, errlen,
+				    "%sgunicorn's %s "
 				    "needs a value", where, argv[i]);
 			v = argv[++i];
 		}
@@ -347,7 +334,8 @@ scan_gunicorn_args(int argc, char **argv, const char *where,
 			g->relative = path_opts[k].name;
 	}
 	if (g->pidfile != NULL && *g->pidfile == '\0')
-		return fail(err, errlen, "%sgunicorn's pidfile is empty", where);
+		return errbuf_set(err, errlen,
+		    "%sgunicorn's pidfile is empty", where);
 	return 0;
 }
 
@@ -423,7 +411,7 @@ options_fail(struct gw_config *cfg, char *err, size_t errlen,
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	errbuf_vset(err, errlen, fmt, ap);
 	va_end(ap);
 	options_free(cfg);
 	return OPTIONS_ERROR;
@@ -474,10 +462,11 @@ options_parse(int argc, char **argv, options_getenv get,
 				len = strlen(settings[j].option);
 				if (strncmp(a, settings[j].option, len) == 0 &&
 				    (a[len] == '\0' || a[len] == '='))
-					return fail(err, errlen, "%s is a "
-					    "wrapper option: put the wrapper's "
-					    "options before -- and gunicorn's "
-					    "after it", settings[j].option),
+					return errbuf_set(err, errlen,
+					    "%s is a wrapper option: put the "
+					    "wrapper's options before -- and "
+					    "gunicorn's after it",
+					    settings[j].option),
 					    OPTIONS_ERROR;
 			}
 		}
@@ -506,7 +495,7 @@ options_parse(int argc, char **argv, options_getenv get,
 				}
 				if (a[len] == '\0') {
 					if (i + 1 >= dash)
-						return fail(err, errlen,
+						return errbuf_set(err, errlen,
 						    "%s needs a value",
 						    settings[j].option),
 						    OPTIONS_ERROR;
@@ -515,8 +504,9 @@ options_parse(int argc, char **argv, options_getenv get,
 				}
 			}
 			if (j == OPT_COUNT)
-				return fail(err, errlen, "unknown option %s "
-				    "(gunicorn's arguments go after --)", a),
+				return errbuf_set(err, errlen,
+				    "unknown option %s (gunicorn's arguments "
+				    "go after --)", a),
 				    OPTIONS_ERROR;
 			from[j] = settings[j].option;
 		}
@@ -531,7 +521,7 @@ options_parse(int argc, char **argv, options_getenv get,
 			val[OPT_NAME] = "gunicorn";
 	}
 	if (!valid_name(val[OPT_NAME]))
-		return fail(err, errlen, "%s: invalid name '%s' (1 to %d "
+		return errbuf_set(err, errlen, "%s: invalid name '%s' (1 to %d "
 		    "printable characters, no '/' or spaces)", from[OPT_NAME],
 		    val[OPT_NAME], GW_NAME_MAX), OPTIONS_ERROR;
 
@@ -539,14 +529,16 @@ options_parse(int argc, char **argv, options_getenv get,
 	cfg->warmup = GW_WARMUP_DEFAULT;
 	if (val[OPT_WARMUP] != NULL && parse_seconds(val[OPT_WARMUP], 0,
 	    GW_WARMUP_MAX, &cfg->warmup, &errstr) == -1)
-		return fail(err, errlen, "%s: '%s': %s (seconds, 0 < s <= %g)",
+		return errbuf_set(err, errlen,
+		    "%s: '%s': %s (seconds, 0 < s <= %g)",
 		    from[OPT_WARMUP], val[OPT_WARMUP], errstr, GW_WARMUP_MAX),
 		    OPTIONS_ERROR;
 	cfg->stop_timeout = GW_STOP_TIMEOUT_DEFAULT;
 	if (val[OPT_STOP_TIMEOUT] != NULL && parse_seconds(
 	    val[OPT_STOP_TIMEOUT], 0, GW_STOP_TIMEOUT_MAX, &cfg->stop_timeout,
 	    &errstr) == -1)
-		return fail(err, errlen, "%s: '%s': %s (seconds, 0 < s <= %g)",
+		return errbuf_set(err, errlen,
+		    "%s: '%s': %s (seconds, 0 < s <= %g)",
 		    from[OPT_STOP_TIMEOUT], val[OPT_STOP_TIMEOUT], errstr,
 		    GW_STOP_TIMEOUT_MAX), OPTIONS_ERROR;
 	/* Probation: 0 turns it off, so 0 is allowed here. */
@@ -554,7 +546,8 @@ options_parse(int argc, char **argv, options_getenv get,
 	if (val[OPT_PROBATION] != NULL && (parse_seconds(val[OPT_PROBATION],
 	    -1, GW_PROBATION_MAX, &cfg->probation, &errstr) == -1 ||
 	    (cfg->probation < 0 && (errstr = "must not be negative"))))
-		return fail(err, errlen, "%s: '%s': %s (seconds, 0 <= s <= %g)",
+		return errbuf_set(err, errlen,
+		    "%s: '%s': %s (seconds, 0 <= s <= %g)",
 		    from[OPT_PROBATION], val[OPT_PROBATION], errstr,
 		    GW_PROBATION_MAX), OPTIONS_ERROR;
 	cfg->ready = READY_HEARTBEAT;
@@ -562,8 +555,9 @@ options_parse(int argc, char **argv, options_getenv get,
 		if (strcmp(val[OPT_READY], "timer") == 0)
 			cfg->ready = READY_TIMER;
 		else if (strcmp(val[OPT_READY], "heartbeat") != 0)
-			return fail(err, errlen, "%s: '%s': must be heartbeat "
-			    "or timer", from[OPT_READY], val[OPT_READY]),
+			return errbuf_set(err, errlen,
+			    "%s: '%s': must be heartbeat or timer",
+			    from[OPT_READY], val[OPT_READY]),
 			    OPTIONS_ERROR;
 	}
 
@@ -571,13 +565,13 @@ options_parse(int argc, char **argv, options_getenv get,
 	cfg->log_level = LOG_LEVEL_INFO;
 	if (val[OPT_LOG_LEVEL] != NULL && *val[OPT_LOG_LEVEL] != '\0' &&
 	    log_level_parse(val[OPT_LOG_LEVEL], &cfg->log_level) == -1)
-		return fail(err, errlen, "%s: '%s': must be debug, info, "
+		return errbuf_set(err, errlen, "%s: '%s': must be debug, info, "
 		    "notice, warning or error", from[OPT_LOG_LEVEL],
 		    val[OPT_LOG_LEVEL]), OPTIONS_ERROR;
 	cfg->log_format = LOG_FORMAT_TEXT;
 	if (val[OPT_LOG_FORMAT] != NULL && *val[OPT_LOG_FORMAT] != '\0' &&
 	    log_format_parse(val[OPT_LOG_FORMAT], &cfg->log_format) == -1)
-		return fail(err, errlen, "%s: '%s': must be text or json",
+		return errbuf_set(err, errlen, "%s: '%s': must be text or json",
 		    from[OPT_LOG_FORMAT], val[OPT_LOG_FORMAT]), OPTIONS_ERROR;
 
 	/* The gunicorn executable. */
@@ -586,7 +580,8 @@ options_parse(int argc, char **argv, options_getenv get,
 
 	/* gunicorn's own arguments. */
 	if (first >= argc)
-		return fail(err, errlen, "no gunicorn arguments (at least "
+		return errbuf_set(err, errlen,
+		    "no gunicorn arguments (at least "
 		    "the application, e.g. myapp:app)"), OPTIONS_ERROR;
 	memset(&g, 0, sizeof g);
 	memset(&ge, 0, sizeof ge);
@@ -595,12 +590,13 @@ options_parse(int argc, char **argv, options_getenv get,
 		return OPTIONS_ERROR;
 	/* Run directory. */
 	if (val[OPT_RUN_DIR] != NULL && *val[OPT_RUN_DIR] == '\0')
-		return fail(err, errlen, "%s: empty path", from[OPT_RUN_DIR]),
+		return errbuf_set(err, errlen,
+		    "%s: empty path", from[OPT_RUN_DIR]),
 		    OPTIONS_ERROR;
 
 	if ((cfg->gunicorn = find_executable(val[OPT_GUNICORN],
 	    get("PATH"))) == NULL)
-		return fail(err, errlen, "%s: '%s': not found or not "
+		return errbuf_set(err, errlen, "%s: '%s': not found or not "
 		    "executable", from[OPT_GUNICORN], val[OPT_GUNICORN]),
 		    OPTIONS_ERROR;
 	cfg->name = xstrdup(val[OPT_NAME]);
@@ -618,7 +614,8 @@ options_parse(int argc, char **argv, options_getenv get,
 		i = scan_gunicorn_args(envc, envv, "GUNICORN_CMD_ARGS: ", &ge,
 		    err, errlen);
 		if (i == 0 && ge.relative != NULL)
-			i = fail(err, errlen, "GUNICORN_CMD_ARGS: gunicorn's "
+			i = errbuf_set(err, errlen,
+			    "GUNICORN_CMD_ARGS: gunicorn's "
 			    "%s is a relative path, which gunicorn re-resolves "
 			    "from another directory when it re-executes on "
 			    "reload: make it absolute", ge.relative);
