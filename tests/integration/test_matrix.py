@@ -46,9 +46,10 @@ def reload_under_load(gw, w, load, n, version):
     load.wait_version(version, timeout=15)
 
 
-def no_late_failures(load, t_ref):
+def no_late_failures(load, t_ref, w=None):
     late = [r for r in load.failures if r.start >= t_ref]
-    assert not late, "failed requests: " + load.summary()
+    assert not late, "failed requests: " + load.summary() + (
+        "\n" + w.log.tail(60) if w is not None else "")
 
 
 @pytest.mark.parametrize("version", versions.ALL)
@@ -92,7 +93,8 @@ CLASSES = [
 
 @pytest.mark.parametrize("cls,version,args,app,module", CLASSES, ids=[c[0] for c in CLASSES])
 def test_worker_class(gw, cls, version, args, app, module):
-    """One reload under load per worker class, no request lost."""
+    """One reload under load per worker class, no request lost but to a
+    worker class's own shutdown race (SHUTDOWN_RACES)."""
     if module and not versions.has_module(module):
         pytest.skip("python3-{} is not installed".format(module))
     w = versions.wrapper(gw, version=version, workers=2, warmup=20, app=app,
@@ -102,20 +104,42 @@ def test_worker_class(gw, cls, version, args, app, module):
         load.wait_version("1", 15)
         t_ref = time.monotonic()
         reload_under_load(gw, w, load, 1, "2")
-    if cls != "uvicorn":
-        no_late_failures(load, t_ref)
-        return
-    # uvicorn 0.17 (Debian 12) shuts a worker down by closing every
-    # connection that has no request in progress, one it accepted an
-    # instant before included: that client sees a reset, or an end of
-    # stream before any response, as its request did or did not reach the
-    # socket before the close (each seen about once in 450 requests).  It
-    # is the old worker's own shutdown, which the wrapper does not control;
-    # anything else, or more of it, is a failure.
     late = [r for r in load.failures if r.start >= t_ref]
-    closed = ("ConnectionReset", "RemoteDisconnected")
-    assert len(late) <= 2 and all(any(k in r.kind for k in closed) for r in late), \
-        "failed requests: " + load.summary()
+    if cls not in SHUTDOWN_RACES or not late:
+        no_late_failures(load, t_ref, w)
+        return
+    # A worker class whose own graceful shutdown may drop a connection it
+    # accepted an instant before: at most two such failures, each of the
+    # kind that race makes, and, where gunicorn logs the race, as many log
+    # lines as failures.  Anything else, or more of it, is a failure.
+    kinds, evidence = SHUTDOWN_RACES[cls]
+    msg = "failed requests: " + load.summary() + "\n" + w.log.tail(60)
+    assert len(late) <= 2 and all(any(k in r.kind for k in kinds) for r in late), msg
+    if evidence is not None:
+        assert len(w.log.find_all(evidence, wrapper_only=False)) >= len(late), msg
+
+
+# The old worker's own shutdown, which the wrapper does not control (the
+# old master is stopped with gunicorn's graceful SIGTERM), as man
+# gunicorn-wrapper's CAVEATS says:
+#   * uvicorn 0.17 (Debian 12) closes every connection with no request in
+#     progress, one it accepted an instant before included: its client
+#     sees a reset, or an end of stream before any response, as its request
+#     did or did not reach the socket first (each about once in 450
+#     requests); uvicorn logs nothing;
+#   * gunicorn 23's eventlet worker closes its listener while the handler
+#     of a connection it has just accepted is yet to run, which then fails
+#     on the closed listener (gunicorn#1725, open upstream), logging "Bad
+#     file descriptor"; about once in 1,000 requests under load.  Its
+#     gevent worker had the same race (gunicorn#712): allowed only with
+#     the same line in the log.
+CLOSED = ("ConnectionReset", "RemoteDisconnected")
+EBADF = r"OSError: \[Errno 9\] Bad file descriptor"
+SHUTDOWN_RACES = {
+    "uvicorn": (CLOSED, None),
+    "eventlet": (CLOSED, EBADF),
+    "gevent": (CLOSED, EBADF),
+}
 
 
 SHAPES = [
