@@ -1222,6 +1222,12 @@ ready_kill_unready(struct ready *r)
 
 	ready_scan(r);
 	for (j = 0; j < r->nw; j++) {
+		/* A worker forked since the probe last looked (a master
+		 * replaces the workers we kill until it acts on SIGTERM, and
+		 * then waits for the replacement's import) is known by its
+		 * heartbeat file first. */
+		if (r->w[j].kind == K_UNKNOWN)
+			(void)worker_look(r, &r->w[j]);
 		/* Never the dirty arbiter: its master stops it, and it
 		 * stops its dirty workers. */
 		if (r->w[j].kind != K_HTTP || r->w[j].ready)

@@ -101,7 +101,8 @@ def test_hang_at_import_past_budget(gw):
         m = w.wait_log(r"^reload 1 failed: (.*)", timeout=15)
         took = time.monotonic() - t0
         assert "not ready after" in m.group(1), m.group(0)
-        assert 4.5 <= took < 12, "failure after {:.1f} s: {}".format(took, m.group(0))
+        assert 4.5 <= took < 12, "failure after {:.1f} s: {}\n{}".format(
+            took, m.group(0), w.log.tail(40))
         # whole hung generation cleaned up (bounded by stop-timeout + margin)
         gw.wait_gone(hung, timeout=20, what="hung generation {} to exit".format(hung))
         assert helpers.is_alive(old)
