@@ -167,19 +167,24 @@ unit: tests/unit/test_units tests/unit/test_log tests/unit/test_control \
 integration: gunicorn-wrapper gwctl
 	GW_BIN=$(CURDIR)/gunicorn-wrapper GWCTL_BIN=$(CURDIR)/gwctl \
 	    GW_SANITIZE=$(SANITIZE) GW_IT_MODES=$(GW_IT_MODES) $(PYTHON) -m pytest -q \
-	    -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	    -p no:cacheprovider $(PYTEST_XDIST) tests/integration $(PYTEST_ARGS)
 
 test: all lint-man unit integration
 
 # make test runs the core tests with setproctitle as installed only
-# (GW_IT_MODES=installed); make check, what CI runs, runs them in both
-# setproctitle modes, then everything again under ASan+UBSan (clang) with
-# setproctitle as installed.
+# (GW_IT_MODES=installed), on two pytest workers when pytest-xdist is
+# there (most of the suite waits on gunicorn, not on the CPU); make check,
+# what CI runs, runs them in both setproctitle modes, then everything
+# again under ASan+UBSan (clang) with setproctitle as installed, one test
+# at a time: there, a timing is never the neighbour test's load.
 GW_IT_MODES ?= installed
+PYTEST_JOBS ?= $(shell $(PYTHON) -c 'import xdist' >/dev/null 2>&1 && \
+	echo 2 || echo 1)
+PYTEST_XDIST = $(if $(filter-out 1,$(PYTEST_JOBS)),-n $(PYTEST_JOBS))
 
 check:
-	$(MAKE) test GW_IT_MODES=both
-	$(MAKE) test SANITIZE=1 CC=clang GW_IT_MODES=installed
+	$(MAKE) test GW_IT_MODES=both PYTEST_JOBS=1
+	$(MAKE) test SANITIZE=1 CC=clang GW_IT_MODES=installed PYTEST_JOBS=1
 
 # The reload benchmark: figures to stdout and bench/results/latest.json,
 # the timeline plot to doc/reload-timeline.svg.  Not a test: it asserts
