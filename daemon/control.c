@@ -29,8 +29,10 @@
  * requests) is rate-limited per kind, with one summary line per window:
  * refusals, drops and bad requests at warning, requests that change
  * something at info, connections and read-only requests at debug.
- * A client is only ever freed from a deferred event (ctl->reap), never
- * inside one of its own callbacks, as tmux and redis do.  At exit, the
+ * A client is never freed inside one of its own callbacks, as tmux and
+ * redis do: closed, it waits on a list for the reap event, or for the
+ * next accept, which frees the closed ones first, and its socket is
+ * closed then, not when libevent gets round to it.  At exit, the
  * replies still queued (a waiting reload's outcome, a stop's "ok") are
  * written out within CONTROL_FLUSH_MAX seconds before the socket closes.
  */
@@ -225,8 +227,23 @@ control_log(struct control *ctl, enum control_log kind, enum log_level level,
 static void
 client_free(struct client *c)
 {
+	evutil_socket_t	fd = bufferevent_getfd(c->bev);
+
 	event_free(c->deadline);
 	event_free(c->later);
+	/*
+	 * Close the socket now: from inside a loop callback, libevent only
+	 * finalizes a freed bufferevent (and closes its socket) after the
+	 * callback returns, so a burst of accepts would hold the dropped
+	 * clients' descriptors beyond the limits.
+	 */
+	if (fd != -1) {
+		if (bufferevent_setfd(c->bev, -1) == -1)
+			log_warnx("control: cannot detach pid %d's socket",
+			    (int)c->pid);
+		else if (close(fd) == -1)
+			log_warn("control: close pid %d's socket", (int)c->pid);
+	}
 	bufferevent_free(c->bev);
 	free(c);
 }
