@@ -120,11 +120,13 @@ count_result(const msgpack_object *m, const char *result)
 {
 	const msgpack_object	*h = reply_array(m, PROTO_K_HISTORY);
 	const msgpack_object	*totals = reply_map(m, PROTO_K_RELOADS);
+	long long		 count;
 	uint32_t		 i;
 	double			 n = 0;
 
 	if (totals != NULL)
-		return reply_range(totals, result, 0, VALUE_MAX, NAN);
+		return reply_int(totals, result, 0, (long long)VALUE_MAX,
+		    &count) == 0 ? (double)count : NAN;
 	for (i = 0; h != NULL && i < h->via.array.size; i++)
 		if (reply_str_is(&h->via.array.ptr[i], PROTO_K_RESULT, result))
 			n++;

@@ -18,6 +18,7 @@
 #define TIME_MAX	253402300799.0	/* 9999-12-31: anything later is bogus */
 #define SECONDS_MAX	1e9		/* 31 years: a duration past that is too */
 #define PID_MAX_LIMIT	4194304
+#define COUNT_MAX	1000000000000000LL	/* reloads: 1e15, as metrics.c */
 
 void
 show_duration(double s, char *buf, size_t size)
@@ -177,6 +178,19 @@ show_pids(FILE *f, const char *label, const msgpack_object *w)
 	return shown;
 }
 
+/* A count at key k as digits, or "?" when it is not a whole number in
+ * range: never what a conversion would make of it. */
+static void
+count_str(const msgpack_object *m, const char *k, char *buf, size_t size)
+{
+	long long	n;
+
+	if (reply_int(m, k, 0, COUNT_MAX, &n) == 0)
+		snprintf(buf, size, "%lld", n);
+	else
+		snprintf(buf, size, "?");
+}
+
 void
 show_status(FILE *f, const msgpack_object *m)
 {
@@ -213,10 +227,14 @@ show_status(FILE *f, const msgpack_object *m)
 	fprintf(f, "  pending    %s\n", reply_bool(m, PROTO_K_RELOAD_PENDING) ?
 	    "a reload is queued" : "no reload queued");
 	/* Older daemons do not count: the line is left out. */
-	if ((p = reply_map(m, PROTO_K_RELOADS)) != NULL)
-		fprintf(f, "  reloads    %.0f ok, %.0f failed since the wrapper "
-		    "started\n", reply_range(p, PROTO_RESULT_OK, 0, 1e15, 0),
-		    reply_range(p, PROTO_RESULT_FAILED, 0, 1e15, 0));
+	if ((p = reply_map(m, PROTO_K_RELOADS)) != NULL) {
+		char	ok[24], failed[24];
+
+		count_str(p, PROTO_RESULT_OK, ok, sizeof ok);
+		count_str(p, PROTO_RESULT_FAILED, failed, sizeof failed);
+		fprintf(f, "  reloads    %s ok, %s failed since the wrapper "
+		    "started\n", ok, failed);
+	}
 	show_history(f, reply_array(m, PROTO_K_HISTORY));
 }
 

@@ -541,7 +541,7 @@ def test_metrics_counts_the_daemons_totals(gw, fake):
     hist = [entry(id=i) for i in range(71, 121)]
     fake(always(status_reply(history=hist, reloads={"ok": 117, "failed": 3})))
     f2 = fake(always(status_reply(name="web", history=hist,
-                                  reloads={"ok": -1, "failed": "x"})), name="web")
+                                  reloads={"ok": 1.5, "failed": "x"})), name="web")
     r = ch.gwctl(gw, "metrics", timeout=10)
     assert r.returncode == 0, r
     _, s = parse_metrics(r.stdout)
@@ -551,6 +551,8 @@ def test_metrics_counts_the_daemons_totals(gw, fake):
                    for k in s), r.stdout
     r = ch.gwctl(gw, "status", "app", timeout=10)
     assert "reloads    117 ok, 3 failed since the wrapper started" in r.stdout, r.stdout
+    r = ch.gwctl(gw, "status", "web", timeout=10)
+    assert "reloads    ? ok, ? failed since the wrapper started" in r.stdout, r.stdout
     f2.close()
 
 
