@@ -138,15 +138,11 @@ def test_worker_class(gw, cls, version, args, app, module):
 #   * gunicorn 23's eventlet worker closes its listener while the handler
 #     of a connection it has just accepted is yet to run, which then fails
 #     on the closed listener (gunicorn#1725, open upstream), logging "Bad
-#     file descriptor"; about once in 1,000 requests under load.  Its
-#     gevent worker had the same race (gunicorn#712): allowed only with
-#     the same line in the log.
+#     file descriptor"; about once in 1,000 requests under load.
 CLOSED = ("ConnectionReset", "RemoteDisconnected")
-EBADF = r"OSError: \[Errno 9\] Bad file descriptor"
 SHUTDOWN_RACES = {
     "uvicorn": (CLOSED, None),
-    "eventlet": (CLOSED, EBADF),
-    "gevent": (CLOSED, EBADF),
+    "eventlet": (CLOSED, r"OSError: \[Errno 9\] Bad file descriptor"),
 }
 
 
