@@ -12,8 +12,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-/* Format into err (errlen bytes, always terminated), leave errno as it
- * was, and return -1, so that `return errbuf_set(...)` fails a call. */
+/* Format into err (errlen bytes, terminated if errlen > 0), keep errno
+ * as it was, and return -1, so that `return errbuf_set(...)` fails a
+ * call. */
 int	errbuf_set(char *err, size_t errlen, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	errbuf_vset(char *err, size_t errlen, const char *fmt, va_list)
