@@ -241,8 +241,70 @@ log_stamp(char *stamp, size_t size, int json)
 		snprintf(stamp, size, "%s%.3s:%s", base, zone, zone + 3);
 }
 
+/* ,"key":"value" (escaped), if it fits in out[*used..size). */
 static void
-log_line(enum log_level level, const char *msg, const char *suffix)
+json_str_field(char *out, size_t size, size_t *used, const char *k,
+    const char *v)
+{
+	int	n;
+
+	if (v == NULL)
+		return;
+	n = snprintf(out + *used, size - *used, ",\"%s\":\"", k);
+	if (n < 0 || (size_t)n >= size - *used)
+		return;
+	*used += (size_t)n;
+	json_escape(out, size - 2, used, v);
+	out[(*used)++] = '"';
+	out[*used] = '\0';
+}
+
+/* ,"key":number, if it fits. */
+static void
+json_num_field(char *out, size_t size, size_t *used, const char *k,
+    const char *fmt, double v)
+{
+	char	num[64];
+	int	n;
+
+	snprintf(num, sizeof num, fmt, v);
+	n = snprintf(out + *used, size - *used, ",\"%s\":%s", k, num);
+	if (n > 0 && (size_t)n < size - *used)
+		*used += (size_t)n;
+}
+
+/* The event's fields, each only when it is set. */
+static void
+json_event(char *out, size_t size, size_t *used, const struct log_event *ev)
+{
+	if (ev == NULL || ev->event == NULL)
+		return;
+	json_str_field(out, size, used, "event", ev->event);
+	if (ev->reload_id > 0)
+		json_num_field(out, size, used, "reload_id", "%.0f",
+		    (double)ev->reload_id);
+	json_str_field(out, size, used, "result", ev->result);
+	if (ev->has_duration)
+		json_num_field(out, size, used, "duration_s", "%.3f",
+		    ev->duration_s);
+	if (ev->old_master > 0)
+		json_num_field(out, size, used, "old_master", "%.0f",
+		    (double)ev->old_master);
+	if (ev->new_master > 0)
+		json_num_field(out, size, used, "new_master", "%.0f",
+		    (double)ev->new_master);
+	if (ev->master > 0)
+		json_num_field(out, size, used, "master", "%.0f",
+		    (double)ev->master);
+	json_str_field(out, size, used, "reason", ev->reason);
+	if (ev->has_exit_status)
+		json_num_field(out, size, used, "exit_status", "%.0f",
+		    (double)ev->exit_status);
+}
+
+static void
+log_line(enum log_level level, const struct log_event *ev, const char *msg,
+    const char *suffix)
 {
 	char	 line[12288], stamp[64], full[LOG_MSG_MAX + 256], prio[8];
 	size_t	 used;
@@ -266,16 +328,22 @@ log_line(enum log_level level, const char *msg, const char *suffix)
 		json_escape(line, sizeof line - 32, &used, log_name);
 		used += (size_t)snprintf(line + used, sizeof line - used,
 		    "\",\"message\":\"");
-		json_escape(line, sizeof line - 4, &used, full);
+		/* room for the fields, then "}\n" */
+		json_escape(line, sizeof line - 2048, &used, full);
+		line[used++] = '"';
+		json_event(line, sizeof line - 4, &used, ev);
 		used += (size_t)snprintf(line + used, sizeof line - used,
-		    "\"}\n");
+		    "}\n");
 		len = (int)used;
 	} else {
-		len = snprintf(line, sizeof line, "%s[%s] [%s] [%s] %s%s%s%s\n",
-		    prio, stamp, log_prog, log_name,
-		    log_journal ? "" : "[",
-		    log_journal ? "" : log_levels[log_index(level)].word,
-		    log_journal ? "" : "] ", full);
+		/* journald records the time, the unit and the priority
+		 * itself: the message alone. */
+		if (log_journal)
+			len = snprintf(line, sizeof line, "%s%s\n", prio, full);
+		else
+			len = snprintf(line, sizeof line,
+			    "[%s] [%s] [%s] [%s] %s\n", stamp, log_prog,
+			    log_name, log_levels[log_index(level)].word, full);
 		if (len < 0)
 			return;
 		if ((size_t)len >= sizeof line) {
@@ -292,14 +360,32 @@ log_line(enum log_level level, const char *msg, const char *suffix)
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
+	log_vevent(level, NULL, fmt, ap);
+}
+
+void
+log_vevent(enum log_level level, const struct log_event *ev, const char *fmt,
+    va_list ap)
+{
 	char	msg[LOG_MSG_MAX];
 	int	saved = errno;
 
 	if (log_enabled(level)) {
 		vsnprintf(msg, sizeof msg, fmt, ap);
-		log_line(level, msg, NULL);
+		log_line(level, ev, msg, NULL);
 	}
 	errno = saved;
+}
+
+void
+log_event(enum log_level level, const struct log_event *ev, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vevent(level, ev, fmt, ap);
+	va_end(ap);
 }
 
 #define LOG_FN(fn, level)				\
@@ -329,7 +415,7 @@ log_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_line(LOG_LEVEL_WARNING, msg, strerror(saved));
+	log_line(LOG_LEVEL_WARNING, NULL, msg, strerror(saved));
 	errno = saved;
 }
 
@@ -343,7 +429,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_line(LOG_LEVEL_ERROR, msg, strerror(saved));
+	log_line(LOG_LEVEL_ERROR, NULL, msg, strerror(saved));
 	exit(1);
 }
 

@@ -2,15 +2,23 @@
 /*
  * log.h: one line per event on stderr, in the form operators already grep
  * for:  [2026-11-24 12:00:00+00:00] [gunicorn-wrapper] [NAME] [INFO] message
- * or, for log shippers, one JSON object per line; under journald the
- * severity travels as an sd-daemon "<6>" prefix instead of the word.
+ * or, for log shippers, one JSON object per line; under journald only
+ * "<6>message": journald records the time, the unit and the priority.
  *
  * The helpers follow OpenBSD's log.c: log_warn appends strerror(errno),
  * log_warnx does not, fatal/fatalx log and exit(1).  None of them change
- * errno, so a caller can log and then still test it.  Which helper is
- * which severity: log_debug (state transitions), log_info (routine
- * outcomes), log_notice (normal but significant), log_warn/log_warnx
- * (SIGKILLs, refusals), log_error and fatal/fatalx (failures).
+ * errno, so a caller can log and then still test it.  The severities
+ * mean what syslog(3) says they mean:
+ *   log_error, fatal, fatalx  err: a reload that failed, a serving master
+ *                             that died unasked, the wrapper exiting
+ *                             non-zero
+ *   log_warn, log_warnx       warning: a fallback, a recovered fault (a
+ *                             SIGKILL, a refusal, a file ignored)
+ *   log_notice                notice: normal but significant (unused)
+ *   log_info                  info: outcomes and lifecycle
+ *   log_debug                 debug: state transitions
+ * log_event() adds an event's fields to a JSON line (text lines carry
+ * them in the message): fields are added over time, never renamed.
  */
 #ifndef GW_LOG_H
 #define GW_LOG_H
@@ -48,6 +56,22 @@ const char *log_level_name(enum log_level);
 /* Whether lines of this level are written (skip costly formatting). */
 int	log_enabled(enum log_level);
 
+/*
+ * The fields of an event a log shipper filters on.  Unset members (NULL,
+ * 0, has_* false) are left out of the line.
+ */
+struct log_event {
+	const char	*event;		/* "reload_ok", "master_exit", ... */
+	unsigned	 reload_id;	/* 0: none */
+	const char	*result;	/* "ok", "failed" */
+	int		 has_duration;
+	double		 duration_s;
+	int		 old_master, new_master, master;	/* 0: none */
+	const char	*reason;
+	int		 has_exit_status;
+	int		 exit_status;
+};
+
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_notice(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -57,6 +81,11 @@ void	log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* One line at the given level. */
 void	log_vmsg(enum log_level, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
+/* One line at the given level with the event's fields. */
+void	log_event(enum log_level, const struct log_event *, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	log_vevent(enum log_level, const struct log_event *, const char *,
+	    va_list) __attribute__((format(printf, 3, 0)));
 void	fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	fatalx(const char *, ...)

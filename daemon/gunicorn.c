@@ -175,6 +175,10 @@ master_signal(struct master *m, int sig)
 		errno = ESRCH;
 		return -1;
 	}
+	/* Its exit is then planned, not a death: see server.c. */
+	if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT ||
+	    sig == SIGKILL)
+		m->asked = 1;
 	return (int)syscall(SYS_pidfd_send_signal, m->pidfd, sig, NULL, 0);
 }
 
@@ -316,7 +320,9 @@ gunicorn_spawn(struct gw *gw)
 		gunicorn_reap(gw);
 		return NULL;
 	}
-	log_info("started gunicorn master %d", (int)pid);
+	log_event(LOG_LEVEL_INFO, &(struct log_event){
+	    .event = "master_start", .master = (int)pid },
+	    "started gunicorn master %d", (int)pid);
 	return m;
 }
 
@@ -372,7 +378,9 @@ gunicorn_adopt(struct gw *gw, const struct ledger *prev)
 	    adopt_refusal(prev, prev->master, prev->master_start) == NULL &&
 	    (m = master_watch_proved(gw, prev->master, prev->master_start,
 	    1)) != NULL)
-		log_info("adopted gunicorn master %d from %s (proved by %s: "
+		log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "adopt",
+		    .master = (int)m->pid },
+		    "adopted gunicorn master %d from %s (proved by %s: "
 		    "our uid, its start time, the app's listening sockets)",
 		    (int)m->pid, pid == m->pid ? pidfile : gw->cfg.record,
 		    gw->cfg.record);
@@ -380,7 +388,9 @@ gunicorn_adopt(struct gw *gw, const struct ledger *prev)
 	    adopt_refusal(prev, prev->new, prev->new_start) == NULL &&
 	    (m = master_watch_proved(gw, prev->new, prev->new_start, 1)) !=
 	    NULL)
-		log_info("adopted gunicorn master %d from %s, the new master "
+		log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "adopt",
+		    .master = (int)m->pid },
+		    "adopted gunicorn master %d from %s, the new master "
 		    "of reload %u (its old master %d is gone; proved by %s)",
 		    (int)m->pid, pid == m->pid ? pidfile : pid2 == m->pid ?
 		    path2 : gw->cfg.record, prev->reload_id,
@@ -389,7 +399,9 @@ gunicorn_adopt(struct gw *gw, const struct ledger *prev)
 	    (st = proc_starttime(pid2)) >= prev->usr2_tick &&
 	    adopt_refusal(prev, pid2, st) == NULL &&
 	    (m = master_watch_proved(gw, pid2, st, 1)) != NULL)
-		log_info("adopted gunicorn master %d from %s, the new master "
+		log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "adopt",
+		    .master = (int)m->pid },
+		    "adopted gunicorn master %d from %s, the new master "
 		    "of reload %u (started after its SIGUSR2, holds the app's "
 		    "listening sockets)", (int)m->pid, path2,
 		    prev->reload_id);

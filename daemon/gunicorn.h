@@ -23,6 +23,7 @@ struct master {
 	int			 exited;
 	int			 status;	/* wait status, -1 unknown */
 	int			 adopted;
+	int			 asked;		/* sent a signal that ends it */
 	struct gw		*gw;
 	TAILQ_ENTRY(master)	 entry;
 };

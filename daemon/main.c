@@ -203,13 +203,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	log_info("gunicorn-wrapper %s (pid %d): %s, warm-up %g s (%s), "
+	/* The pidfile a config file sets is known only after this. */
+	if (gunicorn_probe_config(&gw) == -1) {
+		status = 1;
+		server_log_exit(status);
+		goto out;
+	}
+	log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "start" },
+	    "gunicorn-wrapper %s (pid %d): %s, warm-up %g s (%s), "
 	    "stop timeout %g s, pidfile %s", GW_VERSION, (int)getpid(),
 	    gw.cfg.argv[0], gw.cfg.warmup, options_ready_name(gw.cfg.ready),
 	    gw.cfg.stop_timeout, gw.cfg.pidfile);
 	if (server_start(&gw) == -1) {
 		status = 1;
-		log_info("exiting with status %d", status);
+		server_log_exit(status);
 		goto out;
 	}
 	if (event_base_dispatch(gw.base) == -1)

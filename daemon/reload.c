@@ -523,7 +523,9 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 		    "STATUS=reloading: reload %u, master %d",
 		    (unsigned long long)(now_mono() * 1e6), r->e->id,
 		    (int)gw->cur->pid);
-	log_info("reload %u: starting, master %d, warm-up budget %g s (%s)",
+	log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "reload_start",
+	    .reload_id = r->e->id, .old_master = (int)r->old->pid },
+	    "reload %u: starting, master %d, warm-up budget %g s (%s)",
 	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
 	    options_ready_name(gw->cfg.ready));
 	if (gw->cfg.preflight) {
@@ -588,6 +590,35 @@ reload_resume_forking(struct gw *gw, unsigned id, unsigned long long tick)
 	reload_arm(r, RELOAD_POLL_FAST);
 }
 
+/*
+ * The outcome, once: info when it is ok, err when it failed (the old
+ * generation may still serve, but what was deployed is not running), with
+ * its fields for a log shipper.
+ */
+static void
+reload_log_outcome(const struct reload_entry *e, const char *what)
+{
+	struct log_event ev = {
+		.reload_id = e->id,
+		.has_duration = 1,
+		.duration_s = e->duration,
+		.old_master = (int)e->old_master,
+		.new_master = (int)e->new_master,
+	};
+
+	if (e->result == RESULT_OK) {
+		ev.event = "reload_ok";
+		ev.result = "ok";
+		log_event(LOG_LEVEL_INFO, &ev, "reload %u ok: %s", e->id, what);
+	} else {
+		ev.event = "reload_failed";
+		ev.result = "failed";
+		ev.reason = what;
+		log_event(LOG_LEVEL_ERROR, &ev, "reload %u failed: %s", e->id,
+		    what);
+	}
+}
+
 /* One more finished reload for status's totals. */
 static void
 reload_count(struct reload *r, enum reload_result result)
@@ -631,10 +662,7 @@ reload_interrupted(struct gw *gw, unsigned id, pid_t old, pid_t new,
 		e->reason = what;
 	(void)history_append(&gw->history, gw->cfg.history, e);
 	reload_count(r, result);
-	if (result == RESULT_OK)
-		log_info("reload %u ok: %s", id, what);
-	else
-		log_warnx("reload %u failed: %s", id, what);
+	reload_log_outcome(e, what);
 }
 
 void
@@ -1255,12 +1283,17 @@ reload_finish(struct gw *gw, enum reload_result result)
 	(void)history_append(&gw->history, gw->cfg.history, e);
 	reload_count(r, result);
 	phases_format(e, phases, sizeof phases);
-	if (result == RESULT_OK)
-		log_info("reload %u ok: master %d -> %d in %.2f s (%s)%s%s",
-		    e->id, (int)e->old_master, (int)e->new_master, e->duration,
-		    phases, e->note ? "; " : "", e->note ? e->note : "");
-	else
-		log_warnx("reload %u failed: %s", e->id, e->reason);
+	if (result == RESULT_OK) {
+		char	 *what;
+
+		if (asprintf(&what, "master %d -> %d in %.2f s (%s)%s%s",
+		    (int)e->old_master, (int)e->new_master, e->duration,
+		    phases, e->note ? "; " : "", e->note ? e->note : "") == -1)
+			fatal("asprintf");
+		reload_log_outcome(e, what);
+		free(what);
+	} else
+		reload_log_outcome(e, e->reason);
 	r->e = NULL;
 	/* Close systemd's reload bracket, or say ready for the first time. */
 	if (gw->ready_sent) {

@@ -47,7 +47,7 @@ static void
 server_set_state(struct gw *gw, enum gw_state to)
 {
 	if (gw->state != to)
-		log_info("state: %s -> %s", gw_state_name(gw->state),
+		log_debug("state: %s -> %s", gw_state_name(gw->state),
 		    gw_state_name(to));
 	gw->state = to;
 }
@@ -258,8 +258,6 @@ server_start(struct gw *gw)
 	char		 err[512];
 	int		 have;
 
-	if (gunicorn_probe_config(gw) == -1)
-		return -1;
 	have = ledger_read(gw->cfg.record, &prev, err, sizeof err);
 	if (have == -1)
 		log_warnx("%s; ignoring it", err);
@@ -514,9 +512,17 @@ server_exit(struct gw *gw, int code)
 	if (server_live_masters(gw) == 0 &&
 	    ledger_remove(gw->cfg.record) == -1)
 		log_warn("unlink %s", gw->cfg.record);
-	log_info("exiting with status %d", code);
+	server_log_exit(code);
 	gw->exit_status = code;
 	event_base_loopbreak(gw->base);
+}
+
+void
+server_log_exit(int code)
+{
+	log_event(code == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_ERROR,
+	    &(struct log_event){ .event = "exit", .has_exit_status = 1,
+	    .exit_status = code }, "exiting with status %d", code);
 }
 
 /* Nothing serves any more: exit with code, once no master is left. */
@@ -591,7 +597,7 @@ server_reload_done(struct gw *gw, const struct reload_outcome *o)
 {
 	if (!o->unserved || gw->cur != NULL || gw->state == GW_STOPPING)
 		return;
-	log_warnx("no gunicorn master left");
+	log_error("no gunicorn master left");
 	server_fail(gw, o->code);
 }
 
@@ -665,6 +671,25 @@ server_stop(struct gw *gw, int sig)
 		fatalx("event_add stop timer failed");
 }
 
+/*
+ * A master we asked to go, or any while we stop, is an outcome (info).
+ * The serving master going unasked is the app down (err); a reload's new
+ * master going unasked is a fault the reload recovers from (warning).
+ */
+static void
+server_log_master_exit(const struct gw *gw, const struct master *m,
+    const char *how)
+{
+	enum log_level	level = LOG_LEVEL_INFO;
+
+	if (gw->state != GW_STOPPING && !m->asked)
+		level = m == gw->cur ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING;
+	log_event(level, &(struct log_event){ .event = "master_exit",
+	    .master = (int)m->pid, .reason = how }, "master %d %s%s",
+	    (int)m->pid, how, level == LOG_LEVEL_ERROR ?
+	    " (the serving master, unasked)" : "");
+}
+
 /* gunicorn.c's master_exited callback. */
 static void
 server_master_exited(struct gw *gw, struct master *m)
@@ -673,7 +698,7 @@ server_master_exited(struct gw *gw, struct master *m)
 	int	code;
 
 	master_describe(m, how, sizeof how);
-	log_info("master %d %s", (int)m->pid, how);
+	server_log_master_exit(gw, m, how);
 
 	if (gw->state == GW_STOPPING) {
 		if (m == gw->cur)

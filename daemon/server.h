@@ -20,4 +20,7 @@ int	server_start(struct gw *);
  * are gone. */
 void	server_stop(struct gw *, int);
 
+/* "exiting with status N": info for 0, err otherwise. */
+void	server_log_exit(int);
+
 #endif

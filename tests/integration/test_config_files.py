@@ -25,6 +25,8 @@ def test_pidfile_from_config_file(gw):
     master, _ = w.wait_ready(timeout=20)
     pid_path = gw.app_dir / "conf.pid"
     w.wait_log(r"^gunicorn's config sets pidfile {}: using it".format(pid_path), 1)
+    # The banner comes after the config is read, and names its pidfile.
+    w.wait_log(r"^gunicorn-wrapper \S+ \(pid \d+\): .*, pidfile {}$".format(pid_path), 1)
     assert pid_path.read_text().strip() == str(master)
     assert not (gw.run_dir / "app.pid").exists()
     w.signal(signal.SIGKILL)

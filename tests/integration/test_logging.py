@@ -19,6 +19,10 @@ import pytest
 import helpers
 from helpers import GW_BIN, RELOAD_OK
 
+# What a JSON line may carry besides time, level, name and message.
+EVENT_FIELDS = {"event", "reload_id", "result", "duration_s", "old_master",
+                "new_master", "master", "reason", "exit_status"}
+
 LEVEL_LINE = re.compile(
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d\] \[gunicorn-wrapper\] \[([^\]]*)\] "
     r"\[(DEBUG|INFO|NOTICE|WARNING|ERROR)\] (.*)$")
@@ -89,7 +93,7 @@ def test_json_format(gw):
     """One object per line, escaped: the name holds a quote and a backslash."""
     name = 'a"b\\c'
     w = gw.wrapper(workers=1, name=name, extra_env={"GW_LOG_FORMAT": "json"})
-    wait_text(w, r'^\{.*"message":"state: starting -> running"\}$')
+    wait_text(w, r'^\{.*"message":"state: starting -> running"')
     w.signal(signal.SIGTTIN)
     w.signal(signal.SIGHUP)
     wait_text(w, r'^\{.*"message":"reload 1 ok: ')
@@ -99,7 +103,8 @@ def test_json_format(gw):
     for line in w.text().splitlines():
         if line.startswith("{"):
             o = json.loads(line)
-            assert set(o) == {"time", "level", "name", "message"}, o
+            assert {"time", "level", "name", "message"} <= set(o) <= \
+                {"time", "level", "name", "message"} | EVENT_FIELDS, o
             assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$", o["time"]), o
             assert o["name"] == name, o
             objs.append(o)
@@ -109,25 +114,33 @@ def test_json_format(gw):
     assert not [ln for ln in w.text().splitlines() if "] [gunicorn-wrapper] [" in ln]
 
 
+def journal_env(path):
+    """JOURNAL_STREAM naming the file the wrapper's stderr goes to: what
+    journald's stream looks like to the wrapper."""
+    path.touch()
+    st = os.stat(path)
+    return {"JOURNAL_STREAM": "{}:{}".format(st.st_dev, st.st_ino)}
+
+
 def test_journal_stream_prefixes(gw):
-    log = gw.tmp / "journal.log"
-    log.touch()
-    st = os.stat(log)
-    w = gw.wrapper(workers=1, log_name="journal.log",
-                   extra_env={"JOURNAL_STREAM": "{}:{}".format(st.st_dev, st.st_ino),
-                              "GW_LOG_LEVEL": "info"})
-    wait_text(w, r"^<6>\[.* state: starting -> running$")
+    """Under journald, "<N>message" only: journald has the time and the unit."""
+    env = journal_env(gw.tmp / "journal.log")
+    env["GW_LOG_LEVEL"] = "info"
+    w = gw.wrapper(workers=1, log_name="journal.log", extra_env=env)
+    wait_text(w, r"^<6>master \d+ ready: 1 workers$")
     w.signal(signal.SIGUSR2)
     helpers.wait_for(lambda: "SIGUSR2 ignored" in w.text(), 5, "SIGUSR2 line")
     w.signal(signal.SIGTERM)
     assert w.wait_exit(30) == 0
-    ours = [ln for ln in w.text().splitlines() if "] [gunicorn-wrapper] [" in ln]
+    ours = [ln for ln in w.text().splitlines() if re.match(r"^<\d>", ln)]
     assert ours
     for ln in ours:
-        assert re.match(r"^<[3-7]>\[", ln), ln
-        assert not re.search(r"\] \[(INFO|WARNING|DEBUG|ERROR)\] ", ln), ln
-    assert any(ln.startswith("<4>") and "SIGUSR2 ignored" in ln for ln in ours), ours
-    assert any(ln.startswith("<6>") and "exiting with status 0" in ln for ln in ours), ours
+        assert re.match(r"^<[3-7]>[^\[<]", ln), ln
+        assert "[gunicorn-wrapper]" not in ln and "[app]" not in ln, ln
+        assert not re.search(r"\d\d:\d\d:\d\d", ln), ln
+    assert "<4>SIGUSR2 ignored: send SIGHUP to reload" in ours, ours
+    assert "<6>exiting with status 0" in ours, ours
+    assert not wrapper_lines(w), wrapper_lines(w)
 
     # Another file's device:inode (inherited from some other service): no prefixes.
     other = os.stat(gw.tmp)
@@ -172,3 +185,89 @@ def test_help_and_version(gw):
     r = subprocess.run("{} --help >&-".format(GW_BIN), shell=True, capture_output=True,
                        timeout=10)
     assert r.returncode != 0
+
+
+def _levels(w, form):
+    """[(level, message, fields)] of the wrapper's own lines, in form."""
+    out = []
+    for ln in w.text().splitlines():
+        if form == "text":
+            m = LEVEL_LINE.match(ln)
+            if m:
+                out.append((m.group(2).lower(), m.group(3), {}))
+        elif form == "json":
+            if ln.startswith("{"):
+                o = json.loads(ln)
+                out.append((o["level"], o["message"], o))
+        else:
+            m = re.match(r"^<(\d)>(.*)$", ln)
+            if m:
+                out.append(({3: "error", 4: "warning", 5: "notice", 6: "info",
+                             7: "debug"}[int(m.group(1))], m.group(2), {}))
+    return out
+
+
+@pytest.mark.parametrize("form", ["text", "json", "journal"])
+def test_failures_are_errors(gw, form):
+    """A failed reload, the serving master dying unasked and the wrapper
+    exiting non-zero are err (what `journalctl -p err` shows); a good
+    reload, a planned master exit and the stop are not."""
+    env = {"GW_LOG_LEVEL": "info"}
+    if form == "json":
+        env["GW_LOG_FORMAT"] = "json"
+    elif form == "journal":
+        env.update(journal_env(gw.tmp / "wrapper.log"))
+    w = gw.wrapper(workers=1, extra_env=env)
+    gw.wait_serving(timeout=20)
+    first = helpers.wait_for(lambda: gw.masters(), 10, "a master")[0]
+    gw.set_version("2")
+    w.signal(signal.SIGHUP)
+    wait_text(w, r"reload 1 ok: ")
+    good = helpers.wait_for(lambda: [m for m in gw.masters() if m != first], 20,
+                            "the new master")[0]
+    helpers.wait_for(lambda: gw.masters() == [good], 20, "the old master gone")
+    gw.set_version("broken")
+    w.signal(signal.SIGHUP)
+    wait_text(w, r"reload 2 failed: ")
+    helpers.wait_for(lambda: gw.masters() == [good], 20, "the broken master gone")
+    os.kill(good, signal.SIGKILL)
+    assert w.wait_exit(30) == 128 + signal.SIGKILL, w.log.tail()
+
+    lines = _levels(w, form)
+    assert lines, w.text()[-2000:]
+
+    def level_of(pattern):
+        hits = [(lv, msg, f) for lv, msg, f in lines if re.search(pattern, msg)]
+        assert hits, "no line /{}/ in {}".format(pattern, [x[1] for x in lines])
+        return hits[0]
+
+    assert level_of(r"^reload 2 failed: ")[0] == "error"
+    assert level_of(r"^master {} killed by signal 9".format(good))[0] == "error"
+    assert level_of(r"^exiting with status 137$")[0] == "error"
+    assert level_of(r"^reload 1 ok: ")[0] == "info"
+    # The old master of reload 1 was retired: planned, not an error.
+    assert level_of(r"^master {} (exited|killed)".format(first))[0] == "info"
+    errors = [msg for lv, msg, _ in lines if lv == "error"]
+    assert len(errors) <= 4, errors
+    if form != "json":
+        return
+    # The fields a log shipper filters on.
+    f = level_of(r"^reload 2 failed: ")[2]
+    assert f["event"] == "reload_failed" and f["result"] == "failed", f
+    assert f["reload_id"] == 2 and f["old_master"] == good, f
+    assert isinstance(f["duration_s"], (int, float)) and f["duration_s"] >= 0, f
+    assert f["reason"] and f["message"].endswith(f["reason"]), f
+    f = level_of(r"^reload 1 ok: ")[2]
+    assert f["event"] == "reload_ok" and f["result"] == "ok", f
+    assert f["reload_id"] == 1 and (f["old_master"], f["new_master"]) == (first, good), f
+    assert "reason" not in f, f
+    f = level_of(r"^reload 1: starting")[2]
+    assert (f["event"], f["reload_id"], f["old_master"]) == ("reload_start", 1, first), f
+    f = level_of(r"^master {} killed".format(good))[2]
+    assert (f["event"], f["master"]) == ("master_exit", good), f
+    assert f["reason"] == "killed by signal 9 (SIGKILL)", f
+    f = level_of(r"^exiting with status 137$")[2]
+    assert (f["event"], f["exit_status"]) == ("exit", 137), f
+    f = level_of(r"^started gunicorn master {}$".format(first))[2]
+    assert (f["event"], f["master"]) == ("master_start", first), f
+    assert level_of(r"^gunicorn-wrapper \S+ \(pid")[2]["event"] == "start"
