@@ -124,7 +124,7 @@ show_progress(char *buf, size_t size, const msgpack_object *p, double since)
 {
 	char		 phase[40];
 	long long	 id, ready, workers;
-	double		 elapsed, budget;
+	double		 elapsed, budget, pe, plen;
 	size_t		 l;
 
 	if (p == NULL || p->type != MSGPACK_OBJECT_MAP)
@@ -145,9 +145,22 @@ show_progress(char *buf, size_t size, const msgpack_object *p, double since)
 	}
 	elapsed = reply_range(p, PROTO_K_ELAPSED, 0, SECONDS_MAX, -1);
 	budget = reply_range(p, PROTO_K_BUDGET, 0, SECONDS_MAX, -1);
+	pe = reply_range(p, PROTO_K_PHASE_ELAPSED, 0, SECONDS_MAX, -1);
+	plen = reply_range(p, PROTO_K_PHASE_LENGTH, 0, SECONDS_MAX, -1);
+	if (!(isfinite(since) && since > 0 && since < SECONDS_MAX))
+		since = 0;
+	/* The probation against its own length, not the warm-up's. */
+	if (strcmp(phase, "probation") == 0 && pe >= 0 && plen >= 0) {
+		snprintf(buf + l, size - l, ", %.1f s of %g s probation",
+		    pe + since, plen);
+		l = strlen(buf);
+		if (elapsed >= 0)
+			snprintf(buf + l, size - l, ", %.1f s in all",
+			    elapsed + since);
+		return 0;
+	}
 	if (elapsed >= 0) {
-		if (isfinite(since) && since > 0 && since < SECONDS_MAX)
-			elapsed += since;
+		elapsed += since;
 		snprintf(buf + l, size - l, ", %.1f s", elapsed);
 		l = strlen(buf);
 		if (budget > 0)
@@ -212,6 +225,22 @@ show_status(FILE *f, const msgpack_object *m)
 	fprintf(f, "  master     %s\n", master);
 	shown = show_pids(f, "  workers   ", reply_array(m, PROTO_K_WORKERS));
 	fprintf(f, "%s\n", shown ? "" : " none");
+	/* A reload's new generation, while it has one. */
+	reply_pid(m, PROTO_K_NEW_MASTER, line, sizeof line);
+	if (strcmp(line, "-") != 0) {
+		fprintf(f, "  new master %s\n", line);
+		shown = show_pids(f, "  new workers",
+		    reply_array(m, PROTO_K_NEW_WORKERS));
+		fprintf(f, "%s\n", shown ? "" : " none");
+	}
+	/* ... and the one it retires, while it drains. */
+	reply_pid(m, PROTO_K_OLD_MASTER, line, sizeof line);
+	if (strcmp(line, "-") != 0) {
+		fprintf(f, "  old master %s (draining)\n", line);
+		shown = show_pids(f, "  old workers",
+		    reply_array(m, PROTO_K_OLD_WORKERS));
+		fprintf(f, "%s\n", shown ? "" : " none");
+	}
 	/* gunicorn 25+: the dirty arbiter first, then its dirty workers. */
 	w = reply_array(m, PROTO_K_DIRTY);
 	if (w != NULL && w->via.array.size > 0) {

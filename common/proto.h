@@ -88,6 +88,7 @@
 /* workers */
 #define PROTO_K_MASTERS		"masters"
 #define PROTO_K_NEW_WORKERS	"new_workers"
+#define PROTO_K_OLD_WORKERS	"old_workers"
 /* PROTO_K_WORKERS (status, workers: PIDs; progress: a count) and
  * PROTO_K_NEW_MASTER are shared with other maps. */
 
@@ -141,6 +142,10 @@
 #define PROTO_K_PHASE		"phase"
 #define PROTO_K_ELAPSED		"elapsed"
 #define PROTO_K_BUDGET		"budget"
+/* The phase's own clock: its elapsed time, and its length where it has
+ * one (warming: the warm-up budget; probation: the probation). */
+#define PROTO_K_PHASE_ELAPSED	"phase_elapsed"
+#define PROTO_K_PHASE_LENGTH	"phase_length"
 #define PROTO_K_READY		"ready"
 #define PROTO_K_WORKERS		"workers"
 /* At most this often while only a count changes; a phase change at once. */

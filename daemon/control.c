@@ -359,8 +359,13 @@ pack_progress(msgpack_packer *pk, const struct reload_progress *p)
 	proto_map_str(&m, PROTO_K_PHASE, p->phase);
 	proto_map_double(&m, PROTO_K_ELAPSED, p->elapsed);
 	proto_map_double(&m, PROTO_K_BUDGET, p->budget);
+	proto_map_double(&m, PROTO_K_PHASE_ELAPSED, p->phase_elapsed);
+	if (p->phase_length >= 0)
+		proto_map_double(&m, PROTO_K_PHASE_LENGTH, p->phase_length);
 	proto_map_int(&m, PROTO_K_READY, p->ready);
 	proto_map_int(&m, PROTO_K_WORKERS, p->workers);
+	if (p->new_master != 0)
+		proto_map_pid(&m, PROTO_K_NEW_MASTER, p->new_master);
 	proto_map_end(&m, pk);
 }
 
@@ -376,19 +381,36 @@ pack_totals(msgpack_packer *pk, unsigned long long ok,
 	proto_map_end(&m, pk);
 }
 
-/* The children of master, less the PID except (0: none); *n of them. */
+static pid_t
+pid_of(const struct master *m)
+{
+	return m != NULL ? m->pid : 0;
+}
+
+/*
+ * The children of master that are its own (forked) processes: less the
+ * PID except (0: none), and less any child that exec'd (a reload's new
+ * master, before the reload knows its PID: its argv is not where its
+ * parent's is); *n of them.
+ */
 static pid_t *
 children_of(const struct master *master, pid_t except, size_t *n)
 {
-	pid_t	*kids = NULL;
-	size_t	 i, nk = 0;
+	pid_t			*kids = NULL;
+	size_t			 i, nk = 0;
+	unsigned long long	 arg, karg;
 
 	*n = 0;
 	if (master == NULL || proc_children(master->pid, &kids, &nk) == -1)
 		return NULL;
+	arg = proc_arg_start(master->pid);
 	for (i = 0; i < nk; i++) {
-		if (kids[i] != except)
-			kids[(*n)++] = kids[i];
+		if (kids[i] == except)
+			continue;
+		if (arg != 0 && (karg = proc_arg_start(kids[i])) != 0 &&
+		    karg != arg)
+			continue;
+		kids[(*n)++] = kids[i];
 	}
 	return kids;
 }
@@ -397,22 +419,28 @@ static void
 cmd_status(struct client *c, const struct cmd_request *req)
 {
 	struct gw		*gw = c->gw;
-	struct master		*nm = reload_new_master(gw);
+	struct reload_roles	 ro;
 	struct reload_progress	 p;
 	struct proto_map	 m;
 	msgpack_packer		*pk;
-	pid_t			*kids, *dirty = NULL, arb = 0;
-	size_t			 nw, nd = 0, i, j;
+	pid_t			*kids, *newkids, *oldkids, *dirty = NULL, arb = 0;
+	size_t			 nw, nn, no, nd = 0, i, j;
 	unsigned long long	 n_ok, n_failed;
 	unsigned		 h;
 	const char		*state;
 
 	(void)req;
-	kids = children_of(gw->cur, nm != NULL ? nm->pid : 0, &nw);
+	/* Mid-reload, up to three generations: serving, warming or on
+	 * probation, draining. */
+	reload_roles(gw, &ro);
+	kids = children_of(ro.serving, pid_of(ro.incoming), &nw);
+	newkids = children_of(ro.incoming, 0, &nn);
+	oldkids = children_of(ro.outgoing, pid_of(ro.serving), &no);
 	/* gunicorn 25+'s dirty arbiter and its workers: listed apart, the
 	 * arbiter first. */
-	if (gw->cur != NULL &&
-	    ready_dirty_of(gw->cur->pid, &arb, &dirty, &nd) == 0 && arb != 0) {
+	if (ro.serving != NULL &&
+	    ready_dirty_of(ro.serving->pid, pid_of(ro.incoming), &arb,
+	    &dirty, &nd) == 0 && arb != 0) {
 		for (i = j = 0; i < nw; i++) {
 			if (kids[i] != arb)
 				kids[j++] = kids[i];
@@ -433,9 +461,13 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	proto_map_int(&m, PROTO_K_PID, getpid());
 	proto_map_str(&m, PROTO_K_STATE, state);
 	proto_map_double(&m, PROTO_K_UPTIME, now_real() - gw->started);
-	proto_map_pid(&m, PROTO_K_MASTER, gw->cur != NULL ? gw->cur->pid : 0);
+	proto_map_pid(&m, PROTO_K_MASTER, pid_of(ro.serving));
 	proto_map_pids(&m, PROTO_K_WORKERS, kids, nw);
 	proto_map_pids(&m, PROTO_K_DIRTY, dirty, nd);
+	proto_map_pid(&m, PROTO_K_NEW_MASTER, pid_of(ro.incoming));
+	proto_map_pids(&m, PROTO_K_NEW_WORKERS, newkids, nn);
+	proto_map_pid(&m, PROTO_K_OLD_MASTER, pid_of(ro.outgoing));
+	proto_map_pids(&m, PROTO_K_OLD_WORKERS, oldkids, no);
 	proto_map_double(&m, PROTO_K_WARMUP, gw->cfg.warmup);
 	proto_map_str(&m, PROTO_K_READY_MODE,
 	    options_ready_name(gw->cfg.ready));
@@ -453,6 +485,8 @@ cmd_status(struct client *c, const struct cmd_request *req)
 		history_pack_entry(pk, history_at(&gw->history, h));
 	client_reply(c, &m);
 	free(kids);
+	free(newkids);
+	free(oldkids);
 	free(dirty);
 }
 
@@ -464,7 +498,8 @@ static void
 cmd_workers(struct client *c, const struct cmd_request *req)
 {
 	struct gw		*gw = c->gw;
-	struct master		*nm = reload_new_master(gw), *ma;
+	struct reload_roles	 ro;
+	struct master		*ma;
 	struct proto_map	 m;
 	pid_t			*kids, *newkids, *masters;
 	size_t			 nk, nn, n = 0;
@@ -478,15 +513,16 @@ cmd_workers(struct client *c, const struct cmd_request *req)
 		if (!ma->exited)
 			masters[n++] = ma->pid;
 	}
-	kids = children_of(gw->cur, nm != NULL ? nm->pid : 0, &nk);
-	newkids = children_of(nm, 0, &nn);
+	reload_roles(gw, &ro);
+	kids = children_of(ro.serving, pid_of(ro.incoming), &nk);
+	newkids = children_of(ro.incoming, 0, &nn);
 
 	proto_map_init(&m);
 	proto_map_bool(&m, PROTO_K_OK, 1);
-	proto_map_pid(&m, PROTO_K_MASTER, gw->cur != NULL ? gw->cur->pid : 0);
+	proto_map_pid(&m, PROTO_K_MASTER, pid_of(ro.serving));
 	proto_map_pids(&m, PROTO_K_MASTERS, masters, n);
 	proto_map_pids(&m, PROTO_K_WORKERS, kids, nk);
-	proto_map_pid(&m, PROTO_K_NEW_MASTER, nm != NULL ? nm->pid : 0);
+	proto_map_pid(&m, PROTO_K_NEW_MASTER, pid_of(ro.incoming));
 	proto_map_pids(&m, PROTO_K_NEW_WORKERS, newkids, nn);
 	client_reply(c, &m);
 	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_DEBUG, "control: "

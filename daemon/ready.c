@@ -1312,12 +1312,14 @@ ready_free(struct ready *r)
 }
 
 int
-ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
+ready_dirty_of(pid_t master, pid_t except, pid_t *arbiter, pid_t **dirty,
+    size_t *ndirty)
 {
 	struct fileid	*mf = NULL;
 	struct held	 h[64];
 	size_t		 nmf = 0, capmf = 0, n, i, k, ngk;
 	pid_t		*kids, *gk;
+	unsigned long long arg, karg;
 	int		 nh, f, foreign;
 
 	*arbiter = 0;
@@ -1328,10 +1330,16 @@ ready_dirty_of(pid_t master, pid_t *arbiter, pid_t **dirty, size_t *ndirty)
 		free(mf);
 		return -1;
 	}
+	arg = proc_arg_start(master);
 	for (i = 0; i < n && *arbiter == 0; i++) {
 		/* The arbiter has children and holds no file of the master's
-		 * (or holds its own workers'); a new master is exec'd. */
-		if (proc_children(kids[i], &gk, &ngk) == -1)
+		 * (or holds its own workers').  A new master does too, but it
+		 * exec'd: its argv is not where the master's is, as a forked
+		 * child's is (GUNICORN_PID in its environment says so as well,
+		 * until setproctitle blanks it). */
+		if (kids[i] == except || (arg != 0 &&
+		    (karg = proc_arg_start(kids[i])) != 0 && karg != arg) ||
+		    proc_children(kids[i], &gk, &ngk) == -1)
 			continue;
 		free(gk);
 		if (ngk == 0 || (nh = held_files(kids[i], h, 64)) == -1 ||

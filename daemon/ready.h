@@ -78,11 +78,12 @@ void		 ready_free(struct ready *);
 
 /*
  * A master's dirty arbiter (gunicorn 25+) and its dirty workers, told
- * apart from its HTTP workers by whose heartbeat files the master holds:
- * *arbiter (0 if none) and a malloc'd array of dirty worker PIDs.  For
- * `status`.  0, or -1 when the master cannot be read.
+ * apart from its HTTP workers by whose heartbeat files the master holds,
+ * and from a new master (a reload's: except, or any child that exec'd) by
+ * lineage: *arbiter (0 if none) and a malloc'd array of dirty worker
+ * PIDs.  For `status`.  0, or -1 when the master cannot be read.
  */
-int		 ready_dirty_of(pid_t, pid_t *, pid_t **, size_t *);
+int		 ready_dirty_of(pid_t, pid_t, pid_t *, pid_t **, size_t *);
 
 /*
  * SIGKILL the master's HTTP workers that have not shown a heartbeat yet

@@ -351,10 +351,41 @@ reload_pending(const struct gw *gw)
 	return gw->reload->pending;
 }
 
-struct master *
-reload_new_master(const struct gw *gw)
+/*
+ * Who is what, as an operator means it: the old generation serves until it
+ * is sent SIGTERM (draining), and from then on the new one does, though
+ * gw->cur moves only when the old master has exited (reload_promote).
+ */
+void
+reload_roles(const struct gw *gw, struct reload_roles *ro)
 {
-	return gw->reload->new;
+	const struct reload	*r = gw->reload;
+
+	ro->serving = gw->cur;
+	ro->incoming = ro->outgoing = NULL;
+	switch (r->state) {
+	case RS_IDLE:
+	case RS_CHECKING:
+	case RS_SETTLING:
+		break;
+	case RS_FORKING:
+	case RS_WARMING:
+	case RS_PROBATION:
+	case RS_ABORTING:
+		ro->incoming = r->new != gw->cur ? r->new : NULL;
+		break;
+	case RS_DRAINING:
+	case RS_PROMOTING:
+		if (r->new != NULL)
+			ro->serving = r->new;
+		if (r->old != NULL && r->old != ro->serving && !r->old->exited)
+			ro->outgoing = r->old;
+		break;
+	case RS_COUNT:
+		break;
+	}
+	if (ro->incoming != NULL && ro->incoming->exited)
+		ro->incoming = NULL;
 }
 
 const char *
@@ -740,7 +771,7 @@ is_dirty_arbiter(pid_t master, pid_t pid)
 	pid_t	*dirty = NULL, arb = 0;
 	size_t	 nd = 0;
 
-	if (ready_dirty_of(master, &arb, &dirty, &nd) == -1)
+	if (ready_dirty_of(master, 0, &arb, &dirty, &nd) == -1)
 		arb = 0;
 	free(dirty);
 	return arb != 0 && arb == pid;
@@ -1690,6 +1721,10 @@ reload_progress(const struct gw *gw, struct reload_progress *p)
 	p->phase = reload_state_str(r->state);
 	p->elapsed = now_mono() - r->t0;
 	p->budget = gw->cfg.warmup;
+	p->phase_elapsed = now_mono() - r->phase_t0;
+	p->phase_length = r->state == RS_WARMING ? gw->cfg.warmup :
+	    r->state == RS_PROBATION ? gw->cfg.probation : -1;
+	p->new_master = r->new != NULL ? r->new->pid : 0;
 	p->ready = nr;
 	p->workers = nw;
 	return 0;

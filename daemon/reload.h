@@ -166,8 +166,13 @@ void	reload_child_exited(struct gw *, pid_t, int);
 void	reload_abandon(struct gw *, const char *);
 int	reload_running(const struct gw *);
 int	reload_pending(const struct gw *);
-/* The new master of the running reload, or NULL. */
-struct master *reload_new_master(const struct gw *);
+/* The generations' roles mid-reload, for `status` and `workers`: the one
+ * serving (NULL: none), the one warming or on probation, the one
+ * draining (NULL: none). */
+struct reload_roles {
+	struct master	*serving, *incoming, *outgoing;
+};
+void	reload_roles(const struct gw *, struct reload_roles *);
 const char *reload_state_name(const struct gw *);
 /* The reloads this wrapper has finished since it started: ok, failed. */
 void	reload_totals(const struct gw *, unsigned long long *,
@@ -186,8 +191,12 @@ struct reload_progress {
 	const char	*phase;		/* reload_state_name() */
 	double		 elapsed;	/* s since it began */
 	double		 budget;	/* s: the warm-up budget */
+	double		 phase_elapsed;	/* s in this phase */
+	double		 phase_length;	/* s it may take: the warm-up
+					 * budget, the probation; -1 */
 	int		 ready;		/* new workers ready */
 	int		 workers;	/* new workers seen */
+	pid_t		 new_master;	/* 0 until known */
 };
 /* 0 and p filled while a reload runs; -1 when idle. */
 int	reload_progress(const struct gw *, struct reload_progress *);

@@ -67,6 +67,7 @@ CORE = {
     "test_reload": (),
     "test_identity": (),
     "test_quickstart": (),
+    "test_status_reload": (),
     "test_faults": ("test_kill9_", "test_sigkill_wrapper_during_reload",
                     "test_stop_after_adopting", "test_pidfile_tampered",
                     "test_stop_during_reload"),

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: MIT
+"""`status` polled through a whole reload: what it says must be true at
+every moment, not only when the wrapper is idle.
+
+Why this file exists (issue 18): with setproctitle active, every reload
+showed the new master and its workers as gunicorn 25+'s dirty arbiter
+(`dirty 26582 26584 26585 (arbiter first)`), even on 20.1, which has none;
+the new master appeared nowhere else; and the probation was shown against
+the warm-up's budget.  The suite ran in both setproctitle modes but never
+looked at `status` mid-reload.  Here every sample of the raw reply, of
+`gwctl --json status` and of the text is checked against /proc: the
+serving master and its workers, the new master (a child of the serving
+one) and its workers, no dirty arbiter, and each phase's own clock.
+
+The module is in conftest's CORE: `make check` runs it in both setproctitle
+modes, on 20.1, 23 and 26 (the last two skip where ../shared is absent).
+"""
+
+import re
+import signal
+import time
+
+import pytest
+
+import control_helpers as ch
+import helpers
+import versions
+
+WARMUP = 20
+PROBATION = 3
+BOOT = "1.0"          # s of import: the warming phase is long enough to see
+
+
+def live_children(pid):
+    return set(p for p in helpers.children(pid) if helpers.is_alive(p))
+
+
+def check_sample(st, old, seen):
+    """One raw status reply taken mid-reload (or just before/after)."""
+    ch.assert_status_types(st)
+    assert st["dirty"] == [], "a dirty arbiter on a WSGI app: {!r}".format(st)
+    prog = st.get("progress")
+    nm = st.get("new_master")
+    if prog is None:
+        assert nm is None and st["new_workers"] == [], st
+        assert st.get("old_master") is None and st["old_workers"] == [], st
+        return
+    phase = prog["phase"]
+    seen.setdefault(phase, []).append(st)
+    assert prog["phase_elapsed"] >= 0 and prog["elapsed"] >= prog["phase_elapsed"] - 0.01, prog
+    if phase == "warming":
+        assert prog["phase_length"] == WARMUP, prog
+    elif phase == "probation":
+        assert prog["phase_length"] == PROBATION, prog
+        assert prog["phase_elapsed"] <= PROBATION + 2.0, prog
+    else:
+        assert "phase_length" not in prog, prog
+    om = st.get("old_master")
+    if phase in ("draining", "promoting"):
+        # The old master was sent SIGTERM: the new one serves, the old
+        # one drains (until it has exited).
+        assert nm is None and st["new_workers"] == [], (phase, st)
+        assert st["master"] == prog["new_master"] != old, (phase, st)
+        assert om in (None, old), (phase, st)
+        assert not set(st["old_workers"]) & set(st["workers"]), st
+        if om is not None:
+            seen.setdefault("old", set()).add(om)
+        return
+    assert om is None and st["old_workers"] == [], (phase, st)
+    if nm is None:
+        assert phase in ("checking", "settling", "forking"), st
+        assert "new_master" not in prog and st["new_workers"] == [], st
+        return
+    assert st["master"] == old and prog["new_master"] == nm, st
+    assert nm != st["master"] and nm not in st["workers"], st
+    assert not set(st["new_workers"]) & set(st["workers"]), st
+    # Against /proc, allowing for processes that exited since the reply.
+    if st["master"] == old and helpers.is_alive(nm):
+        assert helpers.ppid_of(nm) == old, "new master {} is not the serving master's child".format(nm)
+    kids = live_children(nm)
+    for p in st["new_workers"]:
+        if helpers.is_alive(p) and helpers.is_alive(nm):
+            assert p in kids or not helpers.is_alive(p), (p, kids)
+
+
+def check_text(text, st_json):
+    """gwctl status (text) agrees with gwctl --json status taken at once."""
+    assert not re.search(r"^\s*dirty", text, re.M), text
+    m = re.search(r"^\s*new master\s+(\d+)\s*$", text, re.M)
+    if m:
+        assert re.search(r"^\s*new workers", text, re.M), text
+        return int(m.group(1))
+    return None
+
+
+@pytest.mark.parametrize("version", versions.ALL)
+def test_status_through_reload(gw, version):
+    w = versions.wrapper(gw, version=version, workers=2, warmup=WARMUP,
+                         extra_wrapper=["--probation", str(PROBATION)],
+                         extra_env={"APP_BOOT": BOOT})
+    gw.wait_serving()
+    sock = ch.sock_path(gw)
+    helpers.wait_for(lambda: ch.status(sock)["state"] == "running", 20, "state running")
+    st = ch.status(sock)
+    old = st["master"]
+    assert old and st.get("new_master") is None and st["new_workers"] == [], st
+    assert st["progress"] is None, st
+
+    gw.set_version("2")
+    w.signal(signal.SIGHUP)
+    seen, text_new, json_new = {}, set(), set()
+    deadline = time.monotonic() + WARMUP + PROBATION + 30
+    done = None
+    while time.monotonic() < deadline:
+        st = ch.status(sock)
+        check_sample(st, old, seen)
+        hist = [e for e in st["history"] if e["id"] == 1]
+        if hist and hist[0]["result"] != "running":
+            done = hist[0]
+            break
+        js = ch.gwctl_json(gw, "status", "app")
+        if js.get("new_master"):
+            json_new.add(js["new_master"])
+            ph = (js.get("progress") or {}).get("phase")
+            assert ph is None or js["progress"]["new_master"] == js["new_master"], js
+        r = ch.gwctl(gw, "status", "app")
+        assert r.returncode == 0, r
+        m = re.search(r"^\s*old master\s+(\d+) \(draining\)$", r.stdout, re.M)
+        if m:
+            assert int(m.group(1)) == old, r.stdout
+        n = check_text(r.stdout, js)
+        if n is not None:
+            text_new.add(n)
+            if "probation" in r.stdout:
+                assert re.search(r"s of %g s probation" % PROBATION, r.stdout), r.stdout
+                assert "budget" not in r.stdout.split("probation")[1].splitlines()[0], r.stdout
+        time.sleep(0.05)
+    assert done is not None, "reload 1 did not finish:\n" + w.text()[-3000:]
+    assert done["result"] == "ok", done
+    nm = done["new_master"]
+    # Each phase with a new master named it, and named the one promoted.
+    for phase in ("warming", "probation"):
+        assert phase in seen, "phase {} never seen in status: {}".format(phase, sorted(seen))
+        assert {s["new_master"] for s in seen[phase]} == {nm}, seen[phase]
+    assert json_new == {nm} and text_new == {nm}, (json_new, text_new, nm)
+    # After: the new master serves, and nothing is new any more.
+    helpers.wait_for(lambda: ch.status(sock)["progress"] is None, 10, "reload over")
+    st = ch.status(sock)
+    assert st["master"] == nm and st.get("new_master") is None and st["new_workers"] == [], st
+    assert st.get("old_master") is None and st["old_workers"] == [], st
+    assert st["dirty"] == [], st
+    r = ch.gwctl(gw, "status")
+    assert "new master" not in r.stdout, r.stdout
