@@ -186,6 +186,7 @@ struct reload {
 	int			 old_code;	/* ... with this exit code */
 
 	double			 t0, phase_t0, deadline;
+	double			 budget;	/* warm-up s, fixed as it starts */
 	struct event		*timer;		/* phase ticks, deadlines */
 
 	pid_t			 check_pid;	/* gunicorn --check-config */
@@ -528,6 +529,7 @@ reload_open(struct gw *gw, enum reload_trigger trigger)
 	r->old_arg = proc_arg_start(gw->cur->pid);
 	r->old_lost = 0;
 	r->t0 = r->phase_t0 = now_mono();
+	r->budget = gw->cfg.warmup;
 }
 
 /* The new master is watched: follow its generation's warm-up. */
@@ -537,7 +539,8 @@ reload_warm(struct gw *gw)
 	struct reload	*r = gw->reload;
 
 	reload_set_state(gw, RS_WARMING);
-	r->probe = ready_start(gw, r->new->pid, gw->cfg.ready, gw->cfg.warmup,
+	r->budget = gw->cfg.warmup;
+	r->probe = ready_start(gw, r->new->pid, gw->cfg.ready, r->budget,
 	    ready_result_cb, gw);
 	/* A reload fails fast, and watches for crashes after ready. */
 	ready_set_failfast(r->probe, 1);
@@ -1083,7 +1086,7 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	ready_counts(r->probe, &nw, &nr);
 	switch (res) {
 	case READY_TIMEOUT:
-		reload_fail(gw, "not ready after %g s: %s", gw->cfg.warmup,
+		reload_fail(gw, "not ready after %g s: %s", r->budget,
 		    ready_reason(r->probe));
 		return;
 	case READY_FAILED:
@@ -1720,9 +1723,11 @@ reload_progress(const struct gw *gw, struct reload_progress *p)
 	p->id = r->e->id;
 	p->phase = reload_state_str(r->state);
 	p->elapsed = now_mono() - r->t0;
-	p->budget = gw->cfg.warmup;
+	/* Until the warm-up starts, the budget it will get. */
+	p->budget = r->state == RS_CHECKING || r->state == RS_SETTLING ||
+	    r->state == RS_FORKING ? gw->cfg.warmup : r->budget;
 	p->phase_elapsed = now_mono() - r->phase_t0;
-	p->phase_length = r->state == RS_WARMING ? gw->cfg.warmup :
+	p->phase_length = r->state == RS_WARMING ? r->budget :
 	    r->state == RS_PROBATION ? gw->cfg.probation : -1;
 	p->new_master = r->new != NULL ? r->new->pid : 0;
 	p->ready = nr;
