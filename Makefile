@@ -224,12 +224,14 @@ SYSTEMD_UNITS := gunicorn-wrapper@.service \
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(COMPLETIONDIR) \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) \
 	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS))
 	install -m 0755 gunicorn-wrapper $(DESTDIR)$(SBINDIR)/gunicorn-wrapper
 	install -m 0755 gwctl $(DESTDIR)$(BINDIR)/gwctl
 	install -m 0644 man/gunicorn-wrapper.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 man/gwctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/gunicorn-wrapper-protocol.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 contrib/bash-completion/gwctl \
 	    $(DESTDIR)$(COMPLETIONDIR)/gwctl
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
@@ -250,6 +252,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/gunicorn-wrapper $(DESTDIR)$(BINDIR)/gwctl \
 	    $(DESTDIR)$(MANDIR)/man8/gunicorn-wrapper.8 \
 	    $(DESTDIR)$(MANDIR)/man1/gwctl.1 \
+	    $(DESTDIR)$(MANDIR)/man7/gunicorn-wrapper-protocol.7 \
 	    $(DESTDIR)$(COMPLETIONDIR)/gwctl \
 	    $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/LICENSE \
 	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(SYSTEMD_UNITS)) \

@@ -117,6 +117,7 @@ def expected_install():
         "usr/bin/gwctl": 0o755,
         "usr/share/man/man8/gunicorn-wrapper.8": 0o644,
         "usr/share/man/man1/gwctl.1": 0o644,
+        "usr/share/man/man7/gunicorn-wrapper-protocol.7": 0o644,
         "usr/share/bash-completion/completions/gwctl": 0o644,
         doc + "README.md": 0o644,
         doc + "LICENSE": 0o644,
@@ -167,7 +168,8 @@ def test_make_install_then_uninstall(built_tree, tmp_path):
 
     # The installed man pages pass the lint `make lint-man` applies.
     pages = [dest / "usr/share/man/man8/gunicorn-wrapper.8",
-             dest / "usr/share/man/man1/gwctl.1"]
+             dest / "usr/share/man/man1/gwctl.1",
+             dest / "usr/share/man/man7/gunicorn-wrapper-protocol.7"]
     r = run(["mandoc", "-Tlint", "-Wwarning"] + pages, 30)
     assert r.returncode == 0, "mandoc -Tlint:\n" + r.stdout + r.stderr
 
