@@ -616,13 +616,11 @@ main(int argc, char **argv)
 	char		 err[512], *path = NULL;
 	const char	*env;
 	double		 timeout;
-	int		 i, rc;
+	int		 rc;
 
 	memset(&ctl, 0, sizeof ctl);
 	if (parser_parse(argc, argv, &ctl.a, err, sizeof err) == -1) {
-		for (i = 1; i < argc; i++)
-			if (strcmp(argv[i], "--json") == 0)
-				ctl.a.json = 1;
+		ctl.a.json = parser_wants_json(argc, argv);
 		ctl_error(&ctl, "usage", err);
 		return EXIT_USAGE;
 	}

@@ -4,9 +4,10 @@
  *
  *   gwctl [-s SOCKET] [--json] [-t TIMEOUT] COMMAND [NAME] [ARGS]
  *
- * Options may stand anywhere; the first word that is not one is the
- * command, the next ones its arguments.
+ * Options may stand anywhere, in getopt_long(3)'s forms, until "--"; the
+ * first word that is not one is the command, the next ones its arguments.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,14 +37,145 @@ parser_usage(FILE *f)
 	fprintf(f,
 "  metrics [name]            Prometheus text format, for node_exporter\n"
 "\n"
-"  -s socket    the daemon's socket (instead of a name)\n"
-"  -t timeout   seconds to wait for an answer (for reload: its outcome)\n"
-"  --json       print the daemon's reply (or gwctl's error) as JSON\n"
-"  --version    print gwctl's version\n"
+"  -s, --socket=socket   the daemon's socket (instead of a name)\n"
+"  -t, --timeout=secs    seconds to wait for an answer (for reload: its\n"
+"                        outcome)\n"
+"  --json                print the daemon's reply (or gwctl's error) as JSON\n"
+"  --no-wait             reload: return once the reload is queued\n"
+"  --all                 reload: every daemon of the run directory\n"
+"  -h, --help            this text;  --version: gwctl's version\n"
+"\n"
+"Options may follow the command; -- ends them.\n"
 "\n"
 "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable,\n"
 "5 the socket is served by an untrusted user.  status NAME: 0 serving,\n"
 "3 not running or not serving, 4 status unknown (see gwctl(1)).\n");
+}
+
+/* The options, as getopt_long(3) takes them: "-t 5", "-t5", "--timeout 5",
+ * "--timeout=5", a unique prefix of a long name, and "--" to end them. */
+static const struct option long_options[] = {
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "version",	no_argument,		NULL, 'V' },
+	{ "json",	no_argument,		NULL, 'j' },
+	{ "no-wait",	no_argument,		NULL, 'N' },
+	{ "wait",	no_argument,		NULL, 'W' },
+	{ "all",	no_argument,		NULL, 'A' },
+	{ "socket",	required_argument,	NULL, 's' },
+	{ "timeout",	required_argument,	NULL, 't' },
+	{ NULL,		0,			NULL, 0 }
+};
+
+/*
+ * "-" first: every word comes back in order (code 1), so that options may
+ * follow the command whatever POSIXLY_CORRECT says, and "--" ends them;
+ * ":" next: a missing value is told from an unknown option.
+ */
+#define SHORT_OPTIONS	"-:hs:t:"
+
+/* The option the user typed, for a message: argv's word up to any '='. */
+static void
+bad_option(char *err, size_t errlen, char **argv, int optind_after,
+    const char *fmt)
+{
+	char		 word[64];
+	const char	*w = argv[optind_after - 1];
+	size_t		 l = strcspn(w, "=");
+
+	if (w[0] == '-' && w[1] != '-' && optopt != 0)
+		(void)snprintf(word, sizeof word, "-%c", optopt);
+	else
+		(void)snprintf(word, sizeof word, "%.*s", (int)(l < 60 ? l : 60),
+		    w);
+	(void)errbuf_set(err, errlen, fmt, word);
+}
+
+/* The options into a, the other words into words[]: their count, or -1
+ * with the error in err.  Stops at --help or --version. */
+static int
+parse_options(int argc, char **argv, struct ctl_args *a,
+    const char **words, int maxwords, char *err, size_t errlen)
+{
+	const char	*errstr;
+	int		 c, n = 0;
+
+	opterr = 0;		/* our messages, on one line */
+	optind = 1;
+	while ((c = getopt_long(argc, argv, SHORT_OPTIONS, long_options,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			a->action = CTL_HELP;
+			return 0;
+		case 'V':
+			a->action = CTL_VERSION;
+			return 0;
+		case 'j':
+			a->json = 1;
+			break;
+		case 'N':
+			a->wait = 0;
+			break;
+		case 'W':
+			a->wait = 1;
+			break;
+		case 'A':
+			a->all = 1;
+			break;
+		case 's':
+			if (*optarg == '\0')
+				return errbuf_set(err, errlen, "the socket "
+				    "path is empty");
+			a->socket = optarg;
+			break;
+		case 't':
+			if (parse_seconds(optarg, 0, 86400, &a->timeout,
+			    &errstr) == -1)
+				return errbuf_set(err, errlen, "timeout '%s': %s",
+				    optarg, errstr);
+			break;
+		case 1:
+			if (n == maxwords)
+				return errbuf_set(err, errlen,
+				    "too many arguments");
+			words[n++] = optarg;
+			break;
+		case ':':
+			bad_option(err, errlen, argv, optind, optopt == 's' ?
+			    "%s needs a socket path" :
+			    "%s needs a number of seconds");
+			return -1;
+		default:
+			/* An unknown option, an ambiguous prefix, or a value
+			 * given to one that takes none (optopt: its code). */
+			bad_option(err, errlen, argv, optind,
+			    strncmp(argv[optind - 1], "--", 2) == 0 &&
+			    optopt != 0 ? "option %s takes no value" :
+			    "unknown or ambiguous option %s");
+			return -1;
+		}
+	}
+	/* After "--": words, even those that start with '-'. */
+	for (; optind < argc; optind++) {
+		if (n == maxwords)
+			return errbuf_set(err, errlen, "too many arguments");
+		words[n++] = argv[optind];
+	}
+	return n;
+}
+
+int
+parser_wants_json(int argc, char **argv)
+{
+	int	 c, json = 0;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, SHORT_OPTIONS, long_options,
+	    NULL)) != -1)
+		if (c == 'j')
+			json = 1;
+	return json;
 }
 
 int
@@ -52,50 +184,16 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 {
 	const struct cmd_entry	*e;
 	const char		*words[8], *errstr;
-	int			 i, n = 0;
+	int			 n;
 
 	memset(a, 0, sizeof *a);
 	a->wait = 1;
-	for (i = 1; i < argc; i++) {
-		const char *s = argv[i];
-
-		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			a->action = CTL_HELP;
-			return 0;
-		}
-		if (strcmp(s, "--version") == 0) {
-			a->action = CTL_VERSION;
-			return 0;
-		}
-		if (strcmp(s, "--json") == 0)
-			a->json = 1;
-		else if (strcmp(s, "--no-wait") == 0)
-			a->wait = 0;
-		else if (strcmp(s, "--wait") == 0)
-			a->wait = 1;
-		else if (strcmp(s, "--all") == 0)
-			a->all = 1;
-		else if (strcmp(s, "-s") == 0 || strcmp(s, "--socket") == 0) {
-			if (++i >= argc || *argv[i] == '\0')
-				return errbuf_set(err, errlen, "%s needs a "
-				    "socket path", s);
-			a->socket = argv[i];
-		} else if (strcmp(s, "-t") == 0 ||
-		    strcmp(s, "--timeout") == 0) {
-			if (++i >= argc)
-				return errbuf_set(err, errlen, "%s needs a "
-				    "number of seconds", s);
-			if (parse_seconds(argv[i], 0, 86400, &a->timeout,
-			    &errstr) == -1)
-				return errbuf_set(err, errlen, "%s '%s': %s", s,
-				    argv[i], errstr);
-		} else if (s[0] == '-' && s[1] != '\0')
-			return errbuf_set(err, errlen, "unknown option %s", s);
-		else if (n == (int)(sizeof words / sizeof words[0]))
-			return errbuf_set(err, errlen, "too many arguments");
-		else
-			words[n++] = s;
-	}
+	n = parse_options(argc, argv, a, words,
+	    (int)(sizeof words / sizeof words[0]), err, errlen);
+	if (n == -1)
+		return -1;
+	if (a->action == CTL_HELP || a->action == CTL_VERSION)
+		return 0;
 	if (n == 0) {
 		char	 names[256];
 		size_t	 j, l = 0;

@@ -37,6 +37,9 @@ struct ctl_args {
 
 /* 0, or -1 with a one-line usage error in err. */
 int	parser_parse(int, char **, struct ctl_args *, char *, size_t);
+/* Whether --json was given, wherever the command line goes wrong: so that
+ * a usage error, too, is reported as JSON. */
+int	parser_wants_json(int, char **);
 /* The usage text, to f (stdout for --help, as is the convention). */
 void	parser_usage(FILE *);
 

@@ -451,6 +451,80 @@ def test_help_version_and_json_errors(gw):
     assert j["ok"] is False and j["code"] == "not-running" and "app.sock" in j["error"], j
 
 
+# getopt_long's forms, as every other command-line tool takes them
+# (issue 18: "-t5, --timeout=5, --socket=PATH and -- are all unknown").
+GOOD_FORMS = [
+    ["-sSOCK", "status"],
+    ["-s", "SOCK", "status"],
+    ["--socket", "SOCK", "status"],
+    ["--socket=SOCK", "status"],
+    ["status", "--socket=SOCK"],
+    ["--sock=SOCK", "status"],                       # a unique prefix
+    ["-t5", "status", "app"],
+    ["-t", "5", "status", "app"],
+    ["--timeout=5", "status", "app"],
+    ["--timeout", "5", "status", "app"],
+    ["status", "app", "-t5"],                        # options after the command
+    ["status", "app", "--timeout=5", "--json"],
+    ["--", "status", "app"],
+    ["status", "--", "app"],
+    ["--json", "-t5", "--", "status", "app"],
+]
+
+
+@pytest.mark.parametrize("argv", GOOD_FORMS, ids=[" ".join(a) for a in GOOD_FORMS])
+def test_getopt_forms(gw, fake, argv):
+    f = fake(always(status_reply()))
+    argv = [a.replace("SOCK", f.path) for a in argv]
+    r = ch.gwctl(gw, *argv, timeout=10)
+    assert r.returncode == 0, (argv, r.returncode, r.stdout, r.stderr)
+    assert f.requests == [{"cmd": "status"}], (argv, f.requests)
+    if "--json" in argv:
+        assert json.loads(r.stdout)["master"] == 200, r.stdout
+
+
+BAD_FORMS = [
+    (["--json=1", "status", "app"], "option --json takes no value"),
+    (["--bogus", "status", "app"], "unknown or ambiguous option --bogus"),
+    (["--bogus=3", "status", "app"], "unknown or ambiguous option --bogus"),
+    (["-x", "status", "app"], "unknown or ambiguous option -x"),
+    (["status", "app", "-t"], "-t needs a number of seconds"),
+    (["status", "app", "--timeout"], "--timeout needs a number of seconds"),
+    (["status", "app", "--timeout=abc"], "timeout 'abc'"),
+    (["-tabc", "status", "app"], "timeout 'abc'"),
+    (["status", "--socket"], "--socket needs a socket path"),
+    (["--socket=", "status"], "the socket path is empty"),
+]
+
+
+@pytest.mark.parametrize("argv,want", BAD_FORMS, ids=[" ".join(a) for a, _ in BAD_FORMS])
+def test_getopt_errors(gw, fake, argv, want):
+    f = fake(always(status_reply()))
+    r = ch.gwctl(gw, *argv, timeout=10)
+    assert r.returncode == 2, (argv, r.returncode, r.stdout, r.stderr)
+    line = ch.one_line(r.stderr)
+    assert want in line, (argv, line)
+    assert f.requests == [], "a usage error sent a request: {}".format(f.requests)
+    # The same error as JSON, however --json is spelt.
+    r = ch.gwctl(gw, "--js", *argv, timeout=10)
+    assert r.returncode == 2, r
+    j = json.loads(r.stdout)
+    assert j["ok"] is False and j["code"] == "usage" and want in j["error"], j
+
+
+def test_getopt_double_dash_and_timeout_value(gw, fake):
+    """After --, a word that starts with '-' is a name; -t's value is used,
+    whichever form gave it."""
+    ch.require_gwctl()
+    r = ch.gwctl(gw, "status", "--", "-t5", timeout=10)
+    assert r.returncode == 3 and "-t5.sock" in ch.one_line(r.stderr), r
+    fake(lambda req: [(3.0, status_reply())])
+    for form in (["-t0.3"], ["--timeout=0.3"], ["--timeout", "0.3"]):
+        # Status unknown (4), not the reply that comes after 3 s (0).
+        r = ch.gwctl(gw, *form, "status", "app", timeout=10)
+        assert r.returncode == 4, (form, r.returncode, r.stderr)
+
+
 def test_one_worker_and_zone(gw, fake):
     fake(always(status_reply(workers=[201])))
     r = ch.gwctl(gw, "status")
