@@ -10,7 +10,9 @@
  * from 0 when the wrapper does, as a Prometheus counter may.  From a
  * daemon too old to send it, the history's entries are counted instead,
  * which holds the last 50 only.  last_reload_id, which only grows, counts
- * every reload.  The last reload is the newest finished history entry.
+ * every reload.  The last reload is the newest finished history entry;
+ * last_success_timestamp_seconds, the end of the newest successful one,
+ * stays put while later reloads fail, for "no good deploy since" alerts.
  */
 #include <math.h>
 #include <stdio.h>
@@ -115,6 +117,27 @@ last_reload(const msgpack_object *m)
 	return NULL;
 }
 
+/* When the newest successful reload ended (started + duration), since
+ * the Unix epoch; NAN if none has, in the history kept. */
+static double
+last_success(const msgpack_object *m)
+{
+	const msgpack_object	*h = reply_array(m, PROTO_K_HISTORY), *e;
+	uint32_t		 i;
+	double			 t0, d;
+
+	for (i = h != NULL ? h->via.array.size : 0; i > 0; i--) {
+		e = &h->via.array.ptr[i - 1];
+		if (e->type != MSGPACK_OBJECT_MAP ||
+		    !reply_str_is(e, PROTO_K_RESULT, PROTO_RESULT_OK))
+			continue;
+		t0 = reply_range(e, PROTO_K_STARTED, 0, VALUE_MAX, NAN);
+		d = reply_range(e, PROTO_K_DURATION, 0, VALUE_MAX, NAN);
+		return t0 + d;		/* NAN if either is: left out */
+	}
+	return NAN;
+}
+
 static double
 count_result(const msgpack_object *m, const char *result)
 {
@@ -169,11 +192,19 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 	const msgpack_object	*m, *e, *w;
 	size_t			 i, s;
 	double			 v;
+	char			 buf[128];
 
 	family(f, "up", "gauge", "1 if the wrapper answered on its control "
 	    "socket.");
 	for (i = 0; i < n; i++)
 		sample(f, "up", t[i].name, NULL, NULL, up(&t[i]));
+
+	family(f, "build_info", "gauge", "Always 1; version is the running "
+	    "wrapper's.");
+	for (i = 0; i < n; i++)
+		if (up(&t[i]) && reply_str(t[i].reply, PROTO_K_VERSION, buf,
+		    sizeof buf))
+			sample(f, "build_info", t[i].name, "version", buf, 1);
 
 	family(f, "state", "gauge", "The wrapper's state: 1 for the current "
 	    "one.");
@@ -257,6 +288,14 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 			sample(f, "last_reload_timestamp_seconds", t[i].name,
 			    NULL, NULL, reply_range(e, PROTO_K_STARTED, 0,
 			    VALUE_MAX, NAN));
+
+	family(f, "last_success_timestamp_seconds", "gauge", "When the last "
+	    "successful reload ended, since the Unix epoch; absent if none "
+	    "in the history.");
+	for (i = 0; i < n; i++)
+		if (up(&t[i]))
+			sample(f, "last_success_timestamp_seconds", t[i].name,
+			    NULL, NULL, last_success(t[i].reply));
 
 	family(f, "last_reload_duration_seconds", "gauge", "How long the "
 	    "last finished reload took.");

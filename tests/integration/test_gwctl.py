@@ -577,6 +577,18 @@ def need_prometheus_client():
         pytest.skip("python3-prometheus-client is not installed (tools/install-deps)")
 
 
+def promtool_check(text):
+    """`promtool check metrics` on text, where Debian's prometheus package
+    is installed: the format and Prometheus's naming conventions."""
+    tool = shutil.which("promtool")
+    if tool is None:
+        return
+    r = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), \
+        "promtool check metrics:\n" + r.stdout + r.stderr
+
+
 def test_metrics_parse(gw, fake):
     need_prometheus_client()
     fake(always(status_reply(history=[entry(), entry(id=2, result="failed", duration=30.5,
@@ -605,6 +617,14 @@ def test_metrics_parse(gw, fake):
     assert s[("gunicorn_wrapper_last_reload_phase_seconds",
               (("name", "app"), ("phase", "warmup")))] == 1.24
     assert not any(k[0] == "gunicorn_wrapper_state" and dict(k[1])["name"] == "gone" for k in s)
+    # build_info, node_exporter's convention: 1, the version as a label
+    assert s[("gunicorn_wrapper_build_info", (("name", "app"), ("version", "0.1.0")))] == 1
+    assert fams["gunicorn_wrapper_build_info"].type == "gauge"
+    # the last success stays put when a later reload fails; none, none
+    assert s[("gunicorn_wrapper_last_success_timestamp_seconds", app)] == \
+        pytest.approx(1764160000.5 + 1.44)
+    assert ("gunicorn_wrapper_last_success_timestamp_seconds", web) not in s
+    promtool_check(r.stdout)
     f2.close()
 
 
@@ -682,6 +702,13 @@ def test_metrics_real_daemon(gw):
     for phase in ("fork", "warmup", "drain", "promote"):
         assert (("gunicorn_wrapper_last_reload_phase_seconds",
                  (("name", "app"), ("phase", phase)))) in s, phase
+    last = st["history"][-1]
+    assert s[("gunicorn_wrapper_last_success_timestamp_seconds", app)] == \
+        pytest.approx(last["started"] + last["duration"], abs=1e-3)
+    version = subprocess.run([ch.GWCTL_BIN, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout.split()[-1]
+    assert s[("gunicorn_wrapper_build_info", (("name", "app"), ("version", version)))] == 1
+    promtool_check(r.stdout)
     # the recipe of contrib/systemd/gunicorn-wrapper-metrics.service, run
     # as its ExecStart= runs (systemd expands ${OUT}; here sh does)
     unit = (Path(__file__).resolve().parents[2] / "contrib/systemd" /
