@@ -387,34 +387,6 @@ pid_of(const struct master *m)
 	return m != NULL ? m->pid : 0;
 }
 
-/*
- * The children of master that are its own (forked) processes: less the
- * PID except (0: none), and less any child that exec'd (a reload's new
- * master, before the reload knows its PID: its argv is not where its
- * parent's is); *n of them.
- */
-static pid_t *
-children_of(const struct master *master, pid_t except, size_t *n)
-{
-	pid_t			*kids = NULL;
-	size_t			 i, nk = 0;
-	unsigned long long	 arg, karg;
-
-	*n = 0;
-	if (master == NULL || proc_children(master->pid, &kids, &nk) == -1)
-		return NULL;
-	arg = proc_arg_start(master->pid);
-	for (i = 0; i < nk; i++) {
-		if (kids[i] == except)
-			continue;
-		if (arg != 0 && (karg = proc_arg_start(kids[i])) != 0 &&
-		    karg != arg)
-			continue;
-		kids[(*n)++] = kids[i];
-	}
-	return kids;
-}
-
 static void
 cmd_status(struct client *c, const struct cmd_request *req)
 {
@@ -433,9 +405,11 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	/* Mid-reload, up to three generations: serving, warming or on
 	 * probation, draining. */
 	reload_roles(gw, &ro);
-	kids = children_of(ro.serving, pid_of(ro.incoming), &nw);
-	newkids = children_of(ro.incoming, 0, &nn);
-	oldkids = children_of(ro.outgoing, pid_of(ro.serving), &no);
+	kids = proc_forked_children(pid_of(ro.serving), pid_of(ro.incoming),
+	    &nw);
+	newkids = proc_forked_children(pid_of(ro.incoming), 0, &nn);
+	oldkids = proc_forked_children(pid_of(ro.outgoing), pid_of(ro.serving),
+	    &no);
 	/* gunicorn 25+'s dirty arbiter and its workers: listed apart, the
 	 * arbiter first. */
 	if (ro.serving != NULL &&
@@ -514,8 +488,9 @@ cmd_workers(struct client *c, const struct cmd_request *req)
 			masters[n++] = ma->pid;
 	}
 	reload_roles(gw, &ro);
-	kids = children_of(ro.serving, pid_of(ro.incoming), &nk);
-	newkids = children_of(ro.incoming, 0, &nn);
+	kids = proc_forked_children(pid_of(ro.serving), pid_of(ro.incoming),
+	    &nk);
+	newkids = proc_forked_children(pid_of(ro.incoming), 0, &nn);
 
 	proto_map_init(&m);
 	proto_map_bool(&m, PROTO_K_OK, 1);

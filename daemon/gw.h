@@ -83,6 +83,10 @@ struct gw {
 	socklen_t		 notify_len;
 	int			 notify_warned;
 	int			 ready_sent;	/* READY=1 said once */
+	char			 notify_last[256];	/* last STATUS= */
+	unsigned long long	 watchdog_usec;	/* 0: no watchdog */
+	struct event		*watchdog_ev;	/* WATCHDOG=1 */
+	struct event		*status_ev;	/* STATUS= refresh */
 	struct event		*boot_extend;	/* EXTEND_TIMEOUT_USEC= */
 };
 

@@ -233,6 +233,8 @@ out:
 		event_free(gw.sigev[i]);
 	event_free(gw.stop_timer);
 	event_free(gw.boot_extend);
+	if (gw.status_ev != NULL)
+		event_free(gw.status_ev);
 	notify_free(&gw);
 	free(gw.suspects);
 	free(gw.suspects_start);

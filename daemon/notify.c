@@ -10,15 +10,19 @@
  * generation has shown its heartbeat, RELOADING=1 with MONOTONIC_USEC= at
  * a reload's start and READY=1 at its end (whatever the outcome: the old
  * generation still serves after a failure), STATUS= a one-line summary,
- * STOPPING=1 on stop, and EXTEND_TIMEOUT_USEC= while a slow first boot is
- * still within its warm-up budget.  Datagrams are best effort: a failure
- * is logged once and never affects gunicorn.  It sits below server.c
- * and reload.c and calls neither: what it cannot read from struct gw
- * (whether a reload runs) its caller passes in.
+ * STOPPING=1 on stop, EXTEND_TIMEOUT_USEC= while a slow first boot is
+ * still within its warm-up budget, and WATCHDOG=1 from a timer of the
+ * event loop when WatchdogSec= is on, so that a stalled loop misses it.
+ * STATUS= is sent only when its text changes, so the server may offer it
+ * every second without flooding the journal.  Datagrams are best effort:
+ * a failure is logged once and never affects gunicorn.  It sits below
+ * server.c and reload.c and calls neither: what STATUS= says (roles,
+ * worker counts) reload.c gathers and passes in.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,11 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gunicorn.h"
+#include <event2/event.h>
+
 #include "gw.h"
 #include "log.h"
 #include "notify.h"
-#include "proc.h"
+#include "parse.h"
+
+static void	watchdog_init(struct gw *);
 
 int
 notify_init(struct gw *gw)
@@ -68,12 +75,88 @@ notify_init(struct gw *gw)
 		    strerror(errno));
 		return -1;
 	}
+	watchdog_init(gw);
 	return 0;
+}
+
+/*
+ * systemd sets WATCHDOG_USEC (and WATCHDOG_PID, the main PID) for a unit
+ * with WatchdogSec=.  A value that is not for us, or not a number, leaves
+ * the watchdog off with a line in the log: the service still runs, and
+ * systemd kills it when no ping comes, which the line explains.
+ */
+static void
+watchdog_init(struct gw *gw)
+{
+	const char		*usec = getenv("WATCHDOG_USEC");
+	const char		*pid = getenv("WATCHDOG_PID");
+	const char		*errstr;
+	char			*end;
+	unsigned long long	 v;
+	pid_t			 p;
+
+	gw->watchdog_usec = 0;
+	if (usec == NULL || *usec == '\0')
+		return;
+	if (pid != NULL && *pid != '\0') {
+		if (parse_pid(pid, &p, &errstr) == -1) {
+			log_warnx("WATCHDOG_PID '%s': %s; no watchdog pings",
+			    pid, errstr);
+			return;
+		}
+		if (p != getpid())
+			return;		/* for another process */
+	}
+	errno = 0;
+	v = strtoull(usec, &end, 10);
+	/* At least 2 us (half of it is the period), at most a day. */
+	if (!isdigit((unsigned char)usec[0]) || *end != '\0' || errno != 0 ||
+	    v < 2 || v > 86400ULL * 1000000) {
+		log_warnx("WATCHDOG_USEC '%s': not a number of microseconds "
+		    "(2 to 86400000000); no watchdog pings", usec);
+		return;
+	}
+	gw->watchdog_usec = v;
+	/* Ours: not gunicorn's, which would take them for its own. */
+	if (unsetenv("WATCHDOG_USEC") == -1 || unsetenv("WATCHDOG_PID") == -1)
+		log_warn("unsetenv WATCHDOG_USEC");
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gw	*gw = arg;
+
+	(void)fd;
+	(void)what;
+	notify_send(gw, "WATCHDOG=1");
+}
+
+void
+notify_start(struct gw *gw)
+{
+	struct timeval	tv;
+	unsigned long long half;
+
+	if (gw->notify_fd == -1 || gw->watchdog_usec == 0)
+		return;
+	half = gw->watchdog_usec / 2;
+	tv.tv_sec = (time_t)(half / 1000000);
+	tv.tv_usec = (suseconds_t)(half % 1000000);
+	if ((gw->watchdog_ev = event_new(gw->base, -1, EV_PERSIST,
+	    watchdog_cb, gw)) == NULL || event_add(gw->watchdog_ev, &tv) == -1)
+		fatalx("watchdog: event_add failed");
+	log_info("systemd watchdog: WATCHDOG=1 every %g s",
+	    (double)half / 1e6);
+	notify_send(gw, "WATCHDOG=1");
 }
 
 void
 notify_free(struct gw *gw)
 {
+	if (gw->watchdog_ev != NULL)
+		event_free(gw->watchdog_ev);
+	gw->watchdog_ev = NULL;
 	if (gw->notify_fd != -1)
 		close(gw->notify_fd);
 	gw->notify_fd = -1;
@@ -109,34 +192,32 @@ notify_send(struct gw *gw, const char *fmt, ...)
  * its start timeout.
  */
 void
-notify_ready(struct gw *gw, int reloading)
+notify_ready(struct gw *gw)
 {
 	if (gw->ready_sent)
 		return;
 	gw->ready_sent = 1;
 	notify_send(gw, "READY=1\nMAINPID=%d", (int)getpid());
-	notify_status(gw, reloading);
 }
 
 void
-notify_status(struct gw *gw, int reloading)
+notify_status(struct gw *gw, const struct notify_summary *s)
 {
-	const struct reload_entry	*last;
-	char				 lastbuf[160] = "";
-	pid_t				*kids;
-	size_t				 n = 0;
+	char	line[sizeof gw->notify_last], reload[64] = "", last[64] = "";
 
 	if (gw->notify_fd == -1)
 		return;
-	if (gw->cur != NULL && proc_children(gw->cur->pid, &kids, &n) == 0)
-		free(kids);
-	if (gw->history.count > 0) {
-		last = history_at(&gw->history, gw->history.count - 1);
-		snprintf(lastbuf, sizeof lastbuf, ", last reload %u %s",
-		    last->id, history_result_name(last->result));
-	}
-	notify_send(gw, "STATUS=%s: master %d, %zu workers%s",
-	    gw->state == GW_RUNNING && reloading ? "reloading" :
-	    gw_state_name(gw->state), gw->cur ? (int)gw->cur->pid : 0,
-	    n, lastbuf);
+	if (s->reload_id != 0)
+		(void)snprintf(reload, sizeof reload, " reload %u %s,",
+		    s->reload_id, s->phase != NULL ? s->phase : "");
+	if (s->last_id != 0)
+		(void)snprintf(last, sizeof last, ", last reload %u %s",
+		    s->last_id, s->last_result);
+	(void)snprintf(line, sizeof line, "%s:%s master %d, %zu worker%s%s",
+	    s->state, reload, (int)s->master, s->workers,
+	    s->workers == 1 ? "" : "s", last);
+	if (strcmp(line, gw->notify_last) == 0)
+		return;
+	memcpy(gw->notify_last, line, sizeof line);
+	notify_send(gw, "STATUS=%s", line);
 }

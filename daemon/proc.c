@@ -107,6 +107,28 @@ proc_children(pid_t pid, pid_t **out, size_t *count)
 	return 0;
 }
 
+pid_t *
+proc_forked_children(pid_t pid, pid_t except, size_t *n)
+{
+	pid_t			*kids = NULL;
+	size_t			 i, nk = 0;
+	unsigned long long	 arg, karg;
+
+	*n = 0;
+	if (pid <= 0 || proc_children(pid, &kids, &nk) == -1)
+		return NULL;
+	arg = proc_arg_start(pid);
+	for (i = 0; i < nk; i++) {
+		if (kids[i] == except)
+			continue;
+		if (arg != 0 && (karg = proc_arg_start(kids[i])) != 0 &&
+		    karg != arg)
+			continue;
+		kids[(*n)++] = kids[i];
+	}
+	return kids;
+}
+
 int
 proc_env_reexec_of(pid_t pid, pid_t master)
 {

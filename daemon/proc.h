@@ -13,6 +13,13 @@
 
 /* Children of pid (all its threads'), into a malloc'd array; -1 on error. */
 int	proc_children(pid_t, pid_t **, size_t *);
+/*
+ * The children of pid (0: none) that are its own forks: less the PID
+ * except (0: none) and less any child that exec'd (a reload's new master,
+ * even before the reload knows its PID: its argv is not where its
+ * parent's is).  A malloc'd array (or NULL) of *n.
+ */
+pid_t	*proc_forked_children(pid_t, pid_t, size_t *);
 /* 1 if pid's environment has the exact entry "KEY=VALUE", 0 if not, -1. */
 int	proc_env_has(pid_t, const char *);
 /* The same for GUNICORN_PID=master, which gunicorn's reexec() sets in a

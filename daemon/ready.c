@@ -1319,27 +1319,23 @@ ready_dirty_of(pid_t master, pid_t except, pid_t *arbiter, pid_t **dirty,
 	struct held	 h[64];
 	size_t		 nmf = 0, capmf = 0, n, i, k, ngk;
 	pid_t		*kids, *gk;
-	unsigned long long arg, karg;
 	int		 nh, f, foreign;
 
 	*arbiter = 0;
 	*dirty = NULL;
 	*ndirty = 0;
-	if (read_master_files(master, &mf, &nmf, &capmf) == -1 ||
-	    proc_children(master, &kids, &n) == -1) {
+	if (read_master_files(master, &mf, &nmf, &capmf) == -1) {
 		free(mf);
 		return -1;
 	}
-	arg = proc_arg_start(master);
+	/* The arbiter has children and holds no file of the master's (or
+	 * holds its own workers').  A new master does too, but it exec'd:
+	 * its argv is not where the master's is, as a forked child's is
+	 * (GUNICORN_PID in its environment says so as well, until
+	 * setproctitle blanks it); so only forked children are looked at. */
+	kids = proc_forked_children(master, except, &n);
 	for (i = 0; i < n && *arbiter == 0; i++) {
-		/* The arbiter has children and holds no file of the master's
-		 * (or holds its own workers').  A new master does too, but it
-		 * exec'd: its argv is not where the master's is, as a forked
-		 * child's is (GUNICORN_PID in its environment says so as well,
-		 * until setproctitle blanks it). */
-		if (kids[i] == except || (arg != 0 &&
-		    (karg = proc_arg_start(kids[i])) != 0 && karg != arg) ||
-		    proc_children(kids[i], &gk, &ngk) == -1)
+		if (proc_children(kids[i], &gk, &ngk) == -1)
 			continue;
 		free(gk);
 		if (ngk == 0 || (nh = held_files(kids[i], h, 64)) == -1 ||

@@ -389,6 +389,53 @@ reload_roles(const struct gw *gw, struct reload_roles *ro)
 		ro->incoming = NULL;
 }
 
+void
+reload_notify_status(struct gw *gw)
+{
+	const struct reload_entry	*e;
+	struct notify_summary		 s;
+	struct reload_roles		 ro;
+	pid_t				*kids, *dirty = NULL, arb = 0;
+	pid_t				 except;
+	size_t				 i, nd = 0;
+	unsigned			 h;
+
+	if (gw->notify_fd == -1)
+		return;
+	memset(&s, 0, sizeof s);
+	reload_roles(gw, &ro);
+	except = ro.incoming != NULL ? ro.incoming->pid : 0;
+	s.state = gw->state == GW_RUNNING && reload_running(gw) ?
+	    "reloading" : gw_state_name(gw->state);
+	if (reload_running(gw) && gw->reload->e != NULL) {
+		s.reload_id = gw->reload->e->id;
+		s.phase = reload_state_str(gw->reload->state);
+	}
+	if (ro.serving != NULL && !ro.serving->exited) {
+		s.master = ro.serving->pid;
+		/* Workers as `status` lists them: not the dirty arbiter. */
+		kids = proc_forked_children(s.master, except, &s.workers);
+		if (ready_dirty_of(s.master, except, &arb, &dirty, &nd) == 0 &&
+		    arb != 0)
+			for (i = 0; i < s.workers; i++)
+				if (kids[i] == arb) {
+					s.workers--;
+					break;
+				}
+		free(kids);
+		free(dirty);
+	}
+	for (h = gw->history.count; h > 0; h--) {
+		e = history_at(&gw->history, h - 1);
+		if (e->result != RESULT_RUNNING) {
+			s.last_id = e->id;
+			s.last_result = history_result_name(e->result);
+			break;
+		}
+	}
+	notify_status(gw, &s);
+}
+
 const char *
 reload_state_name(const struct gw *gw)
 {
@@ -552,11 +599,11 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	struct reload	*r = gw->reload;
 
 	reload_open(gw, trigger);
-	if (gw->ready_sent)
-		notify_send(gw, "RELOADING=1\nMONOTONIC_USEC=%llu\n"
-		    "STATUS=reloading: reload %u, master %d",
-		    (unsigned long long)(now_mono() * 1e6), r->e->id,
-		    (int)gw->cur->pid);
+	if (gw->ready_sent) {
+		notify_send(gw, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)(now_mono() * 1e6));
+		reload_notify_status(gw);
+	}
 	log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "reload_start",
 	    .reload_id = r->e->id, .old_master = (int)r->old->pid },
 	    "reload %u: starting, master %d, warm-up budget %g s (%s)",
@@ -1330,11 +1377,11 @@ reload_finish(struct gw *gw, enum reload_result result)
 		reload_log_outcome(e, e->reason);
 	r->e = NULL;
 	/* Close systemd's reload bracket, or say ready for the first time. */
-	if (gw->ready_sent) {
+	if (gw->ready_sent)
 		notify_send(gw, "READY=1");
-		notify_status(gw, 0);
-	} else if (result == RESULT_OK)
-		notify_ready(gw, 0);
+	else if (result == RESULT_OK)
+		notify_ready(gw);
+	reload_notify_status(gw);
 
 	reload_answer(gw, e);
 

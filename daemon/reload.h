@@ -173,6 +173,9 @@ struct reload_roles {
 	struct master	*serving, *incoming, *outgoing;
 };
 void	reload_roles(const struct gw *, struct reload_roles *);
+/* STATUS= for systemd, from the same roles and counts `status` shows:
+ * sent only when it changed (the server also calls it every second). */
+void	reload_notify_status(struct gw *);
 const char *reload_state_name(const struct gw *);
 /* The reloads this wrapper has finished since it started: ok, failed. */
 void	reload_totals(const struct gw *, unsigned long long *,

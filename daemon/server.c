@@ -77,7 +77,8 @@ server_set_failed(struct gw *gw)
 static void
 server_ready(struct gw *gw)
 {
-	notify_ready(gw, reload_running(gw));
+	notify_ready(gw);
+	reload_notify_status(gw);
 }
 
 /*
@@ -160,7 +161,7 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	if (res == READY_OK)
 		server_ready(gw);
 	else
-		notify_status(gw, reload_running(gw));
+		reload_notify_status(gw);
 	/* An adopted master whose new master showed itself only now. */
 	if (gw->cur->adopted && (inflight != 0 ||
 	    (inflight = reload_find_new_master(gw, gw->cur->pid,
@@ -603,6 +604,14 @@ server_reload_done(struct gw *gw, const struct reload_outcome *o)
 
 static void	server_master_exited(struct gw *, struct master *);
 
+static void
+status_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	reload_notify_status(arg);
+}
+
 void
 server_init(struct gw *gw)
 {
@@ -621,6 +630,13 @@ server_init(struct gw *gw)
 	    (gw->boot_extend = evtimer_new(gw->base, boot_extend_cb, gw)) ==
 	    NULL)
 		fatalx("evtimer_new failed");
+	notify_start(gw);
+	/* STATUS= follows what the reloads' hooks cannot see: a worker
+	 * that dies or is replaced, a master that finishes draining. */
+	if (gw->notify_fd != -1 && ((gw->status_ev = event_new(gw->base, -1,
+	    EV_PERSIST, status_tick_cb, gw)) == NULL ||
+	    event_add(gw->status_ev, &(struct timeval){ .tv_sec = 1 }) == -1))
+		fatalx("status timer: event_add failed");
 }
 
 void
@@ -635,7 +651,8 @@ server_stop(struct gw *gw, int sig)
 	}
 	server_set_state(gw, GW_STOPPING);
 	gw->stop_signal = sig == SIGQUIT ? SIGQUIT : SIGTERM;
-	notify_send(gw, "STOPPING=1\nSTATUS=stopping");
+	notify_send(gw, "STOPPING=1");
+	reload_notify_status(gw);
 	event_del(gw->boot_extend);
 	/*
 	 * Masters first, then the workers still importing the app: killed

@@ -10,6 +10,7 @@ the real outcome.  No systemd runs here: a datagram socket of the test
 receives what the wrapper (and nobody else) sends, in order.
 """
 
+import os
 import signal
 import socket
 import time
@@ -113,3 +114,117 @@ def test_notify_never_reaches_gunicorn(gw):
         assert not helpers.environ_has(pid, b"NOTIFY_SOCKET="), pid
     w.signal(signal.SIGTERM)
     assert w.wait_exit(30) == 0
+
+
+def statuses(sd, since=0):
+    sd.drain()
+    return [m["STATUS"] for m in sd.msgs[since:] if "STATUS" in m]
+
+
+def test_status_follows_the_workers_and_a_failed_reload(gw):
+    """STATUS= is what `gwctl status` would say, and stays so: after a
+    failed reload (not the failed generation's workers), and when the
+    worker count changes with no reload at all (gunicorn's TTOU/TTIN); it
+    is sent on change only."""
+    sd = FakeSystemd(gw.tmp / "notify.sock")
+    gw.add_cleanup(sd.close)
+    w = gw.wrapper(workers=3, extra_env={"NOTIFY_SOCKET": sd.path})
+    master, _ = w.wait_ready(timeout=30)
+
+    def agrees(prefix="running: "):
+        st = ch.status(ch.sock_path(gw))
+        want = "{}master {}, {} workers".format(prefix, st["master"], len(st["workers"]))
+        got = statuses(sd)
+        return got and got[-1].startswith(want) and got[-1]
+
+    helpers.wait_for(agrees, 10, "STATUS= naming the master and its 3 workers",
+                     on_timeout=lambda: repr(statuses(sd)))
+    assert statuses(sd)[-1].startswith("running: master {}, 3 workers".format(master))
+
+    # Idle: nothing changes, nothing is sent (the refresh runs every 1 s).
+    n = len(sd.msgs)
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        sd.drain()
+    assert statuses(sd, n) == [], statuses(sd, n)
+
+    # A failed reload: the old generation's 3 workers, whatever the new
+    # master had forked before it failed.
+    gw.set_version("broken")
+    rep = ch.call(ch.sock_path(gw), {"cmd": "reload", "wait": True}, timeout=60)
+    assert not rep["ok"], rep
+    line = helpers.wait_for(
+        lambda: agrees() if "last reload 1 failed" in (statuses(sd) or [""])[-1] else None,
+        10, "STATUS= after the failed reload", on_timeout=lambda: repr(statuses(sd)))
+    assert line.startswith("running: master {}, 3 workers".format(master)), line
+
+    # No reload: gunicorn drops a worker, then adds one (which imports the
+    # app from disk: a good release again, or the master dies of it).
+    gw.set_version("2")
+    for sig, count in ((signal.SIGTTOU, 2), (signal.SIGTTIN, 3)):
+        os.kill(master, sig)
+        helpers.wait_for(
+            lambda: len(ch.status(ch.sock_path(gw))["workers"]) == count and
+            agrees(), 15, "STATUS= with {} workers after {}".format(count, sig.name),
+            on_timeout=lambda: repr(statuses(sd)))
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+
+
+def test_watchdog_pings_from_the_event_loop(gw):
+    """WATCHDOG_USEC for us: WATCHDOG=1 every half interval, from the
+    event loop (none while the wrapper is stopped), and gunicorn never
+    sees the variables."""
+    sd = FakeSystemd(gw.tmp / "notify.sock")
+    gw.add_cleanup(sd.close)
+    w = gw.wrapper(workers=1, extra_env={"NOTIFY_SOCKET": sd.path,
+                                         "WATCHDOG_USEC": "400000"})
+    w.wait_ready(timeout=30)
+    w.wait_log(r"systemd watchdog: WATCHDOG=1 every 0\.2 s", 5)
+
+    def pings(since=0):
+        sd.drain()
+        return sum(1 for m in sd.msgs[since:] if m.get("WATCHDOG") == "1")
+
+    n = len(sd.msgs)
+    helpers.wait_for(lambda: pings(n) >= 5, 10, "five WATCHDOG=1",
+                     on_timeout=lambda: repr(sd.msgs[n:]))
+    for pid in gw.gunicorn_procs():
+        assert not helpers.environ_has(pid, b"WATCHDOG_USEC="), pid
+    # A stalled loop sends nothing; it resumes once the loop runs again.
+    os.kill(w.pid, signal.SIGSTOP)
+    try:
+        time.sleep(0.3)      # let a ping already in flight arrive
+        sd.drain()
+        n = len(sd.msgs)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            sd.drain()
+        assert pings(n) == 0, sd.msgs[n:]
+    finally:
+        os.kill(w.pid, signal.SIGCONT)
+    n = len(sd.msgs)
+    helpers.wait_for(lambda: pings(n) >= 2, 10, "WATCHDOG=1 again after SIGCONT")
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+
+
+def test_watchdog_not_ours_or_malformed(gw):
+    """WATCHDOG_PID of another process: no pings.  A WATCHDOG_USEC that is
+    not a number: one warning, no pings, and the service runs."""
+    for env, log in (({"WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"}, None),
+                     ({"WATCHDOG_USEC": "soon"}, r"WATCHDOG_USEC 'soon': not a number")):
+        sd = FakeSystemd(gw.tmp / "notify-{}.sock".format(len(env)))
+        gw.add_cleanup(sd.close)
+        w = gw.wrapper(workers=1, extra_env=dict(env, NOTIFY_SOCKET=sd.path))
+        w.wait_ready(timeout=30)
+        sd.wait(lambda m: m.get("READY") == "1", 10, "READY=1")
+        if log:
+            w.wait_log(log, 5)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            sd.drain()
+        assert not [m for m in sd.msgs if "WATCHDOG" in m], sd.msgs
+        assert "systemd watchdog" not in w.text()
+        w.signal(signal.SIGTERM)
+        assert w.wait_exit(30) == 0
