@@ -204,6 +204,23 @@ count_str(const msgpack_object *m, const char *k, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
+/* "  new master PID" and its workers, when the reply names that master. */
+static void
+show_generation(FILE *f, const msgpack_object *m, const char *role,
+    const char *master_key, const char *workers_key, const char *note)
+{
+	char	pid[32], label[32];
+	int	shown;
+
+	reply_pid(m, master_key, pid, sizeof pid);
+	if (strcmp(pid, "-") == 0)
+		return;
+	fprintf(f, "  %s master %s%s\n", role, pid, note);
+	(void)snprintf(label, sizeof label, "  %s workers", role);
+	shown = show_pids(f, label, reply_array(m, workers_key));
+	fprintf(f, "%s\n", shown ? "" : " none");
+}
+
 void
 show_status(FILE *f, const msgpack_object *m)
 {
@@ -225,22 +242,12 @@ show_status(FILE *f, const msgpack_object *m)
 	fprintf(f, "  master     %s\n", master);
 	shown = show_pids(f, "  workers   ", reply_array(m, PROTO_K_WORKERS));
 	fprintf(f, "%s\n", shown ? "" : " none");
-	/* A reload's new generation, while it has one. */
-	reply_pid(m, PROTO_K_NEW_MASTER, line, sizeof line);
-	if (strcmp(line, "-") != 0) {
-		fprintf(f, "  new master %s\n", line);
-		shown = show_pids(f, "  new workers",
-		    reply_array(m, PROTO_K_NEW_WORKERS));
-		fprintf(f, "%s\n", shown ? "" : " none");
-	}
-	/* ... and the one it retires, while it drains. */
-	reply_pid(m, PROTO_K_OLD_MASTER, line, sizeof line);
-	if (strcmp(line, "-") != 0) {
-		fprintf(f, "  old master %s (draining)\n", line);
-		shown = show_pids(f, "  old workers",
-		    reply_array(m, PROTO_K_OLD_WORKERS));
-		fprintf(f, "%s\n", shown ? "" : " none");
-	}
+	/* A reload's new generation, while it has one, and the one it
+	 * retires, while it drains. */
+	show_generation(f, m, "new", PROTO_K_NEW_MASTER, PROTO_K_NEW_WORKERS,
+	    "");
+	show_generation(f, m, "old", PROTO_K_OLD_MASTER, PROTO_K_OLD_WORKERS,
+	    " (draining)");
 	/* gunicorn 25+: the dirty arbiter first, then its dirty workers. */
 	w = reply_array(m, PROTO_K_DIRTY);
 	if (w != NULL && w->via.array.size > 0) {
