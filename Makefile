@@ -4,7 +4,7 @@
 #   make            build gunicorn-wrapper
 #   make test       build, lint the man pages, run unit then integration tests
 #   make check      make test, then again under ASan and UBSan (what CI runs)
-#   make install    install under $(DESTDIR)$(PREFIX), the systemd units
+#   make install    install under $(DESTDIR)$(PREFIX), the systemd unit
 #                   under $(DESTDIR)$(SYSTEMDUNITDIR)
 #
 # Our warning flags come before the user's CFLAGS so a user can add to them;
@@ -193,11 +193,17 @@ bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 	$(PYTHON) bench/readiness.py $(READINESS_ARGS)
 
-# Examples for the places operators run it, installed as documentation
-# under $(DOCDIR)/contrib; the metrics service and timer stay examples
-# only (an installed timer would be enabled by dh_installsystemd, and
-# where its file goes is the operator's choice); the bash completion goes where
-# bash-completion loads it on demand.
+# Examples for the places operators run it, to copy: every file of
+# contrib/systemd, contrib/supervisor and contrib/consul-template, installed
+# under $(DOCDIR)/examples/ in the same subdirectories (examples/systemd/,
+# examples/supervisor/, examples/consul-template/), with the binaries'
+# paths rewritten as in the live unit.  The Debian package keeps them
+# uncompressed (debian/rules), so that they can be copied as they are.  Only
+# gunicorn-wrapper@.service is also installed live: the Type=notify-reload
+# variant needs systemd >= 253, and the metrics service and timer are the
+# operator's choice (an installed timer would be enabled by
+# dh_installsystemd).  The bash completion goes where bash-completion loads
+# it on demand.
 CONTRIB_DOCS := contrib/systemd/gunicorn-wrapper@.service \
 	contrib/systemd/gunicorn-wrapper-notify-reload@.service \
 	contrib/systemd/gunicorn-wrapper.default \
@@ -207,26 +213,30 @@ CONTRIB_DOCS := contrib/systemd/gunicorn-wrapper@.service \
 	contrib/consul-template/README.md \
 	contrib/consul-template/app.hcl \
 	contrib/consul-template/version.txt.ctmpl
-CONTRIB_DIRS := contrib/systemd contrib/supervisor contrib/consul-template
+EXAMPLESDIR := $(DOCDIR)/examples
+EXAMPLES := $(patsubst contrib/%,$(EXAMPLESDIR)/%,$(CONTRIB_DOCS))
+EXAMPLE_DIRS := $(addprefix $(EXAMPLESDIR)/,systemd supervisor consul-template)
 
-# The systemd units go where systemd looks for system units: the directory
+# The live unit goes where systemd looks for system units: the directory
 # systemd.pc names (/lib/systemd/system on Debian 12, /usr/lib/systemd/system
 # on 13), else /usr/lib/systemd/system, which systemd always searches.  It
 # does not follow PREFIX: systemd does not look under /usr/local/share.
-# Their ExecStart= and ExecReload= are rewritten to BINDIR and SBINDIR.
+# Its ExecStart= and ExecReload= (and the examples' paths) are rewritten to
+# SBINDIR and BINDIR.
 ifndef SYSTEMDUNITDIR
 SYSTEMDUNITDIR := $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir \
 	systemd 2>/dev/null),/usr/lib/systemd/system)
 endif
-SYSTEMD_UNITS := gunicorn-wrapper@.service \
-	gunicorn-wrapper-notify-reload@.service
+SYSTEMD_UNITS := gunicorn-wrapper@.service
+INSTALL_PATHS := -e 's|/usr/sbin/gunicorn-wrapper|$(SBINDIR)/gunicorn-wrapper|g' \
+	-e 's|/usr/bin/gwctl|$(BINDIR)/gwctl|g'
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(COMPLETIONDIR) \
 	    $(DESTDIR)$(SYSTEMDUNITDIR) \
-	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS))
+	    $(addprefix $(DESTDIR),$(EXAMPLE_DIRS))
 	install -m 0755 gunicorn-wrapper $(DESTDIR)$(SBINDIR)/gunicorn-wrapper
 	install -m 0755 gwctl $(DESTDIR)$(BINDIR)/gwctl
 	install -m 0644 man/gunicorn-wrapper.8 $(DESTDIR)$(MANDIR)/man8/
@@ -237,15 +247,16 @@ install: all
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/LICENSE
 	for u in $(SYSTEMD_UNITS); do \
-	    sed -e 's|/usr/sbin/gunicorn-wrapper|$(SBINDIR)/gunicorn-wrapper|g' \
-	        -e 's|/usr/bin/gwctl|$(BINDIR)/gwctl|g' "contrib/systemd/$$u" \
+	    sed $(INSTALL_PATHS) "contrib/systemd/$$u" \
 	        > "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" && \
 	    chmod 0644 "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" && \
 	    mv "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u.tmp" \
 	        "$(DESTDIR)$(SYSTEMDUNITDIR)/$$u" || exit 1; \
 	done
 	for f in $(CONTRIB_DOCS); do \
-	    install -m 0644 "$$f" "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
+	    d="$(DESTDIR)$(EXAMPLESDIR)/$${f#contrib/}" && \
+	    sed $(INSTALL_PATHS) "$$f" > "$$d.tmp" && \
+	    chmod 0644 "$$d.tmp" && mv "$$d.tmp" "$$d" || exit 1; \
 	done
 
 uninstall:
@@ -256,9 +267,9 @@ uninstall:
 	    $(DESTDIR)$(COMPLETIONDIR)/gwctl \
 	    $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/LICENSE \
 	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(SYSTEMD_UNITS)) \
-	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DOCS))
-	rmdir $(addprefix $(DESTDIR)$(DOCDIR)/,$(CONTRIB_DIRS)) \
-	    $(DESTDIR)$(DOCDIR)/contrib $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	    $(addprefix $(DESTDIR),$(EXAMPLES))
+	rmdir $(addprefix $(DESTDIR),$(EXAMPLE_DIRS)) \
+	    $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -f build.flags gunicorn-wrapper gwctl tests/unit/test_units \

@@ -7,9 +7,13 @@ systemd, supervisord, consul-template), so each is tested by the program
 that reads it wherever that program is here:
 
   * `make install DESTDIR=... PREFIX=/usr` in a clean copy of the tree puts
-    exactly the expected files in place, the installed binaries run, the
-    installed man pages pass mandoc's lint, and `make uninstall` removes
-    every file again;
+    exactly the expected files in place: one live systemd unit
+    (gunicorn-wrapper@.service), and every contrib file for systemd,
+    supervisord and consul-template as it is under
+    DOCDIR/examples/{systemd,supervisor,consul-template}/; the installed
+    binaries run, the installed man pages pass mandoc's lint, and `make
+    uninstall` removes every file again; with another PREFIX the live unit
+    and the examples name the binaries where they were installed;
   * contrib/systemd/*.service pass `systemd-analyze verify` against that
     installed tree (skipped where systemd-analyze is missing);
   * contrib/bash-completion/gwctl, sourced into a real bash, completes the
@@ -125,19 +129,25 @@ def expected_install():
     units = subprocess.run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"],
                            capture_output=True, text=True).stdout.strip() \
         or "/usr/lib/systemd/system"
-    for u in ("gunicorn-wrapper@.service", "gunicorn-wrapper-notify-reload@.service"):
-        files[units.lstrip("/") + "/" + u] = 0o644
-    for rel in ("systemd/gunicorn-wrapper@.service",
-                "systemd/gunicorn-wrapper-notify-reload@.service",
-                "systemd/gunicorn-wrapper.default",
-                "systemd/gunicorn-wrapper-metrics.service",
-                "systemd/gunicorn-wrapper-metrics.timer",
-                "supervisor/app.conf",
-                "consul-template/README.md",
-                "consul-template/app.hcl",
-                "consul-template/version.txt.ctmpl"):
-        files[doc + "contrib/" + rel] = 0o644
+    # The only live unit: the Type=notify-reload variant needs systemd
+    # >= 253 and is an example only.
+    files[units.lstrip("/") + "/gunicorn-wrapper@.service"] = 0o644
+    for rel in EXAMPLES:
+        files[doc + "examples/" + rel] = 0o644
     return files
+
+
+# Every file of contrib/ an operator copies, as installed under
+# DOCDIR/examples/ (the same path below contrib/).
+EXAMPLES = ("systemd/gunicorn-wrapper@.service",
+            "systemd/gunicorn-wrapper-notify-reload@.service",
+            "systemd/gunicorn-wrapper.default",
+            "systemd/gunicorn-wrapper-metrics.service",
+            "systemd/gunicorn-wrapper-metrics.timer",
+            "supervisor/app.conf",
+            "consul-template/README.md",
+            "consul-template/app.hcl",
+            "consul-template/version.txt.ctmpl")
 
 
 def test_make_install_then_uninstall(built_tree, tmp_path):
@@ -156,8 +166,11 @@ def test_make_install_then_uninstall(built_tree, tmp_path):
     # Installed copies are the tree's files, not something else.
     assert (dest / "usr/share/bash-completion/completions/gwctl").read_bytes() == \
         COMPLETION.read_bytes()
-    assert (dest / "usr/share/doc/gunicorn-wrapper/contrib/supervisor/app.conf").read_bytes() == \
-        (CONTRIB / "supervisor/app.conf").read_bytes()
+    # With PREFIX=/usr the binaries are where the examples say: each is the
+    # tree's file as it is (never compressed, never rewritten).
+    for rel in EXAMPLES:
+        assert (dest / "usr/share/doc/gunicorn-wrapper/examples" / rel).read_bytes() == \
+            (CONTRIB / rel).read_bytes(), rel
 
     # The installed binaries run.
     for binary, name in (("usr/sbin/gunicorn-wrapper", "gunicorn-wrapper"),
@@ -178,6 +191,32 @@ def test_make_install_then_uninstall(built_tree, tmp_path):
     assert not left, "left after make uninstall: {}".format(sorted(left))
     assert not (dest / "usr/share/doc/gunicorn-wrapper").exists(), \
         "make uninstall left the documentation directory"
+
+
+def test_make_install_other_prefix_rewrites_paths(built_tree, tmp_path):
+    """Under PREFIX=/usr/local the live unit and the examples an operator
+    copies (the notify-reload unit, app.conf, app.hcl) name the binaries
+    there; the notify-reload unit is still not installed live."""
+    dest = tmp_path / "dest"
+    make(built_tree, "install", "DESTDIR={}".format(dest),
+         "SYSTEMDUNITDIR=/etc/systemd/system")
+    unit = (dest / "etc/systemd/system/gunicorn-wrapper@.service").read_text()
+    assert re.search(r"^ExecStart=/usr/local/sbin/gunicorn-wrapper ", unit, re.M), unit
+    assert re.search(r"^ExecReload=/usr/local/bin/gwctl reload %i$", unit, re.M), unit
+    assert sorted(p.name for p in (dest / "etc/systemd/system").iterdir()) == \
+        ["gunicorn-wrapper@.service"]
+    ex = dest / "usr/local/share/doc/gunicorn-wrapper/examples"
+    variant = (ex / "systemd/gunicorn-wrapper-notify-reload@.service").read_text()
+    assert re.search(r"^ExecStart=/usr/local/sbin/gunicorn-wrapper ", variant, re.M), variant
+    assert (ex / "systemd/gunicorn-wrapper@.service").read_text() == unit
+    assert "command=/usr/local/sbin/gunicorn-wrapper " in (ex / "supervisor/app.conf").read_text()
+    assert '"/usr/local/bin/gwctl reload app"' in (ex / "consul-template/app.hcl").read_text()
+    for rel in EXAMPLES:
+        text = (ex / rel).read_text()
+        assert "/usr/sbin/gunicorn-wrapper" not in text and "/usr/bin/gwctl" not in text, rel
+    make(built_tree, "uninstall", "DESTDIR={}".format(dest),
+         "SYSTEMDUNITDIR=/etc/systemd/system")
+    assert not files_under(dest), sorted(files_under(dest))
 
 
 # --------------------------------------------------------------------------
@@ -336,6 +375,15 @@ def test_completion_commands_options_names(tmp_path):
     assert complete(["gwctl", "--socket", "=", str(rd / "ap")], env) == [
         str(rd / n) for n in ("api.sock", "app.history", "app.pid", "app.sock")]
     assert complete(["gwctl", "-t", ""], env) == []
+    # getopt_long's forms, as gwctl reads them: attached values, "--"
+    assert complete(["gwctl", "-t5", "status", ""], env) == ["api", "app", "web-2"]
+    assert complete(["gwctl", "--timeout=5", "reload", "a"], env) == ["api", "app"]
+    assert complete(["gwctl", "-s{}".format(rd / "app.sock"), "status", "a"], env) == [
+        "api", "app"]
+    assert complete(["gwctl", "--", "status", ""], env) == ["api", "app", "web-2"]
+    assert complete(["gwctl", "status", "--", "a"], env) == ["api", "app"]
+    assert complete(["gwctl", "status", "--", "app", ""], env) == []
+    assert complete(["gwctl", "--", "-"], env) == []          # no options after --
     # an empty or missing run directory: no names, no error
     assert complete(["gwctl", "reload", ""], {"GW_RUN_DIR": str(tmp_path / "none")}) == []
 
