@@ -124,6 +124,10 @@ proc_forked_children(pid_t pid, pid_t except, size_t *n)
 		if (arg != 0 && (karg = proc_arg_start(kids[i])) != 0 &&
 		    karg != arg)
 			continue;
+		/* A zombie shows no argv (0) and serves nothing: a failed new
+		 * master its parent has not reaped yet, say. */
+		if (proc_is_zombie(kids[i]))
+			continue;
 		kids[(*n)++] = kids[i];
 	}
 	return kids;

@@ -17,7 +17,7 @@ int	proc_children(pid_t, pid_t **, size_t *);
  * The children of pid (0: none) that are its own forks: less the PID
  * except (0: none) and less any child that exec'd (a reload's new master,
  * even before the reload knows its PID: its argv is not where its
- * parent's is).  A malloc'd array (or NULL) of *n.
+ * parent's is) and any zombie.  A malloc'd array (or NULL) of *n.
  */
 pid_t	*proc_forked_children(pid_t, pid_t, size_t *);
 /* 1 if pid's environment has the exact entry "KEY=VALUE", 0 if not, -1. */

@@ -153,6 +153,12 @@ def test_status_follows_the_workers_and_a_failed_reload(gw):
     gw.set_version("broken")
     rep = ch.call(ch.sock_path(gw), {"cmd": "reload", "wait": True}, timeout=60)
     assert not rep["ok"], rep
+    # The line sent with the outcome (before the reply) is already true:
+    # the failed new master, a zombie its parent has not reaped, is no
+    # worker.
+    first = [x for x in statuses(sd) if "last reload 1 failed" in x]
+    assert first and first[0] == "running: master {}, 3 workers, last reload 1 failed".format(
+        master), statuses(sd)
     line = helpers.wait_for(
         lambda: agrees() if "last reload 1 failed" in (statuses(sd) or [""])[-1] else None,
         10, "STATUS= after the failed reload", on_timeout=lambda: repr(statuses(sd)))
