@@ -267,7 +267,7 @@ json_num_field(char *out, size_t size, size_t *used, const char *k,
 	char	num[64];
 	int	n;
 
-	snprintf(num, sizeof num, fmt, v);
+	(void)snprintf(num, sizeof num, fmt, v);
 	n = snprintf(out + *used, size - *used, ",\"%s\":%s", k, num);
 	if (n > 0 && (size_t)n < size - *used)
 		*used += (size_t)n;
@@ -355,6 +355,25 @@ log_line(enum log_level level, const struct log_event *ev, const char *msg,
 	do
 		n = write(STDERR_FILENO, line, (size_t)len);
 	while (n == -1 && errno == EINTR);
+}
+
+void
+log_startup_error(const char *fmt, ...)
+{
+	char	msg[LOG_MSG_MAX];
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	if (log_fmt == LOG_FORMAT_JSON)
+		log_vmsg(LOG_LEVEL_ERROR, fmt, ap);
+	else {
+		(void)vsnprintf(msg, sizeof msg, fmt, ap);
+		(void)fprintf(stderr, "%s%s: %s\n", log_journal ? "<3>" : "",
+		    log_prog, msg);
+	}
+	va_end(ap);
+	errno = saved;
 }
 
 void

@@ -78,6 +78,13 @@ void	log_notice(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A failure that stops the program before it runs (a refused run
+ * directory, a name already taken): "PROG: message", as a usage error
+ * reads, but at err, so "<3>" first under journald; a JSON line in JSON.
+ */
+void	log_startup_error(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
 /* One line at the given level. */
 void	log_vmsg(enum log_level, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));

@@ -1036,8 +1036,8 @@ control_init(struct gw *gw)
 	for (i = 0; i < CMD_COUNT; i++) {
 		if (cmd_get((enum cmd_id)i) == NULL || control_cmds[i] ==
 		    NULL) {
-			fprintf(stderr, "gunicorn-wrapper: command %d has no "
-			    "entry or no handler\n", i);
+			log_startup_error("command %d has no "
+			    "entry or no handler", i);
 			return -1;
 		}
 	}
@@ -1047,48 +1047,48 @@ control_init(struct gw *gw)
 
 	if (lstat(path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
-			fprintf(stderr, "gunicorn-wrapper: %s exists and is "
-			    "not a socket\n", path);
+			log_startup_error("%s exists and is "
+			    "not a socket", path);
 			return -1;
 		}
 		/* Is a daemon answering there? */
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
 		    -1) {
-			fprintf(stderr, "gunicorn-wrapper: socket: %s\n",
+			log_startup_error("socket: %s",
 			    strerror(errno));
 			return -1;
 		}
 		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
 			close(fd);
-			fprintf(stderr, "gunicorn-wrapper: another "
-			    "gunicorn-wrapper named %s is running on %s\n",
+			log_startup_error("another "
+			    "gunicorn-wrapper named %s is running on %s",
 			    gw->cfg.name, path);
 			return -1;
 		}
 		if (errno != ECONNREFUSED && errno != ENOENT) {
-			fprintf(stderr, "gunicorn-wrapper: %s: %s\n", path,
+			log_startup_error("%s: %s", path,
 			    strerror(errno));
 			close(fd);
 			return -1;
 		}
 		close(fd);
 		if (unlink(path) == -1 && errno != ENOENT) {
-			fprintf(stderr, "gunicorn-wrapper: cannot remove stale "
-			    "socket %s: %s\n", path, strerror(errno));
+			log_startup_error("cannot remove stale "
+			    "socket %s: %s", path, strerror(errno));
 			return -1;
 		}
 	}
 
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
-		fprintf(stderr, "gunicorn-wrapper: socket: %s\n",
+		log_startup_error("socket: %s",
 		    strerror(errno));
 		return -1;
 	}
 	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		umask(old);
-		fprintf(stderr, "gunicorn-wrapper: bind %s: %s\n", path,
+		log_startup_error("bind %s: %s", path,
 		    errno == EADDRINUSE ? "another gunicorn-wrapper is "
 		    "starting on it" : strerror(errno));
 		close(fd);
@@ -1098,7 +1098,7 @@ control_init(struct gw *gw)
 	if (chmod(path, 0660) == -1 || (gw->cfg.socket_gid != (gid_t)-1 &&
 	    chown(path, (uid_t)-1, gw->cfg.socket_gid) == -1) ||
 	    listen(fd, 128) == -1) {
-		fprintf(stderr, "gunicorn-wrapper: %s: %s\n", path,
+		log_startup_error("%s: %s", path,
 		    strerror(errno));
 		close(fd);
 		unlink(path);

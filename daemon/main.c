@@ -109,7 +109,7 @@ take_lock(struct gw *gw)
 	    sizeof err);
 	free(name);
 	if (fd == -1) {
-		fprintf(stderr, "gunicorn-wrapper: run directory %s: %s%s\n",
+		log_startup_error("run directory %s: %s%s",
 		    gw->cfg.run_dir, err, errno == EPERM || errno == ELOOP ?
 		    " (remove it)" : "");
 		free(path);
@@ -121,12 +121,12 @@ take_lock(struct gw *gw)
 		buf[n > 0 ? n : 0] = '\0';
 		buf[strcspn(buf, "\n")] = '\0';
 		if (saved == EWOULDBLOCK)
-			fprintf(stderr, "gunicorn-wrapper: another "
+			log_startup_error("another "
 			    "gunicorn-wrapper named %s is running (pid %s, "
-			    "lock %s)\n", gw->cfg.name, buf[0] ? buf : "?",
+			    "lock %s)", gw->cfg.name, buf[0] ? buf : "?",
 			    path);
 		else
-			fprintf(stderr, "gunicorn-wrapper: flock %s: %s\n",
+			log_startup_error("flock %s: %s",
 			    path, strerror(saved));
 		close(fd);
 		free(path);
@@ -173,7 +173,7 @@ main(int argc, char **argv)
 	/* Ours alone, or nothing in it can be trusted (rundir.c says why). */
 	if ((gw.run_fd = rundir_prepare(gw.cfg.run_dir, gw.cfg.socket_gid, err,
 	    sizeof err)) == -1) {
-		fprintf(stderr, "gunicorn-wrapper: %s\n", err);
+		log_startup_error("%s", err);
 		notify_free(&gw);
 		options_free(&gw.cfg);
 		return 1;
@@ -199,7 +199,7 @@ main(int argc, char **argv)
 	/* Before gunicorn: a second wrapper of this name must not adopt
 	 * the first one's master or start another server. */
 	if (control_init(&gw) == -1 || take_lock(&gw) == -1) {
-		status = 1;
+		status = 1;	/* said, at err, in one line */
 		goto out;
 	}
 

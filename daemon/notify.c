@@ -53,8 +53,8 @@ notify_init(struct gw *gw)
 	len = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') ||
 	    len >= sizeof gw->notify_addr.sun_path) {
-		fprintf(stderr, "gunicorn-wrapper: NOTIFY_SOCKET '%s': not a "
-		    "Unix socket path\n", path);
+		log_startup_error("NOTIFY_SOCKET '%s': not a "
+		    "Unix socket path", path);
 		return -1;
 	}
 	memset(&gw->notify_addr, 0, sizeof gw->notify_addr);
@@ -66,12 +66,12 @@ notify_init(struct gw *gw)
 	    len);
 	if ((gw->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) ==
 	    -1) {
-		fprintf(stderr, "gunicorn-wrapper: socket for NOTIFY_SOCKET: "
-		    "%s\n", strerror(errno));
+		log_startup_error("socket for NOTIFY_SOCKET: "
+		    "%s", strerror(errno));
 		return -1;
 	}
 	if (unsetenv("NOTIFY_SOCKET") == -1) {
-		fprintf(stderr, "gunicorn-wrapper: unsetenv: %s\n",
+		log_startup_error("unsetenv: %s",
 		    strerror(errno));
 		return -1;
 	}

@@ -690,17 +690,21 @@ server_stop(struct gw *gw, int sig)
 
 /*
  * A master we asked to go, or any while we stop, is an outcome (info).
- * The serving master going unasked is the app down (err); a reload's new
- * master going unasked is a fault the reload recovers from (warning).
+ * The serving master going unasked is the app down (err), and so is a
+ * reload's new master once it serves (the old one draining); before
+ * that, it is a fault the reload recovers from (warning).
  */
 static void
 server_log_master_exit(const struct gw *gw, const struct master *m,
     const char *how)
 {
-	enum log_level	level = LOG_LEVEL_INFO;
+	enum log_level		level = LOG_LEVEL_INFO;
+	struct reload_roles	ro;
 
+	reload_roles(gw, &ro);
 	if (gw->state != GW_STOPPING && !m->asked)
-		level = m == gw->cur ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING;
+		level = m == gw->cur || m == ro.serving ? LOG_LEVEL_ERROR :
+		    LOG_LEVEL_WARNING;
 	log_event(level, &(struct log_event){ .event = "master_exit",
 	    .master = (int)m->pid, .reason = how }, "master %d %s%s",
 	    (int)m->pid, how, level == LOG_LEVEL_ERROR ?

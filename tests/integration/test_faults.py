@@ -173,6 +173,9 @@ def test_kill9_new_master_while_draining(gw):
         os.kill(new, signal.SIGKILL)
         sv.wait_log(r"^reload 1 failed: new master {} (exited|killed by signal 9 \(SIGKILL\)) "
                     r"while the old one was draining$".format(new), 5, since=mark)
+        # It was serving (the old one draining): its death is the app's, err.
+        sv.wait_log(r"^master {} (exited|killed by signal 9 \(SIGKILL\)) "
+                    r"\(the serving master, unasked\)$".format(new), 5, since=mark)
         slow.join(15)
         assert slow.ok_version() == "1", "in-flight request on the old generation: {} {!r} {}" \
             .format(slow.status, slow.body, slow.error)

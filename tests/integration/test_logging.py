@@ -271,3 +271,58 @@ def test_failures_are_errors(gw, form):
     f = level_of(r"^started gunicorn master {}$".format(first))[2]
     assert (f["event"], f["master"]) == ("master_start", first), f
     assert level_of(r"^gunicorn-wrapper \S+ \(pid")[2]["event"] == "start"
+
+
+def _level_of(lines, pattern):
+    hits = [lv for lv, msg, _ in lines if re.search(pattern, msg)]
+    assert hits, "no line /{}/ in {}".format(pattern, [x[1] for x in lines])
+    return hits[0]
+
+
+@pytest.mark.parametrize("form", ["text", "json", "journal"])
+def test_start_failures_are_errors(gw, form):
+    """A first generation that dies at boot (a broken release on disk) and
+    a wrapper refused at start (its name taken) are err too, so that
+    `journalctl -p err` shows a service that never came up."""
+    env = {"GW_LOG_LEVEL": "info"}
+    if form == "json":
+        env["GW_LOG_FORMAT"] = "json"
+    elif form == "journal":
+        env.update(journal_env(gw.tmp / "wrapper.log"))
+    gw.set_version("broken")
+    w = gw.wrapper(workers=1, extra_env=env)
+    rc = w.wait_exit(30)
+    assert rc not in (0, None), w.log.tail()
+    lines = _levels(w, form)
+    assert _level_of(lines, r"^master \d+ exited with status [1-9]") == "error"
+    assert _level_of(lines, r"^exiting with status {}$".format(rc)) == "error"
+    gw.wait_no_gunicorn(10)
+
+    # A second wrapper of a running one's name is refused in one line, at err.
+    gw.set_version("1")
+    first = gw.wrapper(workers=1, name="app", log_name="first.log")
+    first.wait_ready(timeout=30)
+    log = gw.tmp / "second.log"
+    env2 = dict(first.proc_env)
+    env2.pop("JOURNAL_STREAM", None)
+    if form == "json":
+        env2["GW_LOG_FORMAT"] = "json"
+    elif form == "journal":
+        env2.update(journal_env(log))
+    with open(log, "ab") as out:
+        second = subprocess.Popen(first.argv, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, env=env2, cwd=str(gw.tmp))
+        gw.track(second)
+        assert second.wait(15) == 1
+    text = log.read_text().strip()
+    assert "\n" not in text, text
+    if form == "text":
+        assert text.startswith("gunicorn-wrapper: another gunicorn-wrapper named app"), text
+    elif form == "journal":
+        assert text.startswith("<3>gunicorn-wrapper: another gunicorn-wrapper named app"), text
+    else:
+        o = json.loads(text)
+        assert o["level"] == "error" and o["message"].startswith(
+            "another gunicorn-wrapper named app"), o
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit(30) == 0
