@@ -108,6 +108,22 @@ print_pids(FILE *f, const char *label, const msgpack_object *arr)
 	fprintf(f, "\n");
 }
 
+/* A reload's new or draining generation, when the reply names one. */
+static void
+print_generation(FILE *f, const msgpack_object *r, const char *role,
+    const char *master_key, const char *workers_key)
+{
+	char	pid[16], label[16];
+
+	reply_pid(r, master_key, pid, sizeof pid);
+	if (strcmp(pid, "-") == 0)
+		return;
+	(void)snprintf(label, sizeof label, "%s master", role);
+	fprintf(f, "%-12s %s\n", label, pid);
+	(void)snprintf(label, sizeof label, "%s workers", role);
+	print_pids(f, label, reply_array(r, workers_key));
+}
+
 static void
 print_workers(FILE *f, const struct ctl_args *a, const char *who,
     const msgpack_object *r)
@@ -119,12 +135,8 @@ print_workers(FILE *f, const struct ctl_args *a, const char *who,
 	reply_pid(r, PROTO_K_MASTER, pid, sizeof pid);
 	fprintf(f, "%-12s %s\n", "master", pid);
 	print_pids(f, "workers", reply_array(r, PROTO_K_WORKERS));
-	reply_pid(r, PROTO_K_NEW_MASTER, pid, sizeof pid);
-	if (strcmp(pid, "-") != 0) {
-		fprintf(f, "%-12s %s\n", "new master", pid);
-		print_pids(f, "new workers", reply_array(r,
-		    PROTO_K_NEW_WORKERS));
-	}
+	print_generation(f, r, "new", PROTO_K_NEW_MASTER, PROTO_K_NEW_WORKERS);
+	print_generation(f, r, "old", PROTO_K_OLD_MASTER, PROTO_K_OLD_WORKERS);
 	print_pids(f, "masters", reply_array(r, PROTO_K_MASTERS));
 }
 

@@ -149,21 +149,25 @@ show_progress(char *buf, size_t size, const msgpack_object *p, double since)
 	plen = reply_range(p, PROTO_K_PHASE_LENGTH, 0, SECONDS_MAX, -1);
 	if (!(isfinite(since) && since > 0 && since < SECONDS_MAX))
 		since = 0;
-	/* The probation against its own length, not the warm-up's. */
-	if (strcmp(phase, "probation") == 0 && pe >= 0 && plen >= 0) {
-		snprintf(buf + l, size - l, ", %.1f s of %g s probation",
-		    pe + since, plen);
+	/* A phase of set length against its own length: the warm-up
+	 * against its budget, the probation against the probation. */
+	if (pe >= 0 && plen >= 0 && (strcmp(phase, "warming") == 0 ||
+	    strcmp(phase, "probation") == 0)) {
+		snprintf(buf + l, size - l, ", %.1f s of %g s %s", pe + since,
+		    plen, strcmp(phase, "warming") == 0 ? "budget" :
+		    "probation");
 		l = strlen(buf);
 		if (elapsed >= 0)
 			snprintf(buf + l, size - l, ", %.1f s in all",
 			    elapsed + since);
 		return 0;
 	}
+	/* Other phases, or a daemon that does not send the phase's time. */
 	if (elapsed >= 0) {
 		elapsed += since;
 		snprintf(buf + l, size - l, ", %.1f s", elapsed);
 		l = strlen(buf);
-		if (budget > 0)
+		if (budget > 0 && strcmp(phase, "warming") == 0)
 			snprintf(buf + l, size - l, " of %g s budget", budget);
 	}
 	return 0;

@@ -395,36 +395,22 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	struct reload_progress	 p;
 	struct proto_map	 m;
 	msgpack_packer		*pk;
-	pid_t			*kids, *newkids, *oldkids, *dirty = NULL, arb = 0;
-	size_t			 nw, nn, no, nd = 0, i, j;
+	pid_t			*kids, *newkids, *oldkids, *dirty;
+	size_t			 nw, nn, no, nd;
 	unsigned long long	 n_ok, n_failed;
 	unsigned		 h;
 	const char		*state;
 
 	(void)req;
 	/* Mid-reload, up to three generations: serving, warming or on
-	 * probation, draining. */
+	 * probation, draining; gunicorn 25+'s dirty arbiter and its workers
+	 * listed apart, the serving generation's. */
 	reload_roles(gw, &ro);
-	kids = proc_forked_children(pid_of(ro.serving), pid_of(ro.incoming),
-	    &nw);
-	newkids = proc_forked_children(pid_of(ro.incoming), 0, &nn);
-	oldkids = proc_forked_children(pid_of(ro.outgoing), pid_of(ro.serving),
-	    &no);
-	/* gunicorn 25+'s dirty arbiter and its workers: listed apart, the
-	 * arbiter first. */
-	if (ro.serving != NULL &&
-	    ready_dirty_of(ro.serving->pid, pid_of(ro.incoming), &arb,
-	    &dirty, &nd) == 0 && arb != 0) {
-		for (i = j = 0; i < nw; i++) {
-			if (kids[i] != arb)
-				kids[j++] = kids[i];
-		}
-		nw = j;
-		dirty = xreallocarray(dirty, nd + 1, sizeof *dirty);
-		memmove(dirty + 1, dirty, nd * sizeof *dirty);
-		dirty[0] = arb;
-		nd++;
-	}
+	kids = ready_http_workers(pid_of(ro.serving), pid_of(ro.incoming), &nw,
+	    &dirty, &nd);
+	newkids = ready_http_workers(pid_of(ro.incoming), 0, &nn, NULL, NULL);
+	oldkids = ready_http_workers(pid_of(ro.outgoing), pid_of(ro.serving),
+	    &no, NULL, NULL);
 	state = gw->state == GW_RUNNING && reload_running(gw) ?
 	    PROTO_STATE_RELOADING : gw_state_name(gw->state);
 
@@ -475,8 +461,8 @@ cmd_workers(struct client *c, const struct cmd_request *req)
 	struct reload_roles	 ro;
 	struct master		*ma;
 	struct proto_map	 m;
-	pid_t			*kids, *newkids, *masters;
-	size_t			 nk, nn, n = 0;
+	pid_t			*kids, *newkids, *oldkids, *masters;
+	size_t			 nk, nn, no, n = 0;
 
 	(void)req;
 	TAILQ_FOREACH(ma, &gw->masters, entry)
@@ -488,9 +474,11 @@ cmd_workers(struct client *c, const struct cmd_request *req)
 			masters[n++] = ma->pid;
 	}
 	reload_roles(gw, &ro);
-	kids = proc_forked_children(pid_of(ro.serving), pid_of(ro.incoming),
-	    &nk);
-	newkids = proc_forked_children(pid_of(ro.incoming), 0, &nn);
+	kids = ready_http_workers(pid_of(ro.serving), pid_of(ro.incoming), &nk,
+	    NULL, NULL);
+	newkids = ready_http_workers(pid_of(ro.incoming), 0, &nn, NULL, NULL);
+	oldkids = ready_http_workers(pid_of(ro.outgoing), pid_of(ro.serving),
+	    &no, NULL, NULL);
 
 	proto_map_init(&m);
 	proto_map_bool(&m, PROTO_K_OK, 1);
@@ -499,6 +487,8 @@ cmd_workers(struct client *c, const struct cmd_request *req)
 	proto_map_pids(&m, PROTO_K_WORKERS, kids, nk);
 	proto_map_pid(&m, PROTO_K_NEW_MASTER, pid_of(ro.incoming));
 	proto_map_pids(&m, PROTO_K_NEW_WORKERS, newkids, nn);
+	proto_map_pid(&m, PROTO_K_OLD_MASTER, pid_of(ro.outgoing));
+	proto_map_pids(&m, PROTO_K_OLD_WORKERS, oldkids, no);
 	client_reply(c, &m);
 	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_DEBUG, "control: "
 	    "workers asked for by pid %d uid %u", (int)c->pid,
@@ -506,6 +496,7 @@ cmd_workers(struct client *c, const struct cmd_request *req)
 	free(masters);
 	free(kids);
 	free(newkids);
+	free(oldkids);
 }
 
 /*

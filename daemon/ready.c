@@ -1362,6 +1362,39 @@ ready_dirty_of(pid_t master, pid_t except, pid_t *arbiter, pid_t **dirty,
 	return 0;
 }
 
+pid_t *
+ready_http_workers(pid_t master, pid_t except, size_t *n, pid_t **dirty,
+    size_t *ndirty)
+{
+	pid_t	*kids, *dw = NULL, arb = 0;
+	size_t	 i, j, nd = 0;
+
+	if (dirty != NULL) {
+		*dirty = NULL;
+		*ndirty = 0;
+	}
+	if ((kids = proc_forked_children(master, except, n)) == NULL ||
+	    ready_dirty_of(master, except, &arb, &dw, &nd) == -1 || arb == 0) {
+		free(dw);
+		return kids;
+	}
+	for (i = j = 0; i < *n; i++)
+		if (kids[i] != arb)
+			kids[j++] = kids[i];
+	*n = j;
+	if (dirty == NULL) {
+		free(dw);
+		return kids;
+	}
+	/* The arbiter first, then its workers. */
+	dw = xreallocarray(dw, nd + 1, sizeof *dw);
+	memmove(dw + 1, dw, nd * sizeof *dw);
+	dw[0] = arb;
+	*dirty = dw;
+	*ndirty = nd + 1;
+	return kids;
+}
+
 int
 ready_kill_booting(pid_t master)
 {

@@ -84,6 +84,14 @@ void		 ready_free(struct ready *);
  * PIDs.  For `status`.  0, or -1 when the master cannot be read.
  */
 int		 ready_dirty_of(pid_t, pid_t, pid_t *, pid_t **, size_t *);
+/*
+ * A master's HTTP workers (0: none), as `status` and STATUS= list them:
+ * its forked, live children less except and less its dirty arbiter.  A
+ * malloc'd array (or NULL) of *n; with dirty non-NULL, also the arbiter
+ * then its dirty workers into *dirty (malloc'd, or NULL) and *ndirty.
+ */
+pid_t		*ready_http_workers(pid_t, pid_t, size_t *, pid_t **,
+		    size_t *);
 
 /*
  * SIGKILL the master's HTTP workers that have not shown a heartbeat yet

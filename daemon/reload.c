@@ -395,9 +395,7 @@ reload_notify_status(struct gw *gw)
 	const struct reload_entry	*e;
 	struct notify_summary		 s;
 	struct reload_roles		 ro;
-	pid_t				*kids, *dirty = NULL, arb = 0;
-	pid_t				 except;
-	size_t				 i, nd = 0;
+	pid_t				*kids, except;
 	unsigned			 h;
 
 	if (gw->notify_fd == -1)
@@ -413,17 +411,9 @@ reload_notify_status(struct gw *gw)
 	}
 	if (ro.serving != NULL && !ro.serving->exited) {
 		s.master = ro.serving->pid;
-		/* Workers as `status` lists them: not the dirty arbiter. */
-		kids = proc_forked_children(s.master, except, &s.workers);
-		if (ready_dirty_of(s.master, except, &arb, &dirty, &nd) == 0 &&
-		    arb != 0)
-			for (i = 0; i < s.workers; i++)
-				if (kids[i] == arb) {
-					s.workers--;
-					break;
-				}
+		kids = ready_http_workers(s.master, except, &s.workers, NULL,
+		    NULL);
 		free(kids);
-		free(dirty);
 	}
 	for (h = gw->history.count; h > 0; h--) {
 		e = history_at(&gw->history, h - 1);

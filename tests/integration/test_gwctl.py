@@ -413,6 +413,17 @@ def test_status_shows_a_running_reload(gw, fake):
     assert "reload 3: warming, 1 of 2 ready" in ch.one_line(r.stdout), r.stdout
 
 
+def test_warmup_against_its_own_clock(gw, fake):
+    """A reload whose pre-flight took 2.3 s: the warm-up's 1.2 s are what
+    count against its budget, not the reload's 3.5 s."""
+    fake(always(status_reply(state="reloading", progress={
+        "id": 3, "phase": "warming", "elapsed": 3.5, "budget": 30.0, "phase_elapsed": 1.2,
+        "phase_length": 30.0, "ready": 1, "workers": 2})))
+    r = ch.gwctl(gw, "status", "app")
+    assert re.search(r"^\s*reloading\s+reload 3: warming, 1 of 2 ready, 1\.2 s of 30 s budget, "
+                     r"3\.5 s in all$", r.stdout, re.M), r.stdout
+
+
 def test_reload_progress_real_daemon(gw):
     """The real daemon, on a pty: streams progress once engineer i11b's
     side is in; skipped (with the reason) while it does not."""

@@ -23,12 +23,17 @@ import time
 import pytest
 
 import control_helpers as ch
+import fault_helpers as fh
 import helpers
 import versions
 
 WARMUP = 20
 PROBATION = 3
 BOOT = "1.0"          # s of import: the warming phase is long enough to see
+# A request in flight on the old generation when it is told to stop keeps
+# it draining for seconds: that phase is seen too, not only if a poll
+# happens to land in it.
+SLOW = 1.0 + PROBATION + 5
 
 
 def live_children(pid):
@@ -83,6 +88,24 @@ def check_sample(st, old, seen):
             assert p in kids or not helpers.is_alive(p), (p, kids)
 
 
+def check_workers(gw, old):
+    """`workers` agrees with `status` on the roles: one master serves, the
+    new or the draining one is named apart, no PID in two lists."""
+    r = ch.gwctl_json(gw, "workers", "app")
+    lists = [r["workers"], r["new_workers"], r["old_workers"]]
+    pids = [p for ls in lists for p in ls]
+    assert len(pids) == len(set(pids)), r
+    masters = [m for m in (r["master"], r.get("new_master"), r.get("old_master")) if m]
+    assert len(masters) == len(set(masters)) and not set(masters) & set(pids), r
+    if r.get("old_master"):
+        assert r["old_master"] == old and r["master"] != old and not r.get("new_master"), r
+    if r.get("new_master"):
+        assert r["master"] == old and not r.get("old_master"), r
+    t = ch.gwctl(gw, "workers", "app").stdout
+    if r.get("old_master"):
+        assert re.search(r"^old master\s+{}$".format(old), t, re.M), t
+
+
 def check_text(text, st_json):
     """gwctl status (text) agrees with gwctl --json status taken at once."""
     assert not re.search(r"^\s*dirty", text, re.M), text
@@ -106,9 +129,11 @@ def test_status_through_reload(gw, version):
     assert old and st.get("new_master") is None and st["new_workers"] == [], st
     assert st["progress"] is None, st
 
+    slow = fh.InFlight(gw, "/slow?s={:g}".format(SLOW))
+    slow.start(w.log, w.log.mark(wrapper_only=False))
     gw.set_version("2")
     w.signal(signal.SIGHUP)
-    seen, text_new, json_new = {}, set(), set()
+    seen, text_new, json_new, text_old = {}, set(), set(), set()
     deadline = time.monotonic() + WARMUP + PROBATION + 30
     done = None
     while time.monotonic() < deadline:
@@ -128,6 +153,8 @@ def test_status_through_reload(gw, version):
         m = re.search(r"^\s*old master\s+(\d+) \(draining\)$", r.stdout, re.M)
         if m:
             assert int(m.group(1)) == old, r.stdout
+            text_old.add(old)
+        check_workers(gw, old)
         n = check_text(r.stdout, js)
         if n is not None:
             text_new.add(n)
@@ -143,6 +170,13 @@ def test_status_through_reload(gw, version):
         assert phase in seen, "phase {} never seen in status: {}".format(phase, sorted(seen))
         assert {s["new_master"] for s in seen[phase]} == {nm}, seen[phase]
     assert json_new == {nm} and text_new == {nm}, (json_new, text_new, nm)
+    # Draining, the slow request holding the old generation: the new master
+    # serves, the old one is shown as draining, in the reply and the text.
+    assert "draining" in seen, "draining never seen in status: {}".format(sorted(seen))
+    assert {s["master"] for s in seen["draining"]} == {nm}, seen["draining"]
+    assert seen.get("old") == {old} and text_old == {old}, (seen.get("old"), text_old)
+    slow.join(SLOW + 10)
+    assert slow.status == 200, (slow.status, slow.error)
     # After: the new master serves, and nothing is new any more.
     helpers.wait_for(lambda: ch.status(sock)["progress"] is None, 10, "reload over")
     st = ch.status(sock)
@@ -151,3 +185,53 @@ def test_status_through_reload(gw, version):
     assert st["dirty"] == [], st
     r = ch.gwctl(gw, "status")
     assert "new master" not in r.stdout, r.stdout
+
+
+def test_dirty_arbiter_through_reload(gw):
+    """gunicorn 26.1 with dirty workers: the dirty arbiter is recognised
+    only as a child of the serving master, never as an HTTP worker of any
+    generation, and the new generation's arbiter never as the serving
+    one's (in both setproctitle modes: not by environment or name)."""
+    w = versions.wrapper(gw, version="26.1.0", workers=2, warmup=WARMUP,
+                         extra_gunicorn=["--dirty-workers", "2", "--dirty-app", "dapp:Model"],
+                         extra_wrapper=["--probation", "1"])
+    w.wait_ready(timeout=25)
+    sock = ch.sock_path(gw)
+    st = ch.status(sock)
+    old = st["master"]
+    assert len(st["dirty"]) == 3 and helpers.ppid_of(st["dirty"][0]) == old, st
+    gw.set_version("2")
+    w.signal(signal.SIGHUP)
+    deadline = time.monotonic() + WARMUP + 30
+    samples = 0
+    while time.monotonic() < deadline:
+        st = ch.status(sock)
+        samples += 1
+        hist = [e for e in st["history"] if e["id"] == 1]
+        if hist and hist[0]["result"] != "running":
+            assert hist[0]["result"] == "ok", hist[0]
+            break
+        http = st["workers"] + st["new_workers"] + st["old_workers"]
+        assert not set(st["dirty"]) & set(http), st
+        # An HTTP worker has no children; an arbiter has its dirty workers.
+        for p in http:
+            if helpers.is_alive(p):
+                assert not live_children(p), ("an arbiter listed as an HTTP worker", p, st)
+        if st["dirty"] and helpers.is_alive(st["dirty"][0]) and helpers.is_alive(st["master"]):
+            assert helpers.ppid_of(st["dirty"][0]) == st["master"], st
+        nm = st.get("new_master")
+        if nm:
+            assert nm not in st["dirty"], st
+            for p in st["dirty"]:
+                if helpers.is_alive(p):
+                    assert helpers.ppid_of(p) != nm, ("a new generation's dirty process "
+                                                      "listed as the serving one's", p, st)
+        time.sleep(0.05)
+    else:
+        raise AssertionError("reload 1 did not finish:\n" + w.text()[-3000:])
+    assert samples > 5, samples
+    helpers.wait_for(lambda: ch.status(sock)["progress"] is None, 10, "reload over")
+    st = ch.status(sock)
+    assert st["master"] != old and len(st["dirty"]) == 3, st
+    assert helpers.ppid_of(st["dirty"][0]) == st["master"], st
+    assert len(st["workers"]) == 2, st

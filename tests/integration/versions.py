@@ -92,6 +92,7 @@ APP = r'''
 """Readiness tests' app: version.txt says how this generation behaves."""
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -118,6 +119,13 @@ if VERSION.startswith("crash:"):
 
 
 def app(environ, start_response):
+    if environ.get("PATH_INFO") == "/slow":
+        # As example/app.py's: announced, so a test knows it is in flight.
+        seconds = float(environ.get("QUERY_STRING", "s=1").partition("=")[2] or 1)
+        sys.stderr.write("app: slow request ({:g} s) started in pid {}\n".format(
+            seconds, os.getpid()))
+        sys.stderr.flush()
+        time.sleep(min(seconds, 60))
     body = "version={} pid={}\n".format(VERSION, os.getpid()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
