@@ -118,7 +118,8 @@ last_reload(const msgpack_object *m)
 }
 
 /* When the newest successful reload ended (started + duration), since
- * the Unix epoch; NAN if none has, in the history kept. */
+ * the Unix epoch: the daemon's own memory of it, which outlives the
+ * history's last 50; from an older daemon, the history's; NAN if none. */
 static double
 last_success(const msgpack_object *m)
 {
@@ -126,6 +127,8 @@ last_success(const msgpack_object *m)
 	uint32_t		 i;
 	double			 t0, d;
 
+	if (proto_get(m, PROTO_K_LAST_SUCCESS) != NULL)
+		return reply_range(m, PROTO_K_LAST_SUCCESS, 0, VALUE_MAX, NAN);
 	for (i = h != NULL ? h->via.array.size : 0; i > 0; i--) {
 		e = &h->via.array.ptr[i - 1];
 		if (e->type != MSGPACK_OBJECT_MAP ||

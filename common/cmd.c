@@ -23,10 +23,11 @@ static const char *const ok_keys[] = { PROTO_K_OK, NULL };
 
 static const char *const status_reply[] = { PROTO_K_OK, PROTO_K_NAME,
     PROTO_K_VERSION, PROTO_K_PID, PROTO_K_STATE, PROTO_K_UPTIME,
-    PROTO_K_MASTER, PROTO_K_WORKERS, PROTO_K_DIRTY, PROTO_K_WARMUP,
-    PROTO_K_READY_MODE,
+    PROTO_K_MASTER, PROTO_K_WORKERS, PROTO_K_DIRTY, PROTO_K_NEW_MASTER,
+    PROTO_K_NEW_WORKERS, PROTO_K_OLD_MASTER, PROTO_K_OLD_WORKERS,
+    PROTO_K_WARMUP, PROTO_K_READY_MODE,
     PROTO_K_RELOAD_PENDING, PROTO_K_RELOAD_STATE, PROTO_K_PROGRESS,
-    PROTO_K_RELOADS, PROTO_K_HISTORY, NULL };
+    PROTO_K_RELOADS, PROTO_K_LAST_SUCCESS, PROTO_K_HISTORY, NULL };
 static const char *const reload_request[] = { PROTO_K_WAIT,
     PROTO_K_PROGRESS, NULL };
 /* With wait: "reload" (and progress messages first); without: "id". */
@@ -37,7 +38,7 @@ static const char *const set_warmup_reply[] = { PROTO_K_OK, PROTO_K_OLD,
     PROTO_K_NEW, NULL };
 static const char *const workers_reply[] = { PROTO_K_OK, PROTO_K_MASTER,
     PROTO_K_MASTERS, PROTO_K_WORKERS, PROTO_K_NEW_MASTER,
-    PROTO_K_NEW_WORKERS, NULL };
+    PROTO_K_NEW_WORKERS, PROTO_K_OLD_MASTER, PROTO_K_OLD_WORKERS, NULL };
 
 const struct cmd_entry cmd_table[] = {
 	[CMD_STATUS] = {

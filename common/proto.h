@@ -89,6 +89,7 @@
 #define PROTO_K_MASTERS		"masters"
 #define PROTO_K_NEW_WORKERS	"new_workers"
 #define PROTO_K_OLD_WORKERS	"old_workers"
+#define PROTO_K_LAST_SUCCESS	"last_success"	/* Unix time, or nil */
 /* PROTO_K_WORKERS (status, workers: PIDs; progress: a count) and
  * PROTO_K_NEW_MASTER are shared with other maps. */
 

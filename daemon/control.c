@@ -439,6 +439,10 @@ cmd_status(struct client *c, const struct cmd_request *req)
 		proto_map_nil(&m, PROTO_K_PROGRESS);
 	reload_totals(gw, &n_ok, &n_failed);
 	pack_totals(proto_map_key(&m, PROTO_K_RELOADS), n_ok, n_failed);
+	if (gw->history.last_ok > 0)
+		proto_map_double(&m, PROTO_K_LAST_SUCCESS, gw->history.last_ok);
+	else
+		proto_map_nil(&m, PROTO_K_LAST_SUCCESS);
 	pk = proto_map_key(&m, PROTO_K_HISTORY);
 	msgpack_pack_array(pk, gw->history.count);
 	for (h = 0; h < gw->history.count; h++)

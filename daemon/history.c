@@ -253,6 +253,14 @@ obj_str(const msgpack_object *m, const char *k)
 	return s;
 }
 
+static void
+note_success(struct history *h, const struct reload_entry *e)
+{
+	if (e->result == RESULT_OK && e->duration >= 0 &&
+	    e->started + e->duration > h->last_ok)
+		h->last_ok = e->started + e->duration;
+}
+
 /* One record's payload into a new history entry: 0, 1 if it replaced
  * the last one (same id), -1 if it is not an entry. */
 static int
@@ -304,6 +312,7 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->note = obj_str(m, PROTO_K_NOTE);
 	for (p = 0; p < PHASE_COUNT; p++)
 		e->t_phase[p] = obj_seconds(m, history_phases[p].key);
+	note_success(h, e);
 	rc = replaced;
 out:
 	msgpack_unpacked_destroy(&u);
@@ -660,7 +669,7 @@ out:
 }
 
 int
-history_append(const struct history *h, const char *path,
+history_append(struct history *h, const char *path,
     const struct reload_entry *e)
 {
 	msgpack_sbuffer	 sb;
@@ -668,6 +677,7 @@ history_append(const struct history *h, const char *path,
 	char		 err[256];
 	int		 fd, rc = -1;
 
+	note_success(h, e);
 	msgpack_sbuffer_init(&sb);
 	history_record(&sb, e);
 	if ((fd = history_open(h, path, "", O_WRONLY | O_APPEND | O_CREAT,

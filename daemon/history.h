@@ -58,6 +58,10 @@ struct history {
 	unsigned		 count;
 	int			 dirfd;		/* the run directory's */
 	int			 have_dir;	/* else paths as given */
+	/* When the newest successful reload seen ended (Unix time; 0: none),
+	 * kept when its entry leaves the last HISTORY_MAX: what "no good
+	 * deploy since" is measured from. */
+	double			 last_ok;
 };
 
 /*
@@ -103,8 +107,9 @@ int	history_parse(struct history *, const char *, size_t, size_t *);
 int	history_parse_counted(struct history *, const char *, size_t,
 	    size_t *, size_t *);
 /* Append one finished entry, fsync; compact when the file is too big.
- * 0, or -1 logged: the reload's outcome stands either way. */
-int	history_append(const struct history *, const char *,
+ * 0, or -1 logged: the reload's outcome stands either way.  A success
+ * moves last_ok, as a successful record read by history_parse() does. */
+int	history_append(struct history *, const char *,
 	    const struct reload_entry *);
 /* The entry as a msgpack map (protocol and file alike). */
 void	history_pack_entry(msgpack_packer *, const struct reload_entry *);

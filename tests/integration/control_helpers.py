@@ -291,6 +291,7 @@ STATUS_FIELDS = {
     "reload_pending": _is_bool,
     "reload_state": _is_str,
     "history": lambda v: isinstance(v, list) and len(v) <= HISTORY_MAX,
+    "last_success": _opt(_is_float),
 }
 
 

@@ -684,6 +684,36 @@ def seed_history(path, n, result):
             f.write(b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload)) + payload)
 
 
+def test_last_success_outlives_the_history(gw):
+    """A success followed by 50 failures: the history keeps only the
+    failures, but the daemon remembers when its last good reload ended, so
+    "no good deploy since" stays measurable."""
+    need_prometheus_client()
+    path = gw.run_dir / "app.history"
+    with open(path, "wb") as f:
+        for i in range(1, 52):
+            ok = i == 1
+            payload = msgpack.packb({
+                "id": i, "trigger": "signal", "started": 1700000000.0 + 10 * i,
+                "duration": 2.5, "result": "ok" if ok else "failed",
+                "reason": None if ok else "seeded", "old_master": 100, "new_master": 200,
+                "workers": 2, "note": None})
+            f.write(b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload)) + payload)
+    w = gw.wrapper(workers=1)
+    w.wait_ready(timeout=30)
+    st = ch.status(ch.sock_path(gw))
+    assert [e["result"] for e in st["history"]] == ["failed"] * 50, st["history"][0]
+    assert st["last_success"] == pytest.approx(1700000012.5), st["last_success"]
+    r = ch.gwctl(gw, "metrics", "app", timeout=10)
+    assert r.returncode == 0, r
+    _, s = parse_metrics(r.stdout)
+    assert s[("gunicorn_wrapper_last_success_timestamp_seconds", (("name", "app"),))] == \
+        pytest.approx(1700000012.5)
+    promtool_check(r.stdout)
+    ch.gwctl(gw, "stop", "app")
+    assert w.wait_exit(30) == 0
+
+
 def test_metrics_real_daemon(gw):
     """reloads_total counts what this wrapper finished, not what the
     history (the last 50) holds: 50 failed reloads of an earlier run are

@@ -157,7 +157,8 @@ test_journal_prefix(void **state)
 	out = capture_end();
 	/* journald has the time, the unit and the priority: the message
 	 * alone. */
-	assert_true(strncmp(out, "<7>d\n<6>i\n<4>w\n<3>e\n[", 17) == 0);
+	assert_true(strncmp(out, "<7>d\n<6>i\n<4>w\n<3>e\n[",
+	    strlen("<7>d\n<6>i\n<4>w\n<3>e\n[")) == 0);
 	assert_null(strstr(out, "[INFO] i"));
 	assert_non_null(strstr(out, "[INFO] other\n"));
 	assert_non_null(strstr(out, "[INFO] garbage\n"));
