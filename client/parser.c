@@ -42,6 +42,7 @@ parser_usage(FILE *f)
 "                        outcome)\n"
 "  --json                print the daemon's reply (or gwctl's error) as JSON\n"
 "  --no-wait             reload: return once the reload is queued\n"
+"  --wait                reload: wait for the outcome (the default)\n"
 "  --all                 reload: every daemon of the run directory\n"
 "  -h, --help            this text;  --version: gwctl's version\n"
 "\n"
@@ -100,7 +101,7 @@ parse_options(int argc, char **argv, struct ctl_args *a,
 	int		 c, n = 0;
 
 	opterr = 0;		/* our messages, on one line */
-	optind = 1;
+	optind = 0;		/* glibc: a full restart, not a resume */
 	while ((c = getopt_long(argc, argv, SHORT_OPTIONS, long_options,
 	    NULL)) != -1) {
 		switch (c) {
@@ -170,7 +171,7 @@ parser_wants_json(int argc, char **argv)
 	int	 c, json = 0;
 
 	opterr = 0;
-	optind = 1;
+	optind = 0;		/* glibc: a full restart, not a resume */
 	while ((c = getopt_long(argc, argv, SHORT_OPTIONS, long_options,
 	    NULL)) != -1)
 		if (c == 'j')

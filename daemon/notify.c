@@ -94,30 +94,30 @@ watchdog_init(struct gw *gw)
 	char			*end;
 	unsigned long long	 v;
 	pid_t			 p;
+	int			 ours;
 
 	gw->watchdog_usec = 0;
 	if (usec == NULL || *usec == '\0')
 		return;
-	if (pid != NULL && *pid != '\0') {
-		if (parse_pid(pid, &p, &errstr) == -1) {
-			log_warnx("WATCHDOG_PID '%s': %s; no watchdog pings",
-			    pid, errstr);
-			return;
-		}
-		if (p != getpid())
-			return;		/* for another process */
+	ours = pid == NULL || *pid == '\0';
+	if (!ours && parse_pid(pid, &p, &errstr) == -1)
+		log_warnx("WATCHDOG_PID '%s': %s; no watchdog pings", pid,
+		    errstr);
+	else if (!ours)
+		ours = p == getpid();	/* else for another process */
+	if (ours) {
+		errno = 0;
+		v = strtoull(usec, &end, 10);
+		/* At most a day; the period is half of it, at least 1 ms. */
+		if (!isdigit((unsigned char)usec[0]) || *end != '\0' ||
+		    errno != 0 || v == 0 || v > 86400ULL * 1000000)
+			log_warnx("WATCHDOG_USEC '%s': not a number of "
+			    "microseconds (1 to 86400000000); no watchdog "
+			    "pings", usec);
+		else
+			gw->watchdog_usec = v;
 	}
-	errno = 0;
-	v = strtoull(usec, &end, 10);
-	/* At least 2 us (half of it is the period), at most a day. */
-	if (!isdigit((unsigned char)usec[0]) || *end != '\0' || errno != 0 ||
-	    v < 2 || v > 86400ULL * 1000000) {
-		log_warnx("WATCHDOG_USEC '%s': not a number of microseconds "
-		    "(2 to 86400000000); no watchdog pings", usec);
-		return;
-	}
-	gw->watchdog_usec = v;
-	/* Ours: not gunicorn's, which would take them for its own. */
+	/* Never gunicorn's, which would take them for its own. */
 	if (unsetenv("WATCHDOG_USEC") == -1 || unsetenv("WATCHDOG_PID") == -1)
 		log_warn("unsetenv WATCHDOG_USEC");
 }
@@ -141,6 +141,8 @@ notify_start(struct gw *gw)
 	if (gw->notify_fd == -1 || gw->watchdog_usec == 0)
 		return;
 	half = gw->watchdog_usec / 2;
+	if (half < 1000)
+		half = 1000;	/* not a loop that spins */
 	tv.tv_sec = (time_t)(half / 1000000);
 	tv.tv_usec = (suseconds_t)(half % 1000000);
 	if ((gw->watchdog_ev = event_new(gw->base, -1, EV_PERSIST,

@@ -250,6 +250,27 @@ server_clear_listeners(struct gw *gw, const struct ledger *prev)
 	return 0;
 }
 
+static void
+status_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	reload_notify_status(arg);
+}
+
+/* Once the start is logged: the watchdog, and STATUS= kept true. */
+static void
+server_start_notify(struct gw *gw)
+{
+	notify_start(gw);
+	/* STATUS= follows what the reloads' hooks cannot see: a worker
+	 * that dies or is replaced, a master that finishes draining. */
+	if (gw->notify_fd != -1 && ((gw->status_ev = event_new(gw->base, -1,
+	    EV_PERSIST, status_tick_cb, gw)) == NULL ||
+	    event_add(gw->status_ev, &(struct timeval){ .tv_sec = 1 }) == -1))
+		fatalx("status timer: event_add failed");
+}
+
 int
 server_start(struct gw *gw)
 {
@@ -259,6 +280,7 @@ server_start(struct gw *gw)
 	char		 err[512];
 	int		 have;
 
+	server_start_notify(gw);
 	have = ledger_read(gw->cfg.record, &prev, err, sizeof err);
 	if (have == -1)
 		log_warnx("%s; ignoring it", err);
@@ -604,14 +626,6 @@ server_reload_done(struct gw *gw, const struct reload_outcome *o)
 
 static void	server_master_exited(struct gw *, struct master *);
 
-static void
-status_tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	reload_notify_status(arg);
-}
-
 void
 server_init(struct gw *gw)
 {
@@ -630,14 +644,8 @@ server_init(struct gw *gw)
 	    (gw->boot_extend = evtimer_new(gw->base, boot_extend_cb, gw)) ==
 	    NULL)
 		fatalx("evtimer_new failed");
-	notify_start(gw);
-	/* STATUS= follows what the reloads' hooks cannot see: a worker
-	 * that dies or is replaced, a master that finishes draining. */
-	if (gw->notify_fd != -1 && ((gw->status_ev = event_new(gw->base, -1,
-	    EV_PERSIST, status_tick_cb, gw)) == NULL ||
-	    event_add(gw->status_ev, &(struct timeval){ .tv_sec = 1 }) == -1))
-		fatalx("status timer: event_add failed");
 }
+
 
 void
 server_stop(struct gw *gw, int sig)

@@ -362,7 +362,8 @@ def test_completion_commands_options_names(tmp_path):
     assert complete(["gwctl", "set-warmup", "app", ""], env) == []
     assert complete(["gwctl", "reload", "--all", ""], env) == []
     # options
-    every = ["--all", "--help", "--json", "--no-wait", "--socket", "--timeout", "--version"]
+    every = ["--all", "--help", "--json", "--no-wait", "--socket", "--timeout", "--version",
+             "--wait"]
     assert complete(["gwctl", "--"], env) == every
     assert complete(["gwctl", "-"], env) == sorted(every + ["-s", "-t"])
     assert complete(["gwctl", "reload", "--n"], env) == ["--no-wait"]
@@ -384,6 +385,10 @@ def test_completion_commands_options_names(tmp_path):
     assert complete(["gwctl", "status", "--", "a"], env) == ["api", "app"]
     assert complete(["gwctl", "status", "--", "app", ""], env) == []
     assert complete(["gwctl", "--", "-"], env) == []          # no options after --
+    # a unique prefix is the option, its value the next word
+    assert complete(["gwctl", "--sock", str(rd / "w")], env) == [str(rd / "web-2.sock")]
+    assert complete(["gwctl", "--tim", "5", "status", "a"], env) == ["api", "app"]
+    assert complete(["gwctl", "--time", ""], env) == []
     # an empty or missing run directory: no names, no error
     assert complete(["gwctl", "reload", ""], {"GW_RUN_DIR": str(tmp_path / "none")}) == []
 

@@ -11,6 +11,7 @@ receives what the wrapper (and nobody else) sends, in order.
 """
 
 import os
+import re
 import signal
 import socket
 import time
@@ -187,6 +188,9 @@ def test_watchdog_pings_from_the_event_loop(gw):
                                          "WATCHDOG_USEC": "400000"})
     w.wait_ready(timeout=30)
     w.wait_log(r"systemd watchdog: WATCHDOG=1 every 0\.2 s", 5)
+    # After the start banner, which stays the first line.
+    banner = re.search(r"gunicorn-wrapper \d+\.\d+\.\d+ \(pid", w.text())
+    assert banner and w.text().find("systemd watchdog") > banner.start(), w.text()
 
     def pings(since=0):
         sd.drain()
@@ -232,5 +236,7 @@ def test_watchdog_not_ours_or_malformed(gw):
             sd.drain()
         assert not [m for m in sd.msgs if "WATCHDOG" in m], sd.msgs
         assert "systemd watchdog" not in w.text()
+        for pid in gw.gunicorn_procs():
+            assert not helpers.environ_has(pid, b"WATCHDOG_USEC="), pid
         w.signal(signal.SIGTERM)
         assert w.wait_exit(30) == 0
