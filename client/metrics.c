@@ -189,12 +189,12 @@ serving(const msgpack_object *m)
 	    reply_int(m, PROTO_K_MASTER, 1, INT32_MAX, &master) == 0;
 }
 
-void
-metrics_print(FILE *f, const struct metrics_target *t, size_t n)
+/* The daemon and its serving generation, and the reload counters. */
+static void
+print_daemons(FILE *f, const struct metrics_target *t, size_t n)
 {
-	const msgpack_object	*m, *e, *w;
+	const msgpack_object	*w;
 	size_t			 i, s;
-	double			 v;
 	char			 buf[128];
 
 	family(f, "up", "gauge", "1 if the wrapper answered on its control "
@@ -269,6 +269,15 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 		sample(f, "reloads_total", t[i].name, "result", "failed",
 		    count_result(t[i].reply, PROTO_RESULT_FAILED));
 	}
+}
+
+/* The last finished reload, and the last good one. */
+static void
+print_last_reload(FILE *f, const struct metrics_target *t, size_t n)
+{
+	const msgpack_object	*m, *e;
+	size_t			 i, s;
+	double			 v;
 
 	family(f, "last_reload_id", "gauge", "Id of the last finished "
 	    "reload; ids never repeat.");
@@ -320,4 +329,11 @@ metrics_print(FILE *f, const struct metrics_target *t, size_t n)
 			    "phase", phases[s].label, v);
 		}
 	}
+}
+
+void
+metrics_print(FILE *f, const struct metrics_target *t, size_t n)
+{
+	print_daemons(f, t, n);
+	print_last_reload(f, t, n);
 }

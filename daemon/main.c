@@ -140,12 +140,55 @@ take_lock(struct gw *gw)
 	return 0;
 }
 
+/* The event loop, and the signals it watches: handlers only wake it. */
+static void
+setup_loop(struct gw *gw)
+{
+	size_t	i;
+
+	if ((gw->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	TAILQ_INIT(&gw->masters);
+	gw->started = now_real();
+	for (i = 0; i < sizeof handled / sizeof handled[0]; i++) {
+		gw->sigev[i] = evsignal_new(gw->base, handled[i], signal_cb,
+		    gw);
+		if (gw->sigev[i] == NULL || event_add(gw->sigev[i], NULL) == -1)
+			fatalx("cannot watch signal %d", handled[i]);
+	}
+}
+
+static void
+teardown(struct gw *gw)
+{
+	size_t	i;
+
+	control_free(gw);
+	reload_free(gw);
+	while (!TAILQ_EMPTY(&gw->masters))
+		master_free(TAILQ_FIRST(&gw->masters));
+	history_clear(&gw->history);
+	for (i = 0; i < sizeof handled / sizeof handled[0]; i++)
+		event_free(gw->sigev[i]);
+	event_free(gw->stop_timer);
+	event_free(gw->boot_extend);
+	if (gw->status_ev != NULL)
+		event_free(gw->status_ev);
+	notify_free(gw);
+	free(gw->suspects);
+	free(gw->suspects_start);
+	event_base_free(gw->base);
+	if (gw->lock_fd > 0)
+		close(gw->lock_fd);
+	close(gw->run_fd);
+	options_free(&gw->cfg);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct gw	 gw;
 	char		 err[512];
-	size_t		 i;
 	int		 status;
 
 	memset(&gw, 0, sizeof gw);
@@ -183,16 +226,7 @@ main(int argc, char **argv)
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fatal("signal(SIGPIPE)");
 
-	if ((gw.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	TAILQ_INIT(&gw.masters);
-	gw.started = now_real();
-	for (i = 0; i < sizeof handled / sizeof handled[0]; i++) {
-		gw.sigev[i] = evsignal_new(gw.base, handled[i], signal_cb,
-		    &gw);
-		if (gw.sigev[i] == NULL || event_add(gw.sigev[i], NULL) == -1)
-			fatalx("cannot watch signal %d", handled[i]);
-	}
+	setup_loop(&gw);
 	history_set_dir(&gw.history, gw.run_fd);
 	(void)history_load(&gw.history, gw.cfg.history);
 	server_init(&gw);
@@ -224,24 +258,6 @@ main(int argc, char **argv)
 	status = gw.exit_status;
 
 out:
-	control_free(&gw);
-	reload_free(&gw);
-	while (!TAILQ_EMPTY(&gw.masters))
-		master_free(TAILQ_FIRST(&gw.masters));
-	history_clear(&gw.history);
-	for (i = 0; i < sizeof handled / sizeof handled[0]; i++)
-		event_free(gw.sigev[i]);
-	event_free(gw.stop_timer);
-	event_free(gw.boot_extend);
-	if (gw.status_ev != NULL)
-		event_free(gw.status_ev);
-	notify_free(&gw);
-	free(gw.suspects);
-	free(gw.suspects_start);
-	event_base_free(gw.base);
-	if (gw.lock_fd > 0)
-		close(gw.lock_fd);
-	close(gw.run_fd);
-	options_free(&gw.cfg);
+	teardown(&gw);
 	return status;
 }
