@@ -18,7 +18,8 @@ import control_helpers as ch
 import helpers
 from test_gwctl import always, fake  # noqa: F401  (fake is a fixture)
 
-WORKERS_KEYS = {"ok", "master", "masters", "workers", "new_master", "new_workers"}
+WORKERS_KEYS = {"ok", "master", "masters", "workers", "new_master", "new_workers",
+                "old_master", "old_workers"}
 
 
 def children(pid):
@@ -35,13 +36,14 @@ def test_workers_real_daemon(gw):
     assert j["master"] == master and j["masters"] == [master], j
     assert sorted(j["workers"]) == children(master) and len(j["workers"]) == 2, j
     assert j["new_master"] is None and j["new_workers"] == [], j
+    assert j["old_master"] is None and j["old_workers"] == [], j
 
     r = ch.gwctl(gw, "workers", "app")
     assert r.returncode == 0 and not r.stderr, r
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["master", str(master)], lines
     assert lines[1].split() == ["workers"] + [str(p) for p in j["workers"]], lines
-    assert not any(x.startswith("new") for x in lines), lines
+    assert not any(x.startswith(("new", "old")) for x in lines), lines
     # -s names the socket instead
     r = ch.gwctl(gw, "-s", ch.sock_path(gw), "workers")
     assert r.returncode == 0 and r.stdout.split()[:2] == ["master", str(master)], r
