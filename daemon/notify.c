@@ -81,9 +81,10 @@ notify_init(struct gw *gw)
 
 /*
  * systemd sets WATCHDOG_USEC (and WATCHDOG_PID, the main PID) for a unit
- * with WatchdogSec=.  A value that is not for us, or not a number, leaves
- * the watchdog off with a line in the log: the service still runs, and
- * systemd kills it when no ping comes, which the line explains.
+ * with WatchdogSec=.  One meant for another process leaves the watchdog
+ * off, quietly; one that is not a number, with a warning: the service
+ * still runs, and when systemd kills it for want of a ping, the line says
+ * why.
  */
 static void
 watchdog_init(struct gw *gw)
@@ -215,9 +216,13 @@ notify_status(struct gw *gw, const struct notify_summary *s)
 	if (s->last_id != 0)
 		(void)snprintf(last, sizeof last, ", last reload %u %s",
 		    s->last_id, s->last_result);
-	(void)snprintf(line, sizeof line, "%s:%s master %d, %zu worker%s%s",
-	    s->state, reload, (int)s->master, s->workers,
-	    s->workers == 1 ? "" : "s", last);
+	if (s->master == 0)
+		(void)snprintf(line, sizeof line, "%s:%s no master%s",
+		    s->state, reload, last);
+	else
+		(void)snprintf(line, sizeof line, "%s:%s master %d, %zu "
+		    "worker%s%s", s->state, reload, (int)s->master,
+		    s->workers, s->workers == 1 ? "" : "s", last);
 	if (strcmp(line, gw->notify_last) == 0)
 		return;
 	memcpy(gw->notify_last, line, sizeof line);

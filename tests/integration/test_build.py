@@ -32,7 +32,7 @@ SKIP_ANY = ("*.o", "*.d", "__pycache__", "*.pyc")
 
 def clean_env(**extra):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE",
                         "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "CPPFLAGS",
                         "CFLAGS", "LDFLAGS", "CC")}
     env.update(extra)

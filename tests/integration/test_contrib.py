@@ -67,7 +67,7 @@ def clean_env():
     """The environment without make's: under `make test SANITIZE=1 CC=clang`
     MAKEFLAGS would pass those variables on to the make run here."""
     return {k: v for k, v in os.environ.items()
-            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE")}
 
 
 def run(argv, timeout, **kw):
