@@ -1311,30 +1311,27 @@ ready_free(struct ready *r)
 	free(r);
 }
 
-int
-ready_dirty_of(pid_t master, pid_t except, pid_t *arbiter, pid_t **dirty,
-    size_t *ndirty)
+/*
+ * The arbiter among a master's forked children: it has children and holds
+ * no file of the master's (or holds its own workers').  A new master does
+ * too, but it exec'd: its argv is not where the master's is, as a forked
+ * child's is (GUNICORN_PID in its environment says so as well, until
+ * setproctitle blanks it); kids are forked children only.  0 if none.
+ */
+static pid_t
+find_arbiter(pid_t master, const pid_t *kids, size_t n)
 {
 	struct fileid	*mf = NULL;
 	struct held	 h[64];
-	size_t		 nmf = 0, capmf = 0, n, i, k, ngk;
-	pid_t		*kids, *gk;
+	size_t		 nmf = 0, capmf = 0, i, k, ngk;
+	pid_t		*gk, arb = 0;
 	int		 nh, f, foreign;
 
-	*arbiter = 0;
-	*dirty = NULL;
-	*ndirty = 0;
-	if (read_master_files(master, &mf, &nmf, &capmf) == -1) {
+	if (n == 0 || read_master_files(master, &mf, &nmf, &capmf) == -1) {
 		free(mf);
-		return -1;
+		return 0;
 	}
-	/* The arbiter has children and holds no file of the master's (or
-	 * holds its own workers').  A new master does too, but it exec'd:
-	 * its argv is not where the master's is, as a forked child's is
-	 * (GUNICORN_PID in its environment says so as well, until
-	 * setproctitle blanks it); so only forked children are looked at. */
-	kids = proc_forked_children(master, except, &n);
-	for (i = 0; i < n && *arbiter == 0; i++) {
+	for (i = 0; i < n && arb == 0; i++) {
 		if (proc_children(kids[i], &gk, &ngk) == -1)
 			continue;
 		free(gk);
@@ -1351,42 +1348,49 @@ ready_dirty_of(pid_t master, pid_t except, pid_t *arbiter, pid_t **dirty,
 			foreign |= k == nmf;
 		}
 		if (foreign)
-			*arbiter = kids[i];
+			arb = kids[i];
 	}
-	free(kids);
 	free(mf);
-	if (*arbiter != 0 && proc_children(*arbiter, dirty, ndirty) == -1) {
-		*dirty = NULL;
-		*ndirty = 0;
-	}
-	return 0;
+	return arb;
+}
+
+pid_t
+ready_dirty_arbiter(pid_t master, pid_t except)
+{
+	pid_t	*kids, arb;
+	size_t	 n;
+
+	kids = proc_forked_children(master, except, &n);
+	arb = find_arbiter(master, kids, n);
+	free(kids);
+	return arb;
 }
 
 pid_t *
 ready_http_workers(pid_t master, pid_t except, size_t *n, pid_t **dirty,
     size_t *ndirty)
 {
-	pid_t	*kids, *dw = NULL, arb = 0;
-	size_t	 i, j, nd = 0;
+	pid_t	*kids, *dw, arb;
+	size_t	 i, j, nd;
 
 	if (dirty != NULL) {
 		*dirty = NULL;
 		*ndirty = 0;
 	}
-	if ((kids = proc_forked_children(master, except, n)) == NULL ||
-	    ready_dirty_of(master, except, &arb, &dw, &nd) == -1 || arb == 0) {
-		free(dw);
+	kids = proc_forked_children(master, except, n);
+	if ((arb = find_arbiter(master, kids, *n)) == 0)
 		return kids;
-	}
 	for (i = j = 0; i < *n; i++)
 		if (kids[i] != arb)
 			kids[j++] = kids[i];
 	*n = j;
-	if (dirty == NULL) {
-		free(dw);
+	if (dirty == NULL)
 		return kids;
-	}
 	/* The arbiter first, then its workers. */
+	if (proc_children(arb, &dw, &nd) == -1) {
+		dw = NULL;
+		nd = 0;
+	}
 	dw = xreallocarray(dw, nd + 1, sizeof *dw);
 	memmove(dw + 1, dw, nd * sizeof *dw);
 	dw[0] = arb;

@@ -77,13 +77,12 @@ double		 ready_elapsed(const struct ready *);
 void		 ready_free(struct ready *);
 
 /*
- * A master's dirty arbiter (gunicorn 25+) and its dirty workers, told
- * apart from its HTTP workers by whose heartbeat files the master holds,
- * and from a new master (a reload's: except, or any child that exec'd) by
- * lineage: *arbiter (0 if none) and a malloc'd array of dirty worker
- * PIDs.  For `status`.  0, or -1 when the master cannot be read.
+ * A master's dirty arbiter (gunicorn 25+), told apart from its HTTP
+ * workers by whose heartbeat files the master holds, and from a new
+ * master (a reload's: except, or any child that exec'd) by lineage; 0 if
+ * it has none, or cannot be read.
  */
-int		 ready_dirty_of(pid_t, pid_t, pid_t *, pid_t **, size_t *);
+pid_t		 ready_dirty_arbiter(pid_t, pid_t);
 /*
  * A master's HTTP workers (0: none), as `status` and STATUS= list them:
  * its forked, live children less except and less its dirty arbiter.  A

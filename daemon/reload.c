@@ -808,12 +808,8 @@ reload_fork(struct gw *gw)
 static int
 is_dirty_arbiter(pid_t master, pid_t pid)
 {
-	pid_t	*dirty = NULL, arb = 0;
-	size_t	 nd = 0;
+	pid_t	arb = ready_dirty_arbiter(master, 0);
 
-	if (ready_dirty_of(master, 0, &arb, &dirty, &nd) == -1)
-		arb = 0;
-	free(dirty);
 	return arb != 0 && arb == pid;
 }
 

@@ -49,6 +49,19 @@ from typing import Optional
 
 GW_BIN = os.environ.get("GW_BIN", "/work/main/gunicorn-wrapper")
 GUNICORN = "/usr/bin/gunicorn"
+
+# Every file of contrib/ an operator copies, as `make install` and the
+# Debian package put it under DOCDIR/examples/ (the same path below
+# contrib/): test_contrib.py and test_package.py check both.
+CONTRIB_EXAMPLES = ("systemd/gunicorn-wrapper@.service",
+                    "systemd/gunicorn-wrapper-notify-reload@.service",
+                    "systemd/gunicorn-wrapper.default",
+                    "systemd/gunicorn-wrapper-metrics.service",
+                    "systemd/gunicorn-wrapper-metrics.timer",
+                    "supervisor/app.conf",
+                    "consul-template/README.md",
+                    "consul-template/app.hcl",
+                    "consul-template/version.txt.ctmpl")
 PYTHON = "/usr/bin/python3"
 SUPERVISORD = "/usr/bin/supervisord"
 SUPERVISORCTL = "/usr/bin/supervisorctl"

@@ -137,17 +137,7 @@ def expected_install():
     return files
 
 
-# Every file of contrib/ an operator copies, as installed under
-# DOCDIR/examples/ (the same path below contrib/).
-EXAMPLES = ("systemd/gunicorn-wrapper@.service",
-            "systemd/gunicorn-wrapper-notify-reload@.service",
-            "systemd/gunicorn-wrapper.default",
-            "systemd/gunicorn-wrapper-metrics.service",
-            "systemd/gunicorn-wrapper-metrics.timer",
-            "supervisor/app.conf",
-            "consul-template/README.md",
-            "consul-template/app.hcl",
-            "consul-template/version.txt.ctmpl")
+EXAMPLES = helpers.CONTRIB_EXAMPLES
 
 
 def test_make_install_then_uninstall(built_tree, tmp_path):

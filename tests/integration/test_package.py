@@ -36,18 +36,12 @@ from pathlib import Path
 
 import pytest
 
+import helpers
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTRIB = ROOT / "contrib"
 DOC = "usr/share/doc/gunicorn-wrapper/"
-EXAMPLES = ("systemd/gunicorn-wrapper@.service",
-            "systemd/gunicorn-wrapper-notify-reload@.service",
-            "systemd/gunicorn-wrapper.default",
-            "systemd/gunicorn-wrapper-metrics.service",
-            "systemd/gunicorn-wrapper-metrics.timer",
-            "supervisor/app.conf",
-            "consul-template/README.md",
-            "consul-template/app.hcl",
-            "consul-template/version.txt.ctmpl")
+EXAMPLES = helpers.CONTRIB_EXAMPLES
 MAN = {"usr/share/man/man8/gunicorn-wrapper.8.gz": "man/gunicorn-wrapper.8",
        "usr/share/man/man1/gwctl.1.gz": "man/gwctl.1",
        "usr/share/man/man7/gunicorn-wrapper-protocol.7.gz": "man/gunicorn-wrapper-protocol.7"}

@@ -274,32 +274,31 @@ def test_start_reloads_journal_stop(gw, sd):
                  "{} ok".format(ok["id"]))
     only_generation(sd, master2, what="after the good reload")
 
-    # 3. a broken release: the import raises
-    gw.set_version("broken")
-    r = sd.systemctl("reload", UNIT)
-    assert r.returncode != 0, "broken reload: rc 0\n" + sd.journal_text(UNIT)
-    assert_serves(sd, port, "2", master2, what="after the broken reload")
-    assert main_pid(sd) == main, "MainPID changed across the broken reload"
-    broken = last_reload(sd)
-    assert broken["result"] == "failed" and broken["id"] == ok["id"] + 1, broken
-    status.check("after broken reload {}".format(broken["id"]), master2,
-                 "{} failed".format(broken["id"]))
-    only_generation(sd, master2, what="after the broken reload")
+    def failed_reload(version, kind, prev_id):
+        """`systemctl reload` of a release that cannot serve: rc != 0,
+        the same master and MainPID serve on, its StatusText is true, and
+        nothing of the failed generation is left."""
+        gw.set_version(version)
+        t0 = time.monotonic()
+        r = sd.systemctl("reload", UNIT, timeout=WARMUP + 40)
+        took = time.monotonic() - t0
+        assert r.returncode != 0, "{} reload: rc 0\n".format(kind) + sd.journal_text(UNIT)
+        assert took < WARMUP + 10, "{} reload took {:.1f} s (GW_WARMUP={})".format(
+            kind, took, WARMUP)
+        what = "after the {} reload".format(kind)
+        assert_serves(sd, port, "2", master2, what=what)
+        assert main_pid(sd) == main, "MainPID changed across the {} reload".format(kind)
+        e = last_reload(sd)
+        assert e["result"] == "failed" and e["id"] == prev_id + 1, e
+        status.check("after {} reload {}".format(kind, e["id"]), master2,
+                     "{} failed".format(e["id"]))
+        only_generation(sd, master2, what=what)
+        return e
 
+    # 3. a broken release: the import raises
+    broken = failed_reload("broken", "broken", ok["id"])
     # 4. a hung release: the import never finishes; GW_WARMUP bounds it
-    gw.set_version("hang")
-    t0 = time.monotonic()
-    r = sd.systemctl("reload", UNIT, timeout=WARMUP + 40)
-    took = time.monotonic() - t0
-    assert r.returncode != 0, "hung reload: rc 0\n" + sd.journal_text(UNIT)
-    assert took < WARMUP + 10, "hung reload took {:.1f} s (GW_WARMUP={})".format(took, WARMUP)
-    assert_serves(sd, port, "2", master2, what="after the hung reload")
-    assert main_pid(sd) == main, "MainPID changed across the hung reload"
-    hung = last_reload(sd)
-    assert hung["result"] == "failed" and hung["id"] == broken["id"] + 1, hung
-    status.check("after hung reload {}".format(hung["id"]), master2,
-                 "{} failed".format(hung["id"]))
-    only_generation(sd, master2, what="after the hung reload")
+    hung = failed_reload("hang", "hung", broken["id"])
 
     # 6. the journal, by priority
     def errs_found():
