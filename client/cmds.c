@@ -39,6 +39,13 @@ pack_reload(struct proto_map *m, const struct ctl_args *a, int progress)
 }
 
 static void
+pack_deploy(struct proto_map *m, const struct ctl_args *a, int progress)
+{
+	pack_reload(m, a, progress);
+	proto_map_str(m, PROTO_K_RELEASE, a->release);
+}
+
+static void
 pack_set_warmup(struct proto_map *m, const struct ctl_args *a, int progress)
 {
 	(void)progress;
@@ -147,6 +154,8 @@ static const struct cmds_entry cmds[] = {
 	[CMD_STOP] =		{ pack_none,		print_stop },
 	[CMD_SET_WARMUP] =	{ pack_set_warmup,	print_set_warmup },
 	[CMD_WORKERS] =		{ pack_none,		print_workers },
+	[CMD_DEPLOY] =		{ pack_deploy,		print_reload },
+	[CMD_ROLLBACK] =	{ pack_reload,		print_reload },
 };
 _Static_assert(sizeof cmds / sizeof cmds[0] == CMD_COUNT,
     "a packer and a printer for every command");

@@ -594,7 +594,7 @@ show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
 		json_print(stdout, m);
 		printf("\n");
 	}
-	if (a->cmd == CMD_RELOAD && a->wait &&
+	if (cmd_reloads(a->cmd) && a->wait &&
 	    proto_get(m, PROTO_K_RELOAD) != NULL) {
 		if (!a->json || !reply_bool(m, PROTO_K_OK))
 			show_reload(stdout, stderr, NULL, m);
@@ -641,7 +641,7 @@ main(int argc, char **argv)
 	ctl.dir = !ctl.dir_default ? xstrdup(env) :
 	    rundir_default(getenv("XDG_RUNTIME_DIR"));
 	/* Progress only for people: a terminal, no --json, a waited reload. */
-	ctl.progress = ctl.a.cmd == CMD_RELOAD && (ctl.a.action == CTL_ONE ||
+	ctl.progress = cmd_reloads(ctl.a.cmd) && (ctl.a.action == CTL_ONE ||
 	    ctl.a.action == CTL_ALL) && ctl.a.wait && !ctl.a.json &&
 	    isatty(STDERR_FILENO);
 	if (ctl.a.action == CTL_ALL) {
@@ -663,7 +663,7 @@ main(int argc, char **argv)
 
 	/* A waiting reload answers when it ends: no limit unless -t. */
 	timeout = ctl.a.timeout > 0 ? ctl.a.timeout :
-	    ctl.a.cmd == CMD_RELOAD && ctl.a.wait ? 0 : DEFAULT_TIMEOUT;
+	    cmd_reloads(ctl.a.cmd) && ctl.a.wait ? 0 : DEFAULT_TIMEOUT;
 	cmds_pack(&sb, &ctl.a, ctl.progress);
 	ask(&ctl, ctl.a.name, path, &sb, timeout, &ans);
 	msgpack_sbuffer_destroy(&sb);

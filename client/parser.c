@@ -7,9 +7,11 @@
  * Options may stand anywhere, in getopt_long(3)'s forms, until "--"; the
  * first word that is not one is the command, the next ones its arguments.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "errbuf.h"
@@ -28,21 +30,21 @@ parser_usage(FILE *f)
 	for (i = 0; i < CMD_COUNT; i++) {
 		if (cmd_get((enum cmd_id)i) == NULL)
 			continue;
-		fprintf(f, "  %-25s %s\n", cmd_table[i].usage,
+		fprintf(f, "  %-27s %s\n", cmd_table[i].usage,
 		    cmd_table[i].help);
 		if (i == CMD_RELOAD)
-			fprintf(f, "  %-25s %s\n", "reload --all", "reload "
+			fprintf(f, "  %-27s %s\n", "reload --all", "reload "
 			    "every daemon in the run directory, in turn");
 	}
 	fprintf(f,
-"  metrics [name]            Prometheus text format, for node_exporter\n"
+"  metrics [name]              Prometheus text format, for node_exporter\n"
 "\n"
 "  -s, --socket=socket   the daemon's socket (instead of a name)\n"
 "  -t, --timeout=secs    seconds to wait for an answer (for reload: its\n"
 "                        outcome)\n"
 "  --json                print the daemon's reply (or gwctl's error) as JSON\n"
-"  --no-wait             reload: return once the reload is queued\n"
-"  --wait                reload: wait for the outcome (the default)\n"
+"  --no-wait             reload, deploy, rollback: return once queued\n"
+"  --wait                ... wait for the outcome (the default)\n"
 "  --all                 reload: every daemon of the run directory\n"
 "  -h, --help            this text;  --version: gwctl's version\n"
 "\n"
@@ -179,6 +181,30 @@ parser_wants_json(int argc, char **argv)
 	return json;
 }
 
+/* DIR as the daemon takes it: absolute (from our working directory),
+ * symlinks left for the daemon to resolve. */
+static int
+absolute_dir(const char *dir, char *out, size_t size, char *err,
+    size_t errlen)
+{
+	char	cwd[PROTO_PATH_MAX];
+	int	n;
+
+	if (*dir == '\0')
+		return errbuf_set(err, errlen, "deploy: empty directory");
+	if (dir[0] == '/')
+		n = snprintf(out, size, "%s", dir);
+	else if (getcwd(cwd, sizeof cwd) == NULL)
+		return errbuf_set(err, errlen, "deploy: getcwd: %s",
+		    strerror(errno));
+	else
+		n = snprintf(out, size, "%s/%s", cwd, dir);
+	if (n < 0 || (size_t)n >= size)
+		return errbuf_set(err, errlen, "deploy: directory path longer "
+		    "than %zu bytes", size - 1);
+	return 0;
+}
+
 int
 parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
     size_t errlen)
@@ -258,6 +284,16 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 				return errbuf_set(err, errlen, "%s '%s': %s "
 				    "(0 < seconds <= %g)", e->name,
 				    words[n - 1], errstr, PROTO_WARMUP_MAX);
+			break;
+		case CMD_W_NAME_DIR:
+			if (n == 3)
+				a->name = words[1];
+			else if (!(n == 2 && a->socket != NULL))
+				return errbuf_set(err, errlen,
+				    "usage: gwctl %s", e->usage);
+			if (absolute_dir(words[n - 1], a->release,
+			    sizeof a->release, err, errlen) == -1)
+				return -1;
 			break;
 		}
 	}

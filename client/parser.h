@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "proto.h"
 
 /* What to do with the command (cmd.h's) named on the command line. */
 enum ctl_action {
@@ -33,6 +34,7 @@ struct ctl_args {
 	int		 all;		/* --all */
 	double		 timeout;	/* -t; 0: the default */
 	double		 seconds;	/* set-warmup */
+	char		 release[PROTO_PATH_MAX];	/* deploy: absolute */
 };
 
 /* 0, or -1 with a one-line usage error in err. */

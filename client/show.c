@@ -109,6 +109,16 @@ show_history(FILE *f, const msgpack_object *hist)
 			snprintf(reason + l, sizeof reason - l, "%s%s",
 			    l ? "; " : "", note);
 		}
+		if (reply_str(e, PROTO_K_RELEASE, note, sizeof note) != NULL) {
+			/* "release 42: reason": its last component. */
+			const char *b = strrchr(note, '/');
+			char	    tmp[512];
+
+			snprintf(tmp, sizeof tmp, "release %s%s%s",
+			    b != NULL && b[1] != '\0' ? b + 1 : note,
+			    reason[0] ? ": " : "", reason);
+			snprintf(reason, sizeof reason, "%s", tmp);
+		}
 		if (id_of(e, PROTO_K_ID) < 0)
 			snprintf(id, sizeof id, "?");
 		else
@@ -244,6 +254,11 @@ show_status(FILE *f, const msgpack_object *m)
 	    (snprintf(line, sizeof line, "%lld", pid), line) : "?", up,
 	    reply_str(m, PROTO_K_VERSION, version, sizeof version) ? version : "?");
 	fprintf(f, "  master     %s\n", master);
+	/* Release mode: the release that serves, and the one deploying. */
+	if (reply_str(m, PROTO_K_RELEASE, line, sizeof line) != NULL)
+		fprintf(f, "  release    %s\n", line);
+	if (reply_str(m, PROTO_K_NEW_RELEASE, line, sizeof line) != NULL)
+		fprintf(f, "  deploying  %s\n", line);
 	shown = show_pids(f, "  workers   ", reply_array(m, PROTO_K_WORKERS));
 	fprintf(f, "%s\n", shown ? "" : " none");
 	/* A reload's new generation, while it has one, and the one it
@@ -266,6 +281,8 @@ show_status(FILE *f, const msgpack_object *m)
 		fprintf(f, "  reloading  %s\n", line);
 	fprintf(f, "  pending    %s\n", reply_bool(m, PROTO_K_RELOAD_PENDING) ?
 	    "a reload is queued" : "no reload queued");
+	if (reply_str(m, PROTO_K_FAILSAFE_WARNING, line, sizeof line) != NULL)
+		fprintf(f, "  warning    %s\n", line);
 	/* Older daemons do not count: the line is left out. */
 	if ((p = reply_map(m, PROTO_K_RELOADS)) != NULL) {
 		char	ok[24], failed[24];
@@ -317,7 +334,8 @@ show_reload(FILE *out, FILE *err, const char *rawprefix,
     const msgpack_object *m)
 {
 	const msgpack_object	*e = reply_map(m, PROTO_K_RELOAD);
-	char			 m1[16], m2[16], buf[512], prefix[140];
+	char			 m1[16], m2[16], buf[512], prefix[140],
+				 rel[540];
 	long long		 id;
 
 	if (e == NULL)
@@ -331,11 +349,15 @@ show_reload(FILE *out, FILE *err, const char *rawprefix,
 	reply_pid(e, PROTO_K_NEW_MASTER, m2, sizeof m2);
 	if ((id = id_of(e, PROTO_K_ID)) < 0)
 		id = 0;
+	rel[0] = '\0';
+	if (reply_str(e, PROTO_K_RELEASE, buf, sizeof buf) != NULL)
+		snprintf(rel, sizeof rel, ", release %s", buf);
 	if (reply_bool(m, PROTO_K_OK))
-		fprintf(out, "%sreload %lld ok: master %s -> %s in %.2f s\n",
+		fprintf(out, "%sreload %lld ok: master %s -> %s in %.2f s%s\n",
 		    prefix, id, m1, m2,
-		    reply_range(e, PROTO_K_DURATION, 0, SECONDS_MAX, 0));
+		    reply_range(e, PROTO_K_DURATION, 0, SECONDS_MAX, 0), rel);
 	else
-		fprintf(err, "gwctl: %sreload %lld failed: %s\n", prefix, id,
-		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf : "?");
+		fprintf(err, "gwctl: %sreload %lld failed: %s%s\n", prefix, id,
+		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf : "?",
+		    rel);
 }

@@ -17,6 +17,8 @@ static int	args_reload(const msgpack_object *, struct cmd_request *,
 		    char *, size_t);
 static int	args_set_warmup(const msgpack_object *, struct cmd_request *,
 		    char *, size_t);
+static int	args_deploy(const msgpack_object *, struct cmd_request *,
+		    char *, size_t);
 
 static const char *const no_keys[] = { NULL };
 static const char *const ok_keys[] = { PROTO_K_OK, NULL };
@@ -27,12 +29,15 @@ static const char *const status_reply[] = { PROTO_K_OK, PROTO_K_NAME,
     PROTO_K_NEW_WORKERS, PROTO_K_OLD_MASTER, PROTO_K_OLD_WORKERS,
     PROTO_K_WARMUP, PROTO_K_READY_MODE,
     PROTO_K_RELOAD_PENDING, PROTO_K_RELOAD_STATE, PROTO_K_PROGRESS,
-    PROTO_K_RELOADS, PROTO_K_LAST_SUCCESS, PROTO_K_HISTORY, NULL };
+    PROTO_K_RELOADS, PROTO_K_LAST_SUCCESS, PROTO_K_RELEASES, PROTO_K_RELEASE,
+    PROTO_K_NEW_RELEASE, PROTO_K_FAILSAFE_WARNING, PROTO_K_HISTORY, NULL };
 static const char *const reload_request[] = { PROTO_K_WAIT,
     PROTO_K_PROGRESS, NULL };
 /* With wait: "reload" (and progress messages first); without: "id". */
 static const char *const reload_reply[] = { PROTO_K_OK, PROTO_K_ID,
     PROTO_K_RELOAD, NULL };
+static const char *const deploy_request[] = { PROTO_K_RELEASE, PROTO_K_WAIT,
+    PROTO_K_PROGRESS, NULL };
 static const char *const set_warmup_request[] = { PROTO_K_SECONDS, NULL };
 static const char *const set_warmup_reply[] = { PROTO_K_OK, PROTO_K_OLD,
     PROTO_K_NEW, NULL };
@@ -59,6 +64,7 @@ const struct cmd_entry cmd_table[] = {
 		.help = "reload with zero downtime; wait for the outcome",
 		.request = reload_request,
 		.reply = reload_reply,
+		.reloads = 1,
 		.args = args_reload,
 	},
 	[CMD_STOP] = {
@@ -91,6 +97,28 @@ const struct cmd_entry cmd_table[] = {
 		.reply = workers_reply,
 		.args = args_none,
 	},
+	[CMD_DEPLOY] = {
+		.id = CMD_DEPLOY,
+		.name = PROTO_CMD_DEPLOY,
+		.words = CMD_W_NAME_DIR,
+		.usage = "deploy name dir [--no-wait]",
+		.help = "deploy a release directory; wait for the outcome",
+		.request = deploy_request,
+		.reply = reload_reply,
+		.reloads = 1,
+		.args = args_deploy,
+	},
+	[CMD_ROLLBACK] = {
+		.id = CMD_ROLLBACK,
+		.name = PROTO_CMD_ROLLBACK,
+		.words = CMD_W_NAME,
+		.usage = "rollback name [--no-wait]",
+		.help = "deploy the release that served before this one",
+		.request = reload_request,
+		.reply = reload_reply,
+		.reloads = 1,
+		.args = args_reload,
+	},
 };
 /* Sized by its initialisers: a command without an entry (the last one,
  * or any other, whose slot is then empty: cmd_get() refuses it) fails. */
@@ -117,6 +145,14 @@ cmd_find(const char *name)
 			return &cmd_table[i];
 	}
 	return NULL;
+}
+
+int
+cmd_reloads(enum cmd_id id)
+{
+	const struct cmd_entry	*e = cmd_get(id);
+
+	return e != NULL && e->reloads;
 }
 
 static int
@@ -155,6 +191,31 @@ args_reload(const msgpack_object *map, struct cmd_request *req, char *err,
 	if (arg_bool(map, PROTO_K_WAIT, &req->wait, err, errlen) == -1 ||
 	    arg_bool(map, PROTO_K_PROGRESS, &req->progress, err, errlen) == -1)
 		return -1;
+	return 0;
+}
+
+static int
+args_deploy(const msgpack_object *map, struct cmd_request *req, char *err,
+    size_t errlen)
+{
+	const msgpack_object	*o;
+
+	if (args_reload(map, req, err, errlen) == -1)
+		return -1;
+	if ((o = proto_get(map, PROTO_K_RELEASE)) == NULL ||
+	    o->type != MSGPACK_OBJECT_STR) {
+		snprintf(err, errlen, "deploy needs 'release', a directory");
+		return -1;
+	}
+	if (o->via.str.size == 0 || o->via.str.size >= sizeof req->release ||
+	    o->via.str.ptr[0] != '/' ||
+	    memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
+		snprintf(err, errlen, "'release' must be an absolute path "
+		    "shorter than %zu bytes", sizeof req->release);
+		return -1;
+	}
+	memcpy(req->release, o->via.str.ptr, o->via.str.size);
+	req->release[o->via.str.size] = '\0';
 	return 0;
 }
 

@@ -18,12 +18,16 @@
 
 #include <msgpack.h>
 
+#include "proto.h"
+
 enum cmd_id {
 	CMD_STATUS,
 	CMD_RELOAD,
 	CMD_STOP,
 	CMD_SET_WARMUP,
 	CMD_WORKERS,
+	CMD_DEPLOY,
+	CMD_ROLLBACK,
 	CMD_COUNT
 };
 
@@ -33,6 +37,7 @@ struct cmd_request {
 	int		 wait;		/* reload */
 	int		 progress;	/* reload, with wait */
 	double		 seconds;	/* set-warmup */
+	char		 release[PROTO_PATH_MAX];	/* deploy */
 	const char	*code;		/* decoding failed: PROTO_E_* */
 };
 
@@ -41,6 +46,7 @@ enum cmd_words {
 	CMD_W_NAME,		/* NAME (or -s) */
 	CMD_W_NAME_OPT,		/* [NAME]: none means every daemon */
 	CMD_W_NAME_SECONDS,	/* NAME SECONDS (or -s SECONDS) */
+	CMD_W_NAME_DIR,		/* NAME DIR (or -s DIR) */
 };
 
 struct cmd_entry {
@@ -51,6 +57,8 @@ struct cmd_entry {
 	const char	*help;		/* what it does, in a few words */
 	const char *const *request;	/* keys besides "cmd"; NULL-ended */
 	const char *const *reply;	/* keys of an ok reply; NULL-ended */
+	int		 reloads;	/* starts a reload: with wait, the
+					 * reply is its outcome */
 	/* Check and store the request's arguments: 0, or -1 and a reason. */
 	int		(*args)(const msgpack_object *, struct cmd_request *,
 			    char *, size_t);
@@ -62,6 +70,8 @@ extern const struct cmd_entry cmd_table[CMD_COUNT];
 const struct cmd_entry *cmd_get(enum cmd_id);
 /* The entry called name; NULL if none is. */
 const struct cmd_entry *cmd_find(const char *);
+/* 1 if the command starts a reload (reload, deploy, rollback). */
+int	cmd_reloads(enum cmd_id);
 
 /*
  * Decode one complete message (as framed by proto_frame) into req.

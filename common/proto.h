@@ -48,12 +48,19 @@
 #define PROTO_CMD_STOP		"stop"
 #define PROTO_CMD_SET_WARMUP	"set-warmup"
 #define PROTO_CMD_WORKERS	"workers"
+#define PROTO_CMD_DEPLOY	"deploy"
+#define PROTO_CMD_ROLLBACK	"rollback"
 
 /* Request keys. */
 #define PROTO_K_CMD		"cmd"
 #define PROTO_K_WAIT		"wait"
 #define PROTO_K_SECONDS		"seconds"
 #define PROTO_K_PROGRESS	"progress"	/* request and reply */
+/* deploy: the release directory, an absolute path; status, a history
+ * entry: the real path of a generation's release (nil outside release
+ * mode). */
+#define PROTO_K_RELEASE		"release"
+#define PROTO_PATH_MAX		1024		/* bytes, with the NUL */
 
 /* Reply keys. */
 #define PROTO_K_OK		"ok"
@@ -90,6 +97,12 @@
 #define PROTO_K_NEW_WORKERS	"new_workers"
 #define PROTO_K_OLD_WORKERS	"old_workers"
 #define PROTO_K_LAST_SUCCESS	"last_success"	/* Unix time, or nil */
+/* status: the release a reload in flight deploys (nil when none); the
+ * releases directory (nil outside release mode); why this host's fail-safe
+ * covers the processes only (nil when it holds). */
+#define PROTO_K_NEW_RELEASE	"new_release"
+#define PROTO_K_RELEASES	"releases"
+#define PROTO_K_FAILSAFE_WARNING "failsafe_warning"
 /* PROTO_K_WORKERS (status, workers: PIDs; progress: a count) and
  * PROTO_K_NEW_MASTER are shared with other maps. */
 
@@ -108,6 +121,7 @@
 #define PROTO_K_OLD_MASTER	"old_master"
 #define PROTO_K_NEW_MASTER	"new_master"
 #define PROTO_K_NOTE		"note"
+#define PROTO_K_OLD_RELEASE	"old_release"
 #define PROTO_K_T_CHECK		"t_check"
 #define PROTO_K_T_SETTLE	"t_settle"
 #define PROTO_K_T_FORK		"t_fork"

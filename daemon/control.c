@@ -64,6 +64,7 @@
 #include "proc.h"
 #include "proto.h"
 #include "ready.h"
+#include "release.h"
 #include "reload.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -443,6 +444,10 @@ cmd_status(struct client *c, const struct cmd_request *req)
 		proto_map_double(&m, PROTO_K_LAST_SUCCESS, gw->history.last_ok);
 	else
 		proto_map_nil(&m, PROTO_K_LAST_SUCCESS);
+	proto_map_str(&m, PROTO_K_RELEASES, gw->cfg.releases);
+	proto_map_str(&m, PROTO_K_RELEASE, gw->release);
+	proto_map_str(&m, PROTO_K_NEW_RELEASE, reload_target(gw));
+	proto_map_str(&m, PROTO_K_FAILSAFE_WARNING, ready_failsafe_warning(gw));
 	pk = proto_map_key(&m, PROTO_K_HISTORY);
 	msgpack_pack_array(pk, gw->history.count);
 	for (h = 0; h < gw->history.count; h++)
@@ -586,8 +591,10 @@ reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 	event_active(c->later, 0, 0);
 }
 
+/* reload, deploy and rollback: release NULL for the serving one. */
 static void
-cmd_reload(struct client *c, const struct cmd_request *req)
+reload_start(struct client *c, const struct cmd_request *req,
+    const char *release)
 {
 	struct gw		*gw = c->gw;
 	struct proto_map	 m;
@@ -604,8 +611,8 @@ cmd_reload(struct client *c, const struct cmd_request *req)
 		c->sent_phase = NULL;
 		bufferevent_set_timeouts(c->bev, NULL, &tv);
 	}
-	id = reload_request(gw, TRIGGER_CONTROL, req->wait ? reload_done :
-	    NULL, c);
+	id = reload_request_release(gw, TRIGGER_CONTROL, release, req->wait ?
+	    reload_done : NULL, c);
 	if (id == 0) {
 		c->waiting = 0;
 		c->progress = 0;
@@ -616,8 +623,9 @@ cmd_reload(struct client *c, const struct cmd_request *req)
 		return;
 	}
 	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_INFO, "reload %u: "
-	    "asked for by uid %u, pid %d, on the control socket", id,
-	    (unsigned)c->uid, (int)c->pid);
+	    "asked for by uid %u, pid %d, on the control socket%s%s", id,
+	    (unsigned)c->uid, (int)c->pid, release != NULL ? ", to deploy " :
+	    "", release != NULL ? release : "");
 	if (req->wait) {
 		/* The reply comes from reload_done(), maybe already has. */
 		if (c->waiting != 0) {
@@ -631,6 +639,79 @@ cmd_reload(struct client *c, const struct cmd_request *req)
 	proto_map_bool(&m, PROTO_K_OK, 1);
 	proto_map_int(&m, PROTO_K_ID, id);
 	client_reply(c, &m);
+}
+
+static void
+cmd_reload(struct client *c, const struct cmd_request *req)
+{
+	reload_start(c, req, NULL);
+}
+
+/* Release mode only: say so, in one line. */
+static int
+release_mode(struct client *c, const char *what)
+{
+	char	msg[160];
+
+	if (c->gw->release != NULL)
+		return 1;
+	snprintf(msg, sizeof msg, "%s: not in release mode (start the wrapper "
+	    "with --releases DIR and gunicorn's --chdir a symlink into it)",
+	    what);
+	client_error(c, PROTO_E_UNAVAILABLE, msg);
+	return 0;
+}
+
+static void
+cmd_deploy(struct client *c, const struct cmd_request *req)
+{
+	char	 err[PROTO_PATH_MAX + 256], *real;
+
+	if (!release_mode(c, "deploy"))
+		return;
+	if (release_resolve(c->gw, req->release, &real, err, sizeof err) ==
+	    -1) {
+		client_error(c, PROTO_E_BAD_ARGUMENT, err);
+		return;
+	}
+	reload_start(c, req, real);
+	free(real);
+}
+
+/*
+ * The release that served before the serving one: the old release of
+ * the newest successful reload that brought the serving one in.
+ */
+static void
+cmd_rollback(struct client *c, const struct cmd_request *req)
+{
+	struct gw			*gw = c->gw;
+	const struct reload_entry	*e;
+	const char			*to = NULL;
+	char				 err[PROTO_PATH_MAX + 256], *real;
+	unsigned			 h;
+
+	if (!release_mode(c, "rollback"))
+		return;
+	for (h = gw->history.count; h > 0 && to == NULL; h--) {
+		e = history_at(&gw->history, h - 1);
+		if (e->result == RESULT_OK && e->release != NULL &&
+		    e->old_release != NULL &&
+		    strcmp(e->release, gw->release) == 0 &&
+		    strcmp(e->old_release, e->release) != 0)
+			to = e->old_release;
+	}
+	if (to == NULL) {
+		client_error(c, PROTO_E_UNAVAILABLE, "rollback: the history "
+		    "names no release that served before this one");
+		return;
+	}
+	if (release_resolve(gw, to, &real, err, sizeof err) == -1) {
+		client_error(c, PROTO_E_BAD_ARGUMENT, err);
+		return;
+	}
+	reload_start(c, req, real);
+	free(real);
 }
 
 static void
@@ -680,6 +761,8 @@ static void (*const control_cmds[])(struct client *,
 	[CMD_STOP] =		cmd_stop,
 	[CMD_SET_WARMUP] =	cmd_set_warmup,
 	[CMD_WORKERS] =		cmd_workers,
+	[CMD_DEPLOY] =		cmd_deploy,
+	[CMD_ROLLBACK] =	cmd_rollback,
 };
 _Static_assert(sizeof control_cmds / sizeof control_cmds[0] == CMD_COUNT,
     "one control handler per command");

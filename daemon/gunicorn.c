@@ -33,6 +33,7 @@
 #include "gunicorn.h"
 #include "gw.h"
 #include "clock.h"
+#include "listen.h"
 #include "log.h"
 #include "proc.h"
 #include "signame.h"
@@ -226,9 +227,12 @@ master_exit_code(const struct master *m)
  * restored, no descriptor of ours, then exec; 127 if that fails.
  */
 static void __attribute__((noreturn))
-spawn_child(char **argv, const sigset_t *mask, int outfd)
+spawn_child(char **argv, const sigset_t *mask, int outfd, const int *lfd,
+    size_t nlfd, const char *cwd)
 {
-	int	sig, fd;
+	char	buf[32];
+	int	sig, fd, high[LISTEN_MAX];
+	size_t	i;
 
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
@@ -236,9 +240,35 @@ spawn_child(char **argv, const sigset_t *mask, int outfd)
 	if (outfd != -1 && (dup2(outfd, STDOUT_FILENO) == -1 ||
 	    dup2(outfd, STDERR_FILENO) == -1))
 		_exit(127);
+	/* The listening sockets as systemd passes them: 3, 4, ... with
+	 * LISTEN_FDS and LISTEN_PID (this PID, which exec keeps).  Out of
+	 * the way first, so that no dup2 lands on one not moved yet. */
+	for (i = 0; i < nlfd; i++)
+		if ((high[i] = fcntl(lfd[i], F_DUPFD_CLOEXEC, 64)) == -1)
+			_exit(127);
+	for (i = 0; i < nlfd; i++)
+		if (dup2(high[i], 3 + (int)i) == -1)
+			_exit(127);
+	if (nlfd > 0) {
+		snprintf(buf, sizeof buf, "%zu", nlfd);
+		if (setenv("LISTEN_FDS", buf, 1) == -1)
+			_exit(127);
+		snprintf(buf, sizeof buf, "%d", (int)getpid());
+		if (setenv("LISTEN_PID", buf, 1) == -1)
+			_exit(127);
+		(void)unsetenv("LISTEN_FDNAMES");
+		(void)unsetenv("GUNICORN_FD");
+		(void)unsetenv("GUNICORN_PID");
+	}
+	/* Release mode: in its release, where its gunicorn.conf.py is. */
+	if (cwd != NULL && chdir(cwd) == -1) {
+		dprintf(STDERR_FILENO, "gunicorn-wrapper: chdir %s: %s\n", cwd,
+		    strerror(errno));
+		_exit(127);
+	}
 	/* Everything of ours is CLOEXEC; close the rest anyway. */
-	if (syscall(SYS_close_range, 3U, ~0U, 0) == -1) {
-		for (fd = 3; fd < 1024; fd++)
+	if (syscall(SYS_close_range, 3U + (unsigned)nlfd, ~0U, 0) == -1) {
+		for (fd = 3 + (int)nlfd; fd < 1024; fd++)
 			close(fd);
 	}
 	execv(argv[0], argv);
@@ -254,7 +284,8 @@ spawn_child(char **argv, const sigset_t *mask, int outfd)
  * -1 with errno from fork.
  */
 static pid_t
-spawn(char **argv, int outfd)
+spawn_fds(char **argv, int outfd, const int *lfd, size_t nlfd,
+    const char *cwd)
 {
 	sigset_t	all, old;
 	pid_t		pid;
@@ -264,7 +295,7 @@ spawn(char **argv, int outfd)
 	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
 		fatal("sigprocmask");
 	if ((pid = fork()) == 0)
-		spawn_child(argv, &old, outfd);
+		spawn_child(argv, &old, outfd, lfd, nlfd, cwd);
 	saved = errno;
 	if (sigprocmask(SIG_SETMASK, &old, NULL) == -1)
 		fatal("sigprocmask");
@@ -272,8 +303,15 @@ spawn(char **argv, int outfd)
 	return pid;
 }
 
+static pid_t
+spawn(char **argv, int outfd, const char *cwd)
+{
+	return spawn_fds(argv, outfd, NULL, 0, cwd);
+}
+
 pid_t
-gunicorn_spawn_check(struct gw *gw, int *outfd)
+gunicorn_spawn_check(struct gw *gw, char **gargv, const char *cwd,
+    int *outfd)
 {
 	char		**argv;
 	pid_t		 pid;
@@ -283,14 +321,18 @@ gunicorn_spawn_check(struct gw *gw, int *outfd)
 		log_warn("pipe");
 		return -1;
 	}
-	/* gunicorn --check-config, then exactly the serving arguments. */
-	argv = xcalloc((size_t)gw->cfg.argc + 2, sizeof *argv);
-	argv[0] = gw->cfg.argv[0];
+	(void)gw;
+	/* gunicorn --check-config, then exactly the generation's arguments,
+	 * where the generation starts. */
+	for (i = 0; gargv[i] != NULL; i++)
+		;
+	argv = xcalloc((size_t)i + 2, sizeof *argv);
+	argv[0] = gargv[0];
 	argv[1] = "--check-config";
-	for (i = 1; i < gw->cfg.argc; i++)
-		argv[i + 1] = gw->cfg.argv[i];
+	for (i = 1; gargv[i] != NULL; i++)
+		argv[i + 1] = gargv[i];
 	/* The write end survives exec: no CLOEXEC on the dup. */
-	pid = spawn(argv, p[1]);
+	pid = spawn(argv, p[1], cwd);
 	saved = errno;
 	free(argv);
 	close(p[1]);
@@ -305,12 +347,13 @@ gunicorn_spawn_check(struct gw *gw, int *outfd)
 }
 
 struct master *
-gunicorn_spawn(struct gw *gw)
+gunicorn_spawn(struct gw *gw, char **argv, const char *cwd)
 {
 	struct master	*m;
 	pid_t		 pid;
 
-	if ((pid = spawn(gw->cfg.argv, -1)) == -1) {
+	if ((pid = spawn_fds(argv, -1, gw->listeners.fd, gw->listeners.n,
+	    cwd)) == -1) {
 		log_warn("fork");
 		return NULL;
 	}
@@ -434,15 +477,55 @@ gunicorn_adopt(struct gw *gw, const struct ledger *prev)
  * names, without importing the application.
  */
 static const char probe_script[] =
-"import os, sys\n"
-"sys.argv = ['gunicorn'] + sys.argv[1:]\n"
-"from gunicorn.app.wsgiapp import WSGIApplication\n"
-"class Probe(WSGIApplication):\n"
-"    def load(self):\n"
-"        pass\n"
-"c = Probe('%(prog)s [OPTIONS] [APP_MODULE]').cfg\n"
-"sys.stdout.write('\\ngw-probe daemon %d\\ngw-probe cwd %s\\n"
-"gw-probe pidfile %s\\n' % (bool(c.daemon), os.getcwd(), c.pidfile or ''))\n";
+"import os, runpy, sys\n"
+"launcher, args = sys.argv[1], sys.argv[2:]\n"
+"def probe(*a, **k):\n"
+"    from gunicorn.app.wsgiapp import WSGIApplication\n"
+"    class Probe(WSGIApplication):\n"
+"        def load(self):\n"
+"            pass\n"
+"    sys.argv = ['gunicorn'] + args\n"
+"    c = Probe('%(prog)s [OPTIONS] [APP_MODULE]').cfg\n"
+"    w = sys.stdout.write\n"
+"    w('\\ngw-probe daemon %d\\ngw-probe cwd %s\\ngw-probe pidfile %s\\n' %\n"
+"      (bool(c.daemon), os.getcwd(), c.pidfile or ''))\n"
+"    for a in c.address:\n"
+"        if isinstance(a, tuple):\n"
+"            w('gw-probe bind tcp %s %d\\n' % (a[0] or '-', a[1]))\n"
+"        elif isinstance(a, int):\n"
+"            w('gw-probe bind fd %d\\n' % a)\n"
+"        else:\n"
+"            w('gw-probe bind unix %s\\n' % a)\n"
+"    w('gw-probe sockopts %d %d %d\\n' % (c.backlog, c.umask,\n"
+"      bool(c.reuse_port)))\n"
+"    ctl = getattr(c, 'control_socket', None)\n"
+"    if ctl and not getattr(c, 'control_socket_disable', False):\n"
+"        w('gw-probe ctl %s\\n' % ctl)\n"
+"    w('gw-probe end\\n')\n"
+"    sys.stdout.flush()\n"
+"    os._exit(0)\n"
+/* The gunicorn the executable itself sets up (a virtualenv's, or a
+ * launcher's sys.path): run it, with its run() replaced by the probe. */
+"import importlib.util\n"
+"class Finder:\n"
+"    def find_spec(self, name, path=None, target=None):\n"
+"        if name != 'gunicorn.app.wsgiapp':\n"
+"            return None\n"
+"        sys.meta_path.remove(self)\n"
+"        spec = importlib.util.find_spec(name)\n"
+"        real = spec.loader.exec_module\n"
+"        def exec_module(module):\n"
+"            real(module)\n"
+"            module.run = probe\n"
+"        spec.loader.exec_module = exec_module\n"
+"        return spec\n"
+"sys.meta_path.insert(0, Finder())\n"
+"sys.argv = [launcher] + args\n"
+"try:\n"
+"    runpy.run_path(launcher, run_name='__main__')\n"
+"except SystemExit:\n"
+"    pass\n"
+"probe()\n";
 
 #define PROBE_TIMEOUT	15.0
 
@@ -489,19 +572,20 @@ probe_run(struct gw *gw, char *out, size_t size)
 		return -1;
 	}
 	na = cfg->argc - 1 - (cfg->pidfile_added ? 2 : 0);
-	argv = xcalloc((size_t)(nw + na + 3), sizeof *argv);
+	argv = xcalloc((size_t)(nw + na + 4), sizeof *argv);
 	for (i = 0; i < nw; i++)
 		argv[i] = w[i];
 	argv[nw] = "-c";
 	argv[nw + 1] = (char *)probe_script;
+	argv[nw + 2] = cfg->argv[0];
 	for (i = 0; i < na; i++)
-		argv[nw + 2 + i] = cfg->argv[i + 1];
+		argv[nw + 3 + i] = cfg->argv[i + 1];
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		snprintf(out, size, "pipe: %s", strerror(errno));
 		free(argv);
 		return -1;
 	}
-	pid = spawn(argv, p[1]);
+	pid = spawn(argv, p[1], gw->release);
 	saved = errno;
 	free(argv);
 	close(p[1]);
@@ -548,15 +632,50 @@ probe_run(struct gw *gw, char *out, size_t size)
 	return -1;
 }
 
+/* One line of the probe's that release mode needs: 1 if it was one. */
+static int
+probe_release_line(struct gw *gw, const char *p, const char *cwd)
+{
+	struct listen_opts	*o = &gw->listen_opts;
+
+	if (strncmp(p, "gw-probe bind ", 14) == 0) {
+		if (gw->nbind < LISTEN_MAX)
+			gw->bind_spec[gw->nbind++] = xstrdup(p + 14);
+		return 1;
+	}
+	if (strncmp(p, "gw-probe sockopts ", 18) == 0) {
+		if (sscanf(p + 18, "%d %d %d", &o->backlog, &o->umask,
+		    &o->reuse_port) != 3)
+			o->backlog = 2048;
+		return 1;
+	}
+	if (strncmp(p, "gw-probe ctl ", 13) == 0) {
+		free(gw->ctl_socket);
+		if (p[13] == '/' || cwd == NULL)
+			gw->ctl_socket = xstrdup(p + 13);
+		else
+			xasprintf(&gw->ctl_socket, "%s/%s", gw->cfg.link,
+			    p + 13);
+		return 1;
+	}
+	return 0;
+}
+
 int
 gunicorn_probe_config(struct gw *gw)
 {
 	char	 out[8192], *p, *e, *cwd = NULL, *pidfile = NULL, *abs;
-	int	 daemon = 0;
+	int	 daemon = 0, ended = 0;
 
-	if (!gw->cfg.config_file)
+	if (!gw->cfg.config_file && gw->cfg.releases == NULL)
 		return 0;
 	if (probe_run(gw, out, sizeof out) == -1) {
+		if (gw->cfg.releases != NULL) {
+			log_startup_error("cannot read gunicorn's settings, "
+			    "which release mode needs for its addresses: %s",
+			    out);
+			return -1;
+		}
 		if (gw->cfg.pidfile_added)
 			log_warnx("cannot read gunicorn's settings (%s): if a "
 			    "config file sets a pidfile, the --pid %s the "
@@ -574,11 +693,20 @@ gunicorn_probe_config(struct gw *gw)
 			cwd = p + 13;
 		else if (strncmp(p, "gw-probe pidfile ", 17) == 0)
 			pidfile = p + 17;
+		else if (strcmp(p, "gw-probe end") == 0)
+			ended = 1;
+		else if (gw->cfg.releases != NULL)
+			(void)probe_release_line(gw, p, cwd);
 	}
 	if (daemon) {
 		log_warnx("gunicorn's settings say daemon = True (a config "
 		    "file?): not supported, the wrapper must stay gunicorn's "
 		    "parent; remove it");
+		return -1;
+	}
+	if (gw->cfg.releases != NULL && (!ended || gw->nbind == 0)) {
+		log_startup_error("cannot read gunicorn's addresses from its "
+		    "settings: release mode needs them");
 		return -1;
 	}
 	if (gw->cfg.pidfile_added && pidfile != NULL && *pidfile != '\0') {

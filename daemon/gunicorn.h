@@ -28,14 +28,17 @@ struct master {
 	TAILQ_ENTRY(master)	 entry;
 };
 
-/* Start `gunicorn --check-config ARGS` with its output on a pipe
- * (returned in *fd); the PID, or -1 logged. */
-pid_t		 gunicorn_spawn_check(struct gw *, int *);
+/* Start `gunicorn --check-config ARGS` in cwd (NULL: ours) with its
+ * output on a pipe (returned in *fd); the PID, or -1 logged. */
+pid_t		 gunicorn_spawn_check(struct gw *, char **, const char *, int *);
 /* Read gunicorn's effective settings when a config file may apply: use
- * the pidfile it sets; -1 (logged) for daemon = True. */
+ * the pidfile it sets; -1 (logged) for daemon = True.  In release mode
+ * always, for its addresses, socket options and control socket too. */
 int		 gunicorn_probe_config(struct gw *);
-/* Start the first generation; NULL (logged) if it cannot be started. */
-struct master	*gunicorn_spawn(struct gw *);
+/* Start a generation with this argv (and the listening sockets the
+ * wrapper holds, if any: listen.h), in directory cwd (NULL: ours); NULL
+ * (logged) if it cannot. */
+struct master	*gunicorn_spawn(struct gw *, char **, const char *);
 /* Adopt the live master the record (prev) proves is ours, if any: see
  * gunicorn.c.  A pidfile only names a candidate. */
 struct ledger;

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "history.h"
 #include "ledger.h"
+#include "listen.h"
 #include "options.h"
 
 struct control;
@@ -88,6 +89,14 @@ struct gw {
 	struct event		*watchdog_ev;	/* WATCHDOG=1 */
 	struct event		*status_ev;	/* STATUS= refresh */
 	struct event		*boot_extend;	/* EXTEND_TIMEOUT_USEC= */
+
+	/* Release mode (release.h, listen.h); release NULL when off. */
+	char			*release;	/* real path of the serving one */
+	char			*bind_spec[LISTEN_MAX];	/* the probe's */
+	size_t			 nbind;
+	struct listen_opts	 listen_opts;
+	struct listeners	 listeners;	/* held */
+	char			*ctl_socket;	/* gunicorn 25+'s; NULL: none */
 };
 
 #ifndef TAILQ_FOREACH_SAFE

@@ -38,6 +38,8 @@ entry_clear(struct reload_entry *e)
 {
 	free(e->reason);
 	free(e->note);
+	free(e->release);
+	free(e->old_release);
 	memset(e, 0, sizeof *e);
 }
 
@@ -168,6 +170,8 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	proto_map_pid(&m, PROTO_K_NEW_MASTER, e->new_master);
 	proto_map_int(&m, PROTO_K_WORKERS, e->workers);
 	proto_map_str(&m, PROTO_K_NOTE, e->note);
+	proto_map_str(&m, PROTO_K_RELEASE, e->release);
+	proto_map_str(&m, PROTO_K_OLD_RELEASE, e->old_release);
 	for (p = 0; p < PHASE_COUNT; p++)
 		map_opt_double(&m, history_phases[p].key, e->t_phase[p]);
 	proto_map_end(&m, pk);
@@ -310,6 +314,8 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->new_master = obj_pid(m, PROTO_K_NEW_MASTER);
 	e->workers = (int)obj_num(m, PROTO_K_WORKERS, 0, HISTORY_WORKERS_MAX, 1, 0);
 	e->note = obj_str(m, PROTO_K_NOTE);
+	e->release = obj_str(m, PROTO_K_RELEASE);
+	e->old_release = obj_str(m, PROTO_K_OLD_RELEASE);
 	for (p = 0; p < PHASE_COUNT; p++)
 		e->t_phase[p] = obj_seconds(m, history_phases[p].key);
 	note_success(h, e);

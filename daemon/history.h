@@ -48,6 +48,10 @@ struct reload_entry {
 	pid_t			 old_master;	/* 0 if none */
 	pid_t			 new_master;
 	int			 workers;	/* new generation's, when ready */
+	/* Release mode: the release deployed, and the one serving before
+	 * (real paths); NULL otherwise. */
+	char			*release;
+	char			*old_release;
 	/* Phase timings in seconds, < 0 when the phase did not happen. */
 	double			 t_phase[PHASE_COUNT];
 };

@@ -95,6 +95,11 @@ ledger_read(const char *path, struct ledger *l, char *err, size_t errlen)
 		else if (strcmp(key, "reload") == 0)
 			sscanf(line, " %u %15s %llu", &l->reload_id, l->phase,
 			    &l->usr2_tick);
+		else if (strcmp(key, "release") == 0 && *line == ' ')
+			snprintf(l->release, sizeof l->release, "%s",
+			    line + 1);
+		else if (strcmp(key, "target") == 0 && *line == ' ')
+			snprintf(l->target, sizeof l->target, "%s", line + 1);
 		else if (strcmp(key, "listeners") == 0) {
 			for (;;) {
 				ino = strtoull(line, &end, 10);
@@ -131,6 +136,12 @@ ledger_write(const char *path, const struct ledger *l, char *err,
 		    "\nreload %u %s %llu\nold %d %llu\nnew %d %llu",
 		    l->reload_id, l->phase[0] ? l->phase : "-", l->usr2_tick,
 		    (int)l->old, l->old_start, (int)l->new, l->new_start);
+	if (len < sizeof buf && l->release[0] != '\0')
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+		    "\nrelease %s", l->release);
+	if (len < sizeof buf && l->target[0] != '\0')
+		len += (size_t)snprintf(buf + len, sizeof buf - len,
+		    "\ntarget %s", l->target);
 	if (len + 1 >= sizeof buf)
 		return errbuf_set(err, errlen, "%s: record too long", path);
 	buf[len++] = '\n';

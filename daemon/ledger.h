@@ -5,7 +5,9 @@
  * killed can prove what it adopts and finish what this one began: the
  * serving master and its start time, this boot's id, our uid, the
  * listening sockets the master holds (by inode), and any reload in
- * flight (its id, phase, when SIGUSR2 was sent, its old and new masters).
+ * flight (its id, phase, when SIGUSR2 was sent, its old and new masters),
+ * and in release mode the release the link must name and the one being
+ * deployed.
  */
 #ifndef GW_LEDGER_H
 #define GW_LEDGER_H
@@ -16,6 +18,7 @@
 
 #define LEDGER_LISTENERS_MAX	16
 #define LEDGER_FILE_MAX		4096
+#define LEDGER_PATH_MAX		1024
 
 struct ledger {
 	char			 boot[40];	/* boot_id; "" unknown */
@@ -31,6 +34,11 @@ struct ledger {
 	unsigned long long	 usr2_tick;	/* 0: SIGUSR2 not sent */
 	pid_t			 old, new;
 	unsigned long long	 old_start, new_start;
+	/* Release mode: the release the link must name (the serving one,
+	 * or the new one once it is committed), and the one a reload in
+	 * flight deploys; "" when none. */
+	char			 release[LEDGER_PATH_MAX];
+	char			 target[LEDGER_PATH_MAX];
 };
 
 /* 1 and *l filled, 0 if there is no record, -1 and a one-line err. */

@@ -30,7 +30,9 @@
 #include "gw.h"
 #include "log.h"
 #include "notify.h"
+#include "release.h"
 #include "options.h"
+#include "ready.h"
 #include "reload.h"
 #include "rundir.h"
 #include "server.h"
@@ -181,7 +183,44 @@ teardown(struct gw *gw)
 	if (gw->lock_fd > 0)
 		close(gw->lock_fd);
 	close(gw->run_fd);
+	listen_close(&gw->listeners);
+	for (i = 0; i < gw->nbind; i++)
+		free(gw->bind_spec[i]);
+	free(gw->release);
+	free(gw->ctl_socket);
 	options_free(&gw->cfg);
+}
+
+/*
+ * --check-config: what a start would check before it runs anything (the
+ * settings, gunicorn's own through the config probe, release mode's link
+ * and addresses), and what fail-safe cannot cover, then exit: 0 usable,
+ * 1 not.  Nothing is created, bound or started.
+ */
+static int
+check_config(struct gw *gw)
+{
+	int	rc = 0;
+
+	log_init("gunicorn-wrapper", gw->cfg.name);
+	log_setup(gw->cfg.log_level, gw->cfg.log_format, NULL);
+	if (release_init(gw) == -1 || gunicorn_probe_config(gw) == -1 ||
+	    release_check_paths(gw) == -1)
+		rc = 1;
+	else {
+		ready_warn_config(gw);
+		printf("gunicorn-wrapper: %s: configuration ok%s\n",
+		    gw->cfg.name, ready_failsafe_warning(gw) != NULL ?
+		    " (with the warning above)" : "");
+		if (fflush(stdout) != 0)
+			rc = 1;
+	}
+	free(gw->release);
+	free(gw->ctl_socket);
+	for (size_t i = 0; i < gw->nbind; i++)
+		free(gw->bind_spec[i]);
+	options_free(&gw->cfg);
+	return rc;
 }
 
 int
@@ -203,6 +242,8 @@ main(int argc, char **argv)
 	case OPTIONS_ERROR:
 		fprintf(stderr, "gunicorn-wrapper: %s\n", err);
 		return 2;
+	case OPTIONS_CHECK:
+		return check_config(&gw);
 	case OPTIONS_RUN:
 		break;
 	}
@@ -237,12 +278,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	/* The pidfile a config file sets is known only after this. */
-	if (gunicorn_probe_config(&gw) == -1) {
+	/* The pidfile a config file sets is known only after this; in
+	 * release mode, the addresses the wrapper binds. */
+	if (release_init(&gw) == -1 || gunicorn_probe_config(&gw) == -1 ||
+	    release_check_paths(&gw) == -1) {
 		status = 1;
 		server_log_exit(status);
 		goto out;
 	}
+	ready_warn_config(&gw);
 	log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "start" },
 	    "gunicorn-wrapper %s (pid %d): %s, warm-up %g s (%s), "
 	    "stop timeout %g s, pidfile %s", GW_VERSION, (int)getpid(),

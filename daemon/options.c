@@ -45,6 +45,7 @@ enum opt {
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
 	OPT_PROBATION,
+	OPT_RELEASES,
 	OPT_COUNT
 };
 
@@ -65,6 +66,7 @@ static const struct {
 	[OPT_LOG_LEVEL] =	{ "--log-level",	"GW_LOG_LEVEL" },
 	[OPT_LOG_FORMAT] =	{ "--log-format",	"GW_LOG_FORMAT" },
 	[OPT_PROBATION] =	{ "--probation",	"GW_PROBATION" },
+	[OPT_RELEASES] =	{ "--releases",		"GW_RELEASES" },
 };
 
 const char *
@@ -99,6 +101,11 @@ options_usage(FILE *fp)
 "                       (GW_LOG_FORMAT; default text)\n"
 "  --probation SECONDS  after warm-up, a worker dying abnormally fails the\n"
 "                       reload (GW_PROBATION; default 5, 0: none)\n"
+"  --check-config       check these settings and gunicorn's, say what\n"
+"                       fail-safe cannot cover, and exit (0: usable)\n"
+"  --releases DIR       deploy releases from DIR: gunicorn's --chdir is a\n"
+"                       symlink into it, and each generation starts fresh\n"
+"                       from its own release (GW_RELEASES)\n"
 "  --help, --version\n"
 "\n"
 "Signals: HUP reloads with zero downtime; TERM/INT stop gracefully;\n"
@@ -427,7 +434,7 @@ options_parse(int argc, char **argv, options_getenv get,
 	struct gargs	 g, ge;
 	char		*start = NULL, *chdir_abs = NULL, *envargs = NULL;
 	char		*envv[64], *tok, *save;
-	int		 envc = 0;
+	int		 envc = 0, check = 0;
 	int		 i, j, dash = -1, first, n;
 	size_t		 len;
 
@@ -478,6 +485,10 @@ options_parse(int argc, char **argv, options_getenv get,
 				return OPTIONS_HELP;
 			if (strcmp(a, "--version") == 0)
 				return OPTIONS_VERSION;
+			if (strcmp(a, "--check-config") == 0) {
+				check = 1;
+				continue;
+			}
 			if (strcmp(a, "--preflight") == 0) {
 				val[OPT_PREFLIGHT] = "1";
 				from[OPT_PREFLIGHT] = "--preflight";
@@ -637,6 +648,20 @@ options_parse(int argc, char **argv, options_getenv get,
 		chdir_abs = absolute(g.chdir, start);
 	else if (ge.chdir != NULL)
 		chdir_abs = xstrdup(ge.chdir);	/* absolute: checked */
+	if (val[OPT_RELEASES] != NULL && *val[OPT_RELEASES] != '\0') {
+		if (g.chdir == NULL) {
+			free(start);
+			free(chdir_abs);
+			free(envargs);
+			options_free(cfg);
+			return errbuf_set(err, errlen, "%s needs gunicorn's "
+			    "--chdir on the command line: the symlink that "
+			    "names the serving release", from[OPT_RELEASES]),
+			    OPTIONS_ERROR;
+		}
+		cfg->releases = absolute(val[OPT_RELEASES], start);
+		cfg->link = xstrdup(chdir_abs);
+	}
 	cfg->run_dir = val[OPT_RUN_DIR] != NULL ?
 	    absolute(val[OPT_RUN_DIR], NULL) :
 	    rundir_default(get("XDG_RUNTIME_DIR"));
@@ -701,7 +726,7 @@ options_parse(int argc, char **argv, options_getenv get,
 		return options_fail(cfg, err, errlen, "%s: no such group '%s'",
 		    from[OPT_SOCKET_GROUP], val[OPT_SOCKET_GROUP]);
 
-	return OPTIONS_RUN;
+	return check ? OPTIONS_CHECK : OPTIONS_RUN;
 }
 
 void
@@ -737,5 +762,7 @@ options_free(struct gw_config *cfg)
 	free(cfg->socket);
 	free(cfg->history);
 	free(cfg->record);
+	free(cfg->releases);
+	free(cfg->link);
 	memset(cfg, 0, sizeof *cfg);
 }

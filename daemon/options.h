@@ -57,11 +57,16 @@ struct gw_config {
 	enum log_level	 log_level;	/* least severe level written */
 	enum log_format	 log_format;
 	double		 probation;	/* s after ready; 0: none */
+	/* Release deploys (release.h): NULL when off.  The releases
+	 * directory, and the link: gunicorn's --chdir, absolute. */
+	char		*releases;
+	char		*link;
 };
 
 /* What options_parse() decided the program should do. */
 enum options_action {
 	OPTIONS_RUN,
+	OPTIONS_CHECK,		/* --check-config: check, say, exit */
 	OPTIONS_HELP,
 	OPTIONS_VERSION,
 	OPTIONS_ERROR,

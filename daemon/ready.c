@@ -1053,20 +1053,29 @@ ready_hints(char **argv, struct ready_hints *h)
 	h->dirty_workers = dirty_app ? dirty : 0;
 }
 
-void
-ready_warn_config(const struct gw *gw)
+const char *
+ready_failsafe_warning(const struct gw *gw)
 {
 	struct ready_hints	h;
 
+	if (gw->release != NULL)
+		return NULL;	/* each generation runs its own release */
 	ready_hints(gw->cfg.argv, &h);
 	if (h.preload || h.max_requests == 0)
-		return;
-	log_warnx("without --preload, a worker imports the app when it "
-	    "starts: once new code is on disk, workers that the running "
-	    "generation respawns (every %d requests with --max-requests, or "
-	    "after a crash or a timeout) run it, or fail to boot and stop "
-	    "that generation; use --preload for reloads that fail safe",
-	    h.max_requests);
+		return NULL;
+	return "fail-safe covers the processes only: without --preload, the "
+	    "workers gunicorn respawns (--max-requests) import the code on "
+	    "disk, so a failed in-place deploy can still stop the old "
+	    "generation; use --preload, or release mode (--releases)";
+}
+
+void
+ready_warn_config(const struct gw *gw)
+{
+	const char	*w = ready_failsafe_warning(gw);
+
+	if (w != NULL)
+		log_warnx("%s", w);
 }
 
 /* ------------------------------------------------------------------ */

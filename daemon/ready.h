@@ -113,7 +113,10 @@ struct ready_hints {
 	const char *chdir;	/* --chdir D */
 };
 void		 ready_hints(char **, struct ready_hints *);
-/* At start: one warning line when old workers could import new code. */
+/* Why a failed in-place deploy can still stop the old generation
+ * (recycling without --preload, outside release mode); NULL when
+ * fail-safe holds.  ready_warn_config() logs it once, at start. */
+const char	*ready_failsafe_warning(const struct gw *);
 void		 ready_warn_config(const struct gw *);
 
 /* Settle time: no more workers for this long after the count last grew

@@ -43,6 +43,7 @@
 #include "notify.h"
 #include "proc.h"
 #include "ready.h"
+#include "release.h"
 #include "reload.h"
 #include "xmalloc.h"
 
@@ -201,9 +202,19 @@ struct reload {
 	TAILQ_HEAD(, waiter)	 waiters;
 	char			*ctl_path;	/* gunicorn 25+'s control */
 	char			*ctl_hidden;	/* socket, moved aside */
+
+	/* Release mode (release.h): the release this reload deploys and
+	 * the one a queued reload will (NULL: the serving one); the new
+	 * generation's own pidfile and control socket, renamed to the
+	 * stable names once it serves alone; the link moved to target. */
+	char			*target;
+	char			*pending_target;
+	char			*gen_pidfile;
+	char			*gen_ctl;
+	int			 committed;
 };
 
-static void	reload_begin(struct gw *, enum reload_trigger);
+static void	reload_begin(struct gw *, enum reload_trigger, char *);
 static void	reload_fork(struct gw *);
 static void	reload_fail(struct gw *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -211,6 +222,10 @@ static void	reload_finish(struct gw *, enum reload_result);
 static void	reload_check(struct gw *);
 static void	ready_result_cb(struct gw *, enum ready_result, void *);
 static void	reload_settle_or_fork(struct gw *);
+static void	reload_spawn(struct gw *);
+static void	reload_names_take(struct gw *, const char *, const char *);
+static void	reload_gen_names(struct gw *, unsigned, char **, char **);
+static void	reload_uncommit(struct gw *);
 static void	check_done(struct gw *);
 static void	ctl_restore(struct gw *);
 
@@ -282,7 +297,8 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 	    gw->state != GW_RUNNING)
 		return;
 	r->pending = 0;
-	reload_begin(gw, r->pending_trigger);
+	reload_begin(gw, r->pending_trigger, r->pending_target);
+	r->pending_target = NULL;	/* reload_begin's now */
 }
 
 static void
@@ -315,7 +331,6 @@ reload_init(struct gw *gw, const struct reload_hooks *hooks)
 	if (r->timer == NULL || r->kick == NULL || r->done_ev == NULL)
 		fatalx("reload: event_new failed");
 	gw->reload = r;
-	ready_warn_config(gw);
 }
 
 void
@@ -336,6 +351,10 @@ reload_free(struct gw *gw)
 	event_free(r->done_ev);
 	free(r->ctl_path);
 	free(r->ctl_hidden);
+	free(r->target);
+	free(r->pending_target);
+	free(r->gen_pidfile);
+	free(r->gen_ctl);
 	free(r);
 	gw->reload = NULL;
 }
@@ -427,6 +446,12 @@ reload_notify_status(struct gw *gw)
 }
 
 const char *
+reload_target(const struct gw *gw)
+{
+	return gw->reload->state != RS_IDLE ? gw->reload->target : NULL;
+}
+
+const char *
 reload_state_name(const struct gw *gw)
 {
 	return reload_state_str(gw->reload->state);
@@ -443,6 +468,13 @@ reload_totals(const struct gw *gw, unsigned long long *ok,
 unsigned
 reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
     void *arg)
+{
+	return reload_request_release(gw, trigger, NULL, cb, arg);
+}
+
+unsigned
+reload_request_release(struct gw *gw, enum reload_trigger trigger,
+    const char *release, reload_done_cb cb, void *arg)
 {
 	struct reload	*r = gw->reload;
 	struct waiter	*w;
@@ -476,6 +508,12 @@ reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
 		} else
 			log_info("reload %u: request by %s coalesced", id,
 			    history_trigger_name(trigger));
+		/* The last release asked for is the one it deploys. */
+		if (release != NULL) {
+			free(r->pending_target);
+			r->pending_target = xstrdup(release);
+			log_info("reload %u will deploy %s", id, release);
+		}
 	}
 	if (cb != NULL) {
 		w = xcalloc(1, sizeof *w);
@@ -485,7 +523,8 @@ reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
 		TAILQ_INSERT_TAIL(&r->waiters, w, entry);
 	}
 	if (now)
-		reload_begin(gw, trigger);
+		reload_begin(gw, trigger, release != NULL ? xstrdup(release) :
+		    NULL);
 	return id;
 }
 
@@ -551,14 +590,26 @@ reload_blocker(struct gw *gw)
 	return 0;
 }
 
-/* A new history entry for the reload of the current master. */
+/* A new history entry for the reload of the current master; in release
+ * mode it deploys target (owned from here; NULL: the serving release). */
 static void
-reload_open(struct gw *gw, enum reload_trigger trigger)
+reload_open(struct gw *gw, enum reload_trigger trigger, char *target)
 {
 	struct reload	*r = gw->reload;
 
 	r->pending = 0;		/* this reload serves every request so far */
+	free(r->target);
+	r->target = NULL;
+	r->committed = 0;
+	if (gw->release != NULL)
+		r->target = target != NULL ? target : xstrdup(gw->release);
+	else
+		free(target);
 	r->e = history_add(&gw->history, r->next_id++, trigger);
+	if (r->target != NULL) {
+		r->e->release = xstrdup(r->target);
+		r->e->old_release = xstrdup(gw->release);
+	}
 	r->e->old_master = gw->cur->pid;
 	r->old = gw->cur;
 	r->new = NULL;
@@ -584,11 +635,11 @@ reload_warm(struct gw *gw)
 }
 
 static void
-reload_begin(struct gw *gw, enum reload_trigger trigger)
+reload_begin(struct gw *gw, enum reload_trigger trigger, char *target)
 {
 	struct reload	*r = gw->reload;
 
-	reload_open(gw, trigger);
+	reload_open(gw, trigger, target);
 	if (gw->ready_sent) {
 		notify_send(gw, "RELOADING=1\nMONOTONIC_USEC=%llu",
 		    (unsigned long long)(now_mono() * 1e6));
@@ -596,9 +647,10 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
 	}
 	log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "reload_start",
 	    .reload_id = r->e->id, .old_master = (int)r->old->pid },
-	    "reload %u: starting, master %d, warm-up budget %g s (%s)",
+	    "reload %u: starting, master %d, warm-up budget %g s (%s)%s%s",
 	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
-	    options_ready_name(gw->cfg.ready));
+	    options_ready_name(gw->cfg.ready), r->target != NULL ?
+	    ", release " : "", r->target != NULL ? r->target : "");
 	if (gw->cfg.preflight) {
 		reload_check(gw);
 		return;
@@ -615,16 +667,22 @@ reload_begin(struct gw *gw, enum reload_trigger trigger)
  * over once ready, as with an old master dying mid-reload.
  */
 void
-reload_resume(struct gw *gw, pid_t pid, unsigned id)
+reload_resume(struct gw *gw, pid_t pid, unsigned id, const char *target)
 {
 	struct reload	*r = gw->reload;
 
 	if (id != 0 && id >= r->next_id)
 		r->next_id = id;	/* the interrupted reload keeps its id */
-	reload_open(gw, TRIGGER_SIGNAL);
+	reload_open(gw, TRIGGER_SIGNAL, target != NULL && *target != '\0' ?
+	    xstrdup(target) : NULL);
 	r->e->new_master = pid;
 	r->e->note = xstrdup("resumed by a new wrapper after the previous "
 	    "one was killed");
+	if (r->target != NULL) {
+		free(r->gen_pidfile);
+		free(r->gen_ctl);
+		reload_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
+	}
 	log_info("reload %u: master %d has a new master %d from an "
 	    "unfinished reload: resuming its warm-up", r->e->id,
 	    (int)r->old->pid, (int)pid);
@@ -649,7 +707,7 @@ reload_resume_forking(struct gw *gw, unsigned id, unsigned long long tick)
 
 	if (id != 0 && id >= r->next_id)
 		r->next_id = id;
-	reload_open(gw, TRIGGER_SIGNAL);
+	reload_open(gw, TRIGGER_SIGNAL, NULL);
 	r->e->note = xstrdup("resumed by a new wrapper after the previous "
 	    "one was killed");
 	r->usr2_tick = tick;
@@ -746,8 +804,11 @@ reload_record(const struct gw *gw, struct ledger *l)
 	l->usr2_tick = 0;
 	l->old = l->new = 0;
 	l->old_start = l->new_start = 0;
+	l->target[0] = '\0';
 	if (r == NULL || r->state == RS_IDLE || r->e == NULL)
 		return;
+	if (r->target != NULL)
+		snprintf(l->target, sizeof l->target, "%s", r->target);
 	l->reload_id = r->e->id;
 	/* SIGUSR2 is on its way: the next wrapper must look for a new
 	 * master even if we die before we say "forking". */
@@ -771,6 +832,10 @@ reload_settle_or_fork(struct gw *gw)
 {
 	struct reload	*r = gw->reload;
 
+	if (gw->release != NULL) {
+		reload_spawn(gw);
+		return;
+	}
 	if (reload_blocker(gw) != 0) {
 		reload_set_state(gw, RS_SETTLING);
 		r->deadline = now_mono() + RELOAD_SETTLE_MAX;
@@ -778,6 +843,40 @@ reload_settle_or_fork(struct gw *gw)
 		return;
 	}
 	reload_fork(gw);
+}
+
+/*
+ * Release mode: the new generation is a fresh gunicorn of the target
+ * release, our own child, on the sockets the wrapper holds; its pidfile
+ * and control socket have names of its own until it serves alone.
+ */
+static void
+reload_spawn(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		**argv;
+
+	if (gw->listeners.n == 0) {
+		reload_fail(gw, "the wrapper holds no listening sockets to "
+		    "start a new generation on (see the log at its start): "
+		    "restart the program to deploy");
+		return;
+	}
+	free(r->gen_pidfile);
+	free(r->gen_ctl);
+	reload_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
+	argv = release_argv(gw, r->target, r->gen_pidfile, r->gen_ctl);
+	r->new = gunicorn_spawn(gw, argv, r->target);
+	release_argv_free(argv);
+	if (r->new == NULL) {
+		reload_fail(gw, "cannot start a gunicorn from release %s",
+		    r->target);
+		return;
+	}
+	r->e->new_master = r->new->pid;
+	log_info("reload %u: new master %d, a fresh gunicorn of release %s",
+	    r->e->id, (int)r->new->pid, r->target);
+	reload_warm(gw);
 }
 
 static void
@@ -917,6 +1016,55 @@ forking_tick(struct gw *gw)
 	reload_warm(gw);
 }
 
+/*
+ * Release mode: the generation that now serves alone takes the stable
+ * names.  Its pidfile is renamed over the old one's.  gunicorn 25+ binds
+ * its control socket again at its own path each time it forks a worker,
+ * so the stable name becomes a symlink to that path (connect(2) follows
+ * it), replaced with rename(2) like the release link.
+ */
+static void
+reload_names_take(struct gw *gw, const char *pidfile, const char *ctl)
+{
+	char	*tmp;
+
+	if (pidfile != NULL && rename(pidfile, gw->cfg.pidfile) == -1 &&
+	    errno != ENOENT)
+		log_warn("rename %s to %s", pidfile, gw->cfg.pidfile);
+	if (ctl == NULL || gw->ctl_socket == NULL)
+		return;
+	xasprintf(&tmp, "%s.gw-tmp", gw->ctl_socket);
+	(void)unlink(tmp);
+	if (symlink(ctl, tmp) == -1 || rename(tmp, gw->ctl_socket) == -1) {
+		log_warn("%s -> %s", gw->ctl_socket, ctl);
+		(void)unlink(tmp);
+	}
+	free(tmp);
+}
+
+/* A generation's own names, from its reload's id. */
+static void
+reload_gen_names(struct gw *gw, unsigned id, char **pidfile, char **ctl)
+{
+	xasprintf(pidfile, "%s.%u", gw->cfg.pidfile, id);
+	*ctl = NULL;
+	if (gw->ctl_socket != NULL)
+		xasprintf(ctl, "%s.%u", gw->ctl_socket, id);
+}
+
+void
+reload_adopt_names(struct gw *gw, unsigned id)
+{
+	char	*pidfile, *ctl;
+
+	if (gw->release == NULL || id == 0)
+		return;
+	reload_gen_names(gw, id, &pidfile, &ctl);
+	reload_names_take(gw, pidfile, ctl);
+	free(pidfile);
+	free(ctl);
+}
+
 /* The new generation is ready: retire the old one, or it is gone already. */
 static void
 reload_promote(struct gw *gw)
@@ -926,6 +1074,11 @@ reload_promote(struct gw *gw)
 	pid_t		 pid;
 
 	r->hooks.serve(gw, r->new);
+	if (r->target != NULL) {
+		reload_names_take(gw, r->gen_pidfile, r->gen_ctl);
+		reload_finish(gw, RESULT_OK);
+		return;
+	}
 	/*
 	 * The new master renames PIDFILE.2 to PIDFILE on its next loop once
 	 * its parent is gone, and gives up ("Already running") if PIDFILE
@@ -1087,6 +1240,60 @@ ctl_restore(struct gw *gw)
 	r->ctl_path = r->ctl_hidden = NULL;
 }
 
+/*
+ * Release mode: the new generation has proved itself, so the link names
+ * its release from now on, and the record says so before the old one is
+ * told to go.  If the link cannot move, nothing has changed yet: fail.
+ */
+/*
+ * Release mode: the new generation died after its commit, while the old
+ * one drains: nothing will serve, and the restart that follows must load
+ * the release that served well, not the one that just died.
+ */
+static void
+reload_uncommit(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		 err[2400];
+
+	if (!r->committed || r->e->old_release == NULL ||
+	    strcmp(r->e->old_release, gw->release) == 0)
+		return;
+	if (release_switch(gw, r->e->old_release, err, sizeof err) == -1) {
+		log_warnx("reload %u: cannot put the link back: %s", r->e->id,
+		    err);
+		return;
+	}
+	free(gw->release);
+	gw->release = xstrdup(r->e->old_release);
+	r->committed = 0;
+	r->hooks.record(gw);
+}
+
+static int
+reload_commit(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		 err[2400];
+
+	if (r->target == NULL || r->committed)
+		return 0;
+	if (strcmp(r->target, gw->release) == 0) {
+		r->committed = 1;	/* the same release again */
+		return 0;
+	}
+	if (release_switch(gw, r->target, err, sizeof err) == -1) {
+		reload_fail(gw, "cannot point %s at the new release: %s",
+		    gw->cfg.link, err);
+		return -1;
+	}
+	free(gw->release);
+	gw->release = xstrdup(r->target);
+	r->committed = 1;
+	r->hooks.record(gw);
+	return 0;
+}
+
 /* Ready and through probation (or none): retire the old generation. */
 static void
 reload_retire_old(struct gw *gw)
@@ -1094,11 +1301,14 @@ reload_retire_old(struct gw *gw)
 	struct reload	*r = gw->reload;
 
 	ready_quiet(r->probe);
+	if (reload_commit(gw) == -1)
+		return;
 	if (r->old_lost) {
 		reload_promote(gw);
 		return;
 	}
-	ctl_hide(gw);
+	if (r->target == NULL)
+		ctl_hide(gw);	/* release mode: its own name already */
 	if (master_signal(r->old, SIGTERM) == -1)
 		log_warn("SIGTERM to old master %d", (int)r->old->pid);
 	else
@@ -1342,6 +1552,20 @@ reload_finish(struct gw *gw, enum reload_result result)
 	ready_free(r->probe);
 	r->probe = NULL;
 	ctl_restore(gw);	/* the old master is gone, or is no more */
+	if (result != RESULT_OK) {
+		/* A failed generation's names, if it could not remove them. */
+		if (r->gen_pidfile != NULL && unlink(r->gen_pidfile) == -1 &&
+		    errno != ENOENT)
+			log_warn("unlink %s", r->gen_pidfile);
+		if (r->gen_ctl != NULL && unlink(r->gen_ctl) == -1 &&
+		    errno != ENOENT)
+			log_warn("unlink %s", r->gen_ctl);
+	}
+	free(r->gen_pidfile);
+	free(r->gen_ctl);
+	r->gen_pidfile = r->gen_ctl = NULL;
+	free(r->target);
+	r->target = NULL;
 	if (result == RESULT_OK && r->new != NULL)
 		r->hooks.serve(gw, r->new);
 	r->old = r->new = NULL;
@@ -1428,6 +1652,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 			free(r->e->reason);
 			xasprintf(&r->e->reason, "new master %d %s while the "
 			    "old one was draining", (int)m->pid, how);
+			reload_uncommit(gw);
 			/* The old one exits 0 when drained, but nothing will
 			 * serve: the wrapper must exit as a failure then. */
 			r->hooks.doomed(gw);
@@ -1673,10 +1898,17 @@ static void
 reload_check(struct gw *gw)
 {
 	struct reload	*r = gw->reload;
+	char		**argv = NULL;
 	int		 fd;
 
 	r->check_len = 0;
-	if ((r->check_pid = gunicorn_spawn_check(gw, &fd)) == -1) {
+	/* The release's own arguments in release mode. */
+	if (r->target != NULL)
+		argv = release_argv(gw, r->target, NULL, NULL);
+	r->check_pid = gunicorn_spawn_check(gw, argv != NULL ? argv :
+	    gw->cfg.argv, r->target, &fd);
+	release_argv_free(argv);
+	if (r->check_pid == -1) {
 		r->check_pid = 0;
 		reload_fail(gw, "pre-flight: cannot start gunicorn "
 		    "--check-config");

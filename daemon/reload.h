@@ -135,12 +135,17 @@ void	reload_free(struct gw *);
  * or 0 (logged, callback not called) when none can run now. */
 unsigned reload_request(struct gw *, enum reload_trigger, reload_done_cb,
 	    void *);
+/* The same, deploying release (release mode; a real path under the
+ * releases directory, checked by the caller): NULL as reload_request. */
+unsigned reload_request_release(struct gw *, enum reload_trigger,
+	    const char *, reload_done_cb, void *);
 /* Forget a waiter (its client went away); the reload carries on. */
 void	reload_forget(struct gw *, void *);
 /* At start, the adopted master has a new master of a reload that the
  * previous wrapper did not finish: finish it (warm-up on), under the id
- * the record gave it (0: a new one). */
-void	reload_resume(struct gw *, pid_t, unsigned);
+ * the record gave it (0: a new one), deploying the record's target in
+ * release mode (NULL or "": none). */
+void	reload_resume(struct gw *, pid_t, unsigned, const char *);
 /* An unfinished reload of the previous wrapper that cannot be resumed:
  * into the history under its id, with what this wrapper found. */
 void	reload_interrupted(struct gw *, unsigned, pid_t, pid_t,
@@ -156,6 +161,9 @@ void	reload_record(const struct gw *, struct ledger *);
  * lineage (see reload.c): old's proc_arg_start, SIGUSR2's tick. */
 pid_t	reload_find_new_master(struct gw *, pid_t, pid_t, unsigned long long,
 	    unsigned long long);
+/* Release mode: the adopted master is the new one of reload id, whose
+ * old master is gone: it takes the stable pidfile and control socket. */
+void	reload_adopt_names(struct gw *, unsigned);
 /* The first generation is up: start a reload requested during boot. */
 void	reload_boot_done(struct gw *);
 /* A master exited: the reload's bookkeeping, before server.c decides. */
@@ -177,6 +185,9 @@ void	reload_roles(const struct gw *, struct reload_roles *);
  * sent only when it changed (the server also calls it every second). */
 void	reload_notify_status(struct gw *);
 const char *reload_state_name(const struct gw *);
+/* The release a reload in flight deploys; NULL when idle or not in
+ * release mode. */
+const char *reload_target(const struct gw *);
 /* The reloads this wrapper has finished since it started: ok, failed. */
 void	reload_totals(const struct gw *, unsigned long long *,
 	    unsigned long long *);

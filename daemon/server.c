@@ -16,6 +16,7 @@
  * callbacks set here (server_init), so no call chain climbs back up;
  * a reload's end arrives from reload.c's deferred event.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,6 +36,7 @@
 #include "notify.h"
 #include "proc.h"
 #include "ready.h"
+#include "release.h"
 #include "reload.h"
 #include "server.h"
 #include "signame.h"
@@ -120,6 +123,8 @@ server_record(struct gw *gw)
 	l->uid = geteuid();
 	l->master = gw->cur != NULL ? gw->cur->pid : 0;
 	l->master_start = gw->cur != NULL ? gw->cur->start : 0;
+	snprintf(l->release, sizeof l->release, "%s",
+	    gw->release != NULL ? gw->release : "");
 	reload_record(gw, l);
 	if (l->master == 0 && l->reload_id == 0)
 		return;		/* nothing serves: keep what we knew */
@@ -167,7 +172,7 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	    (inflight = reload_find_new_master(gw, gw->cur->pid,
 	    gw->cur->pid, proc_arg_start(gw->cur->pid), 0)) != 0) &&
 	    proc_exists(inflight)) {
-		reload_resume(gw, inflight, 0);
+		reload_resume(gw, inflight, 0, NULL);
 		return;
 	}
 	reload_boot_done(gw);
@@ -250,6 +255,67 @@ server_clear_listeners(struct gw *gw, const struct ledger *prev)
 	return 0;
 }
 
+/*
+ * Release mode: the listening sockets, taken back from the master we
+ * adopted (a deploy needs them: without, it fails and says why), or
+ * bound afresh for the first generation.  Orphans of a killed gunicorn
+ * may still hold the ports for a moment after their SIGTERM: retry the
+ * bind for a few seconds, as gunicorn itself does.
+ */
+static int
+server_sockets(struct gw *gw, const struct master *adopted,
+    const struct ledger *prev)
+{
+	struct timespec	 ts = { 0, 100 * 1000 * 1000 };
+	char		 err[1200];
+	size_t		 i;
+	int		 tries;
+
+	if (gw->release == NULL)
+		return 0;
+	if (adopted != NULL) {
+		if (listen_take(&gw->listeners, adopted->pid, adopted->pidfd,
+		    prev->listeners, prev->nlisteners, err, sizeof err) == -1)
+			log_warnx("%s: deploys fail until the program is "
+			    "restarted", err);
+		else
+			log_info("took %zu listening sockets from master %d",
+			    gw->listeners.n, (int)adopted->pid);
+		return 0;
+	}
+	for (i = 0; i < gw->nbind; i++) {
+		for (tries = 0; ; tries++) {
+			if (listen_bind(&gw->listeners, gw->bind_spec[i],
+			    &gw->listen_opts, err, sizeof err) == 0)
+				break;
+			if (errno != EADDRINUSE || tries == 50) {
+				log_startup_error("%s", err);
+				listen_close(&gw->listeners);
+				return -1;
+			}
+			(void)nanosleep(&ts, NULL);
+		}
+	}
+	log_info("listening on %zu sockets for the generations to share",
+	    gw->listeners.n);
+	return 0;
+}
+
+/* The first generation's argv: in release mode, its release's. */
+static struct master *
+server_spawn(struct gw *gw)
+{
+	struct master	*m;
+	char		**argv;
+
+	if (gw->release == NULL)
+		return gunicorn_spawn(gw, gw->cfg.argv, NULL);
+	argv = release_argv(gw, gw->release, NULL, NULL);
+	m = gunicorn_spawn(gw, argv, gw->release);
+	release_argv_free(argv);
+	return m;
+}
+
 static void
 status_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -298,7 +364,12 @@ server_start(struct gw *gw)
 	if ((m = gunicorn_adopt(gw, &prev)) == NULL) {
 		if (server_clear_listeners(gw, &prev) == -1)
 			return -1;
-		if ((m = gunicorn_spawn(gw)) == NULL)
+		/* The link names what serves: what the record says, unless
+		 * the wrapper was killed between the switch and the record. */
+		if (release_restore(gw, prev.release) == -1 ||
+		    server_sockets(gw, NULL, &prev) == -1)
+			return -1;
+		if ((m = server_spawn(gw)) == NULL)
 			return -1;
 		server_set_cur(gw, m);
 		gw->ledger.nlisteners = 0;	/* the new master's, later */
@@ -306,8 +377,17 @@ server_start(struct gw *gw)
 		    RESULT_FAILED, "the wrapper was killed during it, in "
 		    "phase %s; the next wrapper found no gunicorn of its own "
 		    "and started one", prev.phase);
-	} else
+	} else {
+		/* What serves is the release of the master adopted: the new
+		 * one of a deploy in flight when its old one is gone. */
+		if (release_restore(gw, m->pid == prev.new && prev.target[0] ?
+		    prev.target : prev.release) == -1 ||
+		    server_sockets(gw, m, &prev) == -1)
+			return -1;
+		if (m->pid == prev.new)
+			reload_adopt_names(gw, prev.reload_id);
 		server_set_cur(gw, m);
+	}
 	server_record(gw);
 
 	if (m->adopted && prev.reload_id != 0 && m->pid == prev.master) {
@@ -328,11 +408,12 @@ server_start(struct gw *gw)
 			    "aborting it; the next wrapper stopped new master "
 			    "%d", (int)inflight);
 			inflight = 0;
-		} else if (prev.usr2_tick == 0) {
+		} else if (prev.usr2_tick == 0 && inflight == 0) {
 			reload_interrupted(gw, prev.reload_id, m->pid, 0,
 			    RESULT_FAILED, "the wrapper was killed during it, "
-			    "in phase %s, before SIGUSR2: master %d serves on",
-			    prev.phase, (int)m->pid);
+			    "in phase %s, before %s: master %d serves on",
+			    prev.phase, gw->release != NULL ? "its new master "
+			    "started" : "SIGUSR2", (int)m->pid);
 		} else if (inflight == 0) {
 			server_set_state(gw, GW_RUNNING);
 			server_ready(gw);
@@ -352,7 +433,7 @@ server_start(struct gw *gw)
 		/* It served before we came; the reload decides what next. */
 		server_set_state(gw, GW_RUNNING);
 		server_ready(gw);
-		reload_resume(gw, inflight, prev.reload_id);
+		reload_resume(gw, inflight, prev.reload_id, prev.target);
 		return 0;
 	}
 	server_set_state(gw, GW_STARTING);
@@ -365,12 +446,19 @@ server_start(struct gw *gw)
 	return 0;
 }
 
-/* Remove what the wrapper created: a pidfile it named, now stale. */
+/* Remove what the wrapper created: a pidfile it named, now stale; in
+ * release mode the control socket's symlink, dangling once its
+ * generation has gone. */
 static void
 server_cleanup(struct gw *gw)
 {
-	char	path[4200];
+	struct stat	sb;
+	char		path[4200];
 
+	if (gw->ctl_socket != NULL && gw->release != NULL &&
+	    lstat(gw->ctl_socket, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+	    stat(gw->ctl_socket, &sb) == -1 && unlink(gw->ctl_socket) == -1)
+		log_warn("unlink %s", gw->ctl_socket);
 	if (!gw->cfg.pidfile_added)
 		return;
 	if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)

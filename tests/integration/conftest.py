@@ -68,6 +68,8 @@ CORE = {
     "test_identity": (),
     "test_quickstart": (),
     "test_status_reload": (),
+    "test_release": ("test_broken_release_", "test_release_changes_"),
+    "test_release_faults": (),
     "test_faults": ("test_kill9_", "test_sigkill_wrapper_during_reload",
                     "test_stop_after_adopting", "test_pidfile_tampered",
                     "test_stop_during_reload"),

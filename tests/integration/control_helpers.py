@@ -270,6 +270,8 @@ ENTRY_FIELDS = {
     "new_master": _opt(_pid),
     "workers": lambda v: _is_int(v) and v >= 0,
     "note": _opt(_is_str),
+    "release": _opt(_is_str),
+    "old_release": _opt(_is_str),
     "t_settle": _opt(_is_float),
     "t_fork": _opt(_is_float),
     "t_warmup": _opt(_is_float),
@@ -292,6 +294,10 @@ STATUS_FIELDS = {
     "reload_state": _is_str,
     "history": lambda v: isinstance(v, list) and len(v) <= HISTORY_MAX,
     "last_success": _opt(_is_float),
+    "releases": _opt(_is_str),
+    "release": _opt(_is_str),
+    "new_release": _opt(_is_str),
+    "failsafe_warning": _opt(_is_str),
 }
 
 

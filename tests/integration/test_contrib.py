@@ -333,8 +333,8 @@ def test_completion_commands_options_names(tmp_path):
     (rd / "app.history").write_text("")          # neither
     env = {"GW_RUN_DIR": str(rd)}
 
-    assert complete(["gwctl", ""], env) == ["metrics", "reload", "set-warmup", "status", "stop",
-                                            "workers"]
+    assert complete(["gwctl", ""], env) == ["deploy", "metrics", "reload", "rollback",
+                                            "set-warmup", "status", "stop", "workers"]
     assert complete(["gwctl", "s"], env) == ["set-warmup", "status", "stop"]
     assert complete(["gwctl", "re"], env) == ["reload"]
     # names: the run directory's *.sock files, nothing else

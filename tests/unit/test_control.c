@@ -79,7 +79,7 @@ pack_str(msgpack_packer *pk, const char *s)
 }
 
 /* A request {"cmd": name} plus one optional key k of type t ('b' bool
- * true, 'n' nil, 'd' double v, 's' string "x"). */
+ * true, 'n' nil, 'd' double v, 's' string "x", 'p' an absolute path). */
 static void
 request(msgpack_sbuffer *sb, const char *name, const char *k, char t,
     double v)
@@ -103,6 +103,9 @@ request(msgpack_sbuffer *sb, const char *name, const char *k, char t,
 		break;
 	case 'd':
 		msgpack_pack_double(&pk, v);
+		break;
+	case 'p':
+		pack_str(&pk, "/srv/app/releases/42");
 		break;
 	default:
 		pack_str(&pk, "x");
@@ -128,10 +131,12 @@ test_cmd_decode(void **state)
 	size_t			 i;
 
 	(void)state;
-	/* Every command, bare, decodes (set-warmup needs its seconds). */
+	/* Every command, bare, decodes (set-warmup needs its seconds,
+	 * deploy its release). */
 	for (i = 0; i < CMD_COUNT; i++) {
 		request(&sb, cmd_table[i].name, i == CMD_SET_WARMUP ?
-		    PROTO_K_SECONDS : NULL, 'd', 5);
+		    PROTO_K_SECONDS : i == CMD_DEPLOY ? PROTO_K_RELEASE : NULL,
+		    i == CMD_DEPLOY ? 'p' : 'd', 5);
 		assert_int_equal(decode(&sb, &req, err), 0);
 		assert_int_equal(req.cmd, i);
 		assert_null(req.code);
@@ -158,6 +163,15 @@ test_cmd_decode(void **state)
 	request(&sb, PROTO_CMD_SET_WARMUP, NULL, 0, 0);
 	assert_int_equal(decode(&sb, &req, err), -1);
 	assert_string_equal(err, "set-warmup needs 'seconds'");
+	request(&sb, PROTO_CMD_DEPLOY, PROTO_K_RELEASE, 'p', 0);
+	assert_int_equal(decode(&sb, &req, err), 0);
+	assert_string_equal(req.release, "/srv/app/releases/42");
+	request(&sb, PROTO_CMD_DEPLOY, PROTO_K_RELEASE, 's', 0);
+	assert_int_equal(decode(&sb, &req, err), -1);
+	assert_string_equal(req.code, PROTO_E_BAD_ARGUMENT);
+	request(&sb, PROTO_CMD_DEPLOY, NULL, 0, 0);
+	assert_int_equal(decode(&sb, &req, err), -1);
+	assert_string_equal(err, "deploy needs 'release', a directory");
 	/* Unknown keys are ignored: newer clients may add fields. */
 	request(&sb, PROTO_CMD_STATUS, "future", 's', 0);
 	assert_int_equal(decode(&sb, &req, err), 0);
