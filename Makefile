@@ -187,11 +187,14 @@ check:
 	$(MAKE) test SANITIZE=1 CC=clang GW_IT_MODES=installed PYTEST_JOBS=1
 
 # The reload benchmark: figures to stdout and bench/results/latest.json,
-# the timeline plot to doc/reload-timeline.svg.  Not a test: it asserts
-# nothing, it reports against the targets in doc/BENCHMARKS.md.
+# the timeline plot to doc/reload-timeline.svg; then readiness under churn
+# (readiness.json) and release deploys against in-place reloads
+# (deploy.json).  Not a test: it asserts nothing, it reports against the
+# targets in doc/BENCHMARKS.md.
 bench: all
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
 	$(PYTHON) bench/readiness.py $(READINESS_ARGS)
+	$(PYTHON) bench/deploy.py $(DEPLOY_ARGS)
 
 # Examples for the places operators run it, to copy: every file of
 # contrib/systemd, contrib/supervisor and contrib/consul-template, installed

@@ -6,7 +6,8 @@
   of CPU, like a real import (a fixed amount of work: workers importing side
   by side on fewer cores than workers take longer than BENCH_BOOT).
 * The version is read once, at import, from the file BENCH_VERSION_FILE
-  (missing or empty: "1"), so a deploy is rewriting that file and reloading.
+  (unset: version.txt beside this file, as in a release directory;
+  missing or empty: "1"), so a deploy is rewriting that file and reloading.
   The version "broken" makes the import fail after the boot time: a bad
   deploy whose workers die while loading, as an ImportError would.
   The version "crash:S" serves, then each worker kills itself with SIGSEGV
@@ -36,7 +37,9 @@ def _boot(seconds):
 
 def _read_version():
     try:
-        with open(os.environ.get("BENCH_VERSION_FILE", ""), encoding="utf-8") as f:
+        path = os.environ.get("BENCH_VERSION_FILE") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "version.txt")
+        with open(path, encoding="utf-8") as f:
             return f.read().strip() or "1"
     except OSError:
         return "1"
