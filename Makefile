@@ -76,7 +76,7 @@ CLIENT_OBJ := $(CLIENT_SRC:.c=.o)
 
 UNIT_SRC := tests/unit/test_units.c
 UNIT_LIBOBJ := daemon/options.o daemon/proc.o daemon/history.o daemon/ledger.o \
-	       $(COMMON_OBJ)
+	       daemon/release.o $(COMMON_OBJ)
 
 PYTHON	:= /usr/bin/python3
 PYTEST_ARGS ?=

@@ -662,6 +662,25 @@ release_mode(struct client *c, const char *what)
 	return 0;
 }
 
+/*
+ * Requests made while a reload runs coalesce into one queued reload; one
+ * queued deploy of another release would answer this one with that one's
+ * outcome: refuse it, in one line, instead.
+ */
+static int
+deploy_fits_queue(struct client *c, const char *real)
+{
+	const char	*queued = reload_queued_target(c->gw);
+	char		 msg[PROTO_PATH_MAX + 128];
+
+	if (queued == NULL || strcmp(queued, real) == 0)
+		return 1;
+	snprintf(msg, sizeof msg, "a deploy of %s is already queued: ask "
+	    "again once it has ended", queued);
+	client_error(c, PROTO_E_UNAVAILABLE, msg);
+	return 0;
+}
+
 static void
 cmd_deploy(struct client *c, const struct cmd_request *req)
 {
@@ -672,6 +691,10 @@ cmd_deploy(struct client *c, const struct cmd_request *req)
 	if (release_resolve(c->gw, req->release, &real, err, sizeof err) ==
 	    -1) {
 		client_error(c, PROTO_E_BAD_ARGUMENT, err);
+		return;
+	}
+	if (!deploy_fits_queue(c, real)) {
+		free(real);
 		return;
 	}
 	reload_start(c, req, real);
@@ -708,6 +731,10 @@ cmd_rollback(struct client *c, const struct cmd_request *req)
 	}
 	if (release_resolve(gw, to, &real, err, sizeof err) == -1) {
 		client_error(c, PROTO_E_BAD_ARGUMENT, err);
+		return;
+	}
+	if (!deploy_fits_queue(c, real)) {
+		free(real);
 		return;
 	}
 	reload_start(c, req, real);

@@ -50,7 +50,8 @@ bind_tcp(struct listeners *l, const char *host, const char *port,
 	int		 fd = -1, one = 1, rc, saved = 0;
 
 	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
+	/* As gunicorn: IPv6 only for an IPv6 literal, else IPv4. */
+	hints.ai_family = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(*host != '\0' ? host : NULL, port, &hints,
@@ -188,6 +189,18 @@ listen_take(struct listeners *l, pid_t pid, int pidfd,
 		    "sockets of master %d: %s", (int)pid, saved != 0 ?
 		    strerror(saved) : "it holds none of them");
 	return 0;
+}
+
+size_t
+listen_inodes(const struct listeners *l, unsigned long long *out, size_t max)
+{
+	struct stat	sb;
+	size_t		i, n = 0;
+
+	for (i = 0; i < l->n && n < max; i++)
+		if (fstat(l->fd[i], &sb) == 0 && S_ISSOCK(sb.st_mode))
+			out[n++] = (unsigned long long)sb.st_ino;
+	return n;
 }
 
 void

@@ -45,6 +45,8 @@ int	listen_bind(struct listeners *, const char *,
  * taken, or -1 and a reason in err. */
 int	listen_take(struct listeners *, pid_t, int,
 	    const unsigned long long *, size_t, char *, size_t);
+/* The inodes of the sockets held, for the record: how many (<= max). */
+size_t	listen_inodes(const struct listeners *, unsigned long long *, size_t);
 void	listen_close(struct listeners *);
 
 #endif

@@ -206,26 +206,39 @@ release_restore(struct gw *gw, const char *release)
 	return 0;
 }
 
-/* arg with the link (at its start, or after '=' or ':') replaced by
- * release; NULL if the link is not in it. */
+/*
+ * arg with every occurrence of the link that starts a path replaced by
+ * release: at its start, after '=', ':' or ',' ("--opt=LINK...",
+ * "unix:LINK...", "--pythonpath A,LINK/b"), or attached to a short
+ * option ("-cLINK..."), and followed by '/' or the end of a path.  NULL
+ * if there is none.
+ */
 static char *
 substitute(const char *arg, const char *link, const char *release)
 {
 	size_t		 n = strlen(link);
-	const char	*p;
-	char		*out;
+	const char	*p, *from = arg;
+	char		*out = NULL, *tmp;
 
 	for (p = arg; (p = strstr(p, link)) != NULL; p++) {
-		/* "LINK...", "--opt=LINK...", "unix:LINK...", "-cLINK...". */
-		if ((p == arg || p[-1] == '=' || p[-1] == ':' ||
-		    (p == arg + 2 && arg[0] == '-' && arg[1] != '-')) &&
-		    (p[n] == '\0' || p[n] == '/')) {
-			xasprintf(&out, "%.*s%s%s", (int)(p - arg), arg,
-			    release, p + n);
-			return out;
-		}
+		if (!(p == arg || p[-1] == '=' || p[-1] == ':' ||
+		    p[-1] == ',' ||
+		    (p == arg + 2 && arg[0] == '-' && arg[1] != '-')) ||
+		    !(p[n] == '\0' || p[n] == '/' || p[n] == ',' ||
+		    p[n] == ':'))
+			continue;
+		xasprintf(&tmp, "%s%.*s%s", out != NULL ? out : "",
+		    (int)(p - from), from, release);
+		free(out);
+		out = tmp;
+		from = p + n;
+		p = from - 1;
 	}
-	return NULL;
+	if (out == NULL)
+		return NULL;
+	xasprintf(&tmp, "%s%s", out, from);
+	free(out);
+	return tmp;
 }
 
 char **
@@ -294,6 +307,19 @@ release_check_paths(const struct gw *gw)
 		if (strncmp(gw->bind_spec[i], "unix ", 5) == 0 &&
 		    moves(gw, gw->bind_spec[i] + 5))
 			what = "a unix: bind", path = gw->bind_spec[i] + 5;
+	if (gw->listen_opts.reuse_port) {
+		/* gunicorn 26 then has each worker bind a socket of its own:
+		 * the wrapper's would join their group and serve no one. */
+		log_startup_error("release mode: gunicorn's reuse_port "
+		    "(--reuse-port) is not supported: the wrapper holds the "
+		    "listening sockets; remove it");
+		return -1;
+	}
+	if (gw->nbind > LISTEN_MAX) {
+		log_startup_error("release mode: gunicorn binds %zu addresses, "
+		    "at most %d are supported", gw->nbind, LISTEN_MAX);
+		return -1;
+	}
 	if (what == NULL)
 		return 0;
 	log_startup_error("release mode: %s %s is inside a release (or the "

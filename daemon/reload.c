@@ -289,6 +289,7 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gw	*gw = arg;
 	struct reload	*r = gw->reload;
+	char		*target;
 
 	(void)fd;
 	(void)what;
@@ -297,8 +298,9 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 	    gw->state != GW_RUNNING)
 		return;
 	r->pending = 0;
-	reload_begin(gw, r->pending_trigger, r->pending_target);
-	r->pending_target = NULL;	/* reload_begin's now */
+	target = r->pending_target;	/* reload_begin's now */
+	r->pending_target = NULL;
+	reload_begin(gw, r->pending_trigger, target);
 }
 
 static void
@@ -452,6 +454,12 @@ reload_target(const struct gw *gw)
 }
 
 const char *
+reload_queued_target(const struct gw *gw)
+{
+	return gw->reload->pending ? gw->reload->pending_target : NULL;
+}
+
+const char *
 reload_state_name(const struct gw *gw)
 {
 	return reload_state_str(gw->reload->state);
@@ -598,6 +606,8 @@ reload_open(struct gw *gw, enum reload_trigger trigger, char *target)
 	struct reload	*r = gw->reload;
 
 	r->pending = 0;		/* this reload serves every request so far */
+	free(r->pending_target);
+	r->pending_target = NULL;
 	free(r->target);
 	r->target = NULL;
 	r->committed = 0;
@@ -1241,14 +1251,9 @@ ctl_restore(struct gw *gw)
 }
 
 /*
- * Release mode: the new generation has proved itself, so the link names
- * its release from now on, and the record says so before the old one is
- * told to go.  If the link cannot move, nothing has changed yet: fail.
- */
-/*
- * Release mode: the new generation died after its commit, while the old
- * one drains: nothing will serve, and the restart that follows must load
- * the release that served well, not the one that just died.
+ * The new generation died after its commit, while the old one drains:
+ * nothing will serve, and the restart that follows must load the release
+ * that served well, not the one that just died.
  */
 static void
 reload_uncommit(struct gw *gw)
@@ -1270,6 +1275,11 @@ reload_uncommit(struct gw *gw)
 	r->hooks.record(gw);
 }
 
+/*
+ * Release mode: the new generation has proved itself, so the link names
+ * its release from now on, and the record says so before the old one is
+ * told to go.  If the link cannot move, nothing has changed yet: fail.
+ */
 static int
 reload_commit(struct gw *gw)
 {
@@ -1760,6 +1770,8 @@ reload_fail_queued(struct gw *gw, const char *why)
 	if (!r->pending)
 		return;		/* no one can be waiting for next_id */
 	r->pending = 0;
+	free(r->pending_target);
+	r->pending_target = NULL;
 	memset(&e, 0, sizeof e);
 	e.id = id;
 	e.trigger = r->pending_trigger;

@@ -188,6 +188,9 @@ const char *reload_state_name(const struct gw *);
 /* The release a reload in flight deploys; NULL when idle or not in
  * release mode. */
 const char *reload_target(const struct gw *);
+/* The release a queued reload will deploy; NULL: none queued, or the
+ * serving one. */
+const char *reload_queued_target(const struct gw *);
 /* The reloads this wrapper has finished since it started: ok, failed. */
 void	reload_totals(const struct gw *, unsigned long long *,
 	    unsigned long long *);

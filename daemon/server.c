@@ -95,6 +95,15 @@ server_learn_listeners(struct gw *gw)
 	unsigned long long	ino[LEDGER_LISTENERS_MAX];
 	size_t			n;
 
+	/* Release mode: the sockets we hold and hand to every generation
+	 * (a master's other listeners, gunicorn 26's control socket, are
+	 * not the app's). */
+	if (gw->release != NULL && gw->listeners.n > 0) {
+		gw->ledger.nlisteners = listen_inodes(&gw->listeners,
+		    gw->ledger.listeners, LEDGER_LISTENERS_MAX);
+		gw->ledger.listeners_of = gw->cur != NULL ? gw->cur->pid : 0;
+		return;
+	}
 	/* Reading the host's socket tables costs: once per master. */
 	if (gw->cur == NULL || gw->cur->exited ||
 	    (gw->ledger.listeners_of == gw->cur->pid &&
@@ -301,6 +310,23 @@ server_sockets(struct gw *gw, const struct master *adopted,
 	return 0;
 }
 
+/*
+ * Release mode: gunicorn 25+'s control socket's stable name is a symlink
+ * to a generation's own socket.  Left dangling by a wrapper that was
+ * killed with its gunicorn, it would make the first generation's bind
+ * fail (EADDRINUSE): remove it first.
+ */
+static void
+server_drop_ctl_link(struct gw *gw)
+{
+	struct stat	sb;
+
+	if (gw->release != NULL && gw->ctl_socket != NULL &&
+	    lstat(gw->ctl_socket, &sb) == 0 && S_ISLNK(sb.st_mode) &&
+	    unlink(gw->ctl_socket) == -1)
+		log_warn("unlink %s", gw->ctl_socket);
+}
+
 /* The first generation's argv: in release mode, its release's. */
 static struct master *
 server_spawn(struct gw *gw)
@@ -369,6 +395,7 @@ server_start(struct gw *gw)
 		if (release_restore(gw, prev.release) == -1 ||
 		    server_sockets(gw, NULL, &prev) == -1)
 			return -1;
+		server_drop_ctl_link(gw);
 		if ((m = server_spawn(gw)) == NULL)
 			return -1;
 		server_set_cur(gw, m);
@@ -459,7 +486,8 @@ server_cleanup(struct gw *gw)
 	    lstat(gw->ctl_socket, &sb) == 0 && S_ISLNK(sb.st_mode) &&
 	    stat(gw->ctl_socket, &sb) == -1 && unlink(gw->ctl_socket) == -1)
 		log_warn("unlink %s", gw->ctl_socket);
-	if (!gw->cfg.pidfile_added)
+	/* In release mode the stable pidfile is ours too: we renamed it. */
+	if (!gw->cfg.pidfile_added && gw->release == NULL)
 		return;
 	if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
 		log_warn("unlink %s", gw->cfg.pidfile);
@@ -747,6 +775,9 @@ server_stop(struct gw *gw, int sig)
 	}
 	server_set_state(gw, GW_STOPPING);
 	gw->stop_signal = sig == SIGQUIT ? SIGQUIT : SIGTERM;
+	/* Release mode: no generation will start again, and a client the
+	 * kernel queued on our sockets would wait for nothing. */
+	listen_close(&gw->listeners);
 	notify_send(gw, "STOPPING=1");
 	reload_notify_status(gw);
 	event_del(gw->boot_extend);

@@ -58,9 +58,12 @@ def test_broken_release_fails_safe_under_recycling(gw, version, worker):
         master, st = rh.serving_master(gw, ch)
         before = set(st["workers"])
         # Recycled workers import from their own release, whatever the
-        # link said meanwhile: the old generation keeps serving B.
+        # link says: even pointed at the broken release (by hand, or by a
+        # deploy tool that edits it), the serving generation keeps B.
+        rh.point(gw, "C")
         time.sleep(SOAK)
         _, st = rh.serving_master(gw, ch)
+        rh.point(gw, "B")
     if (version, worker) == ("23.0.0", "gthread"):
         # gunicorn 23.0's gthread worker resets the connections it had
         # accepted when --max-requests retires it, wrapper or not (plain
@@ -256,9 +259,34 @@ def test_check_config_says_what_fail_safe_covers(gw):
     r = check("--releases", str(rh.releases_dir(gw)), "--", "--chdir",
               str(rh.releases_dir(gw) / "A"), "rapp:app")
     assert r.returncode == 1 and "must be a symlink" in r.stderr, r.stderr
+    r = check("--releases", str(rh.releases_dir(gw)), "--", "--chdir", str(rh.link(gw)),
+              "--reuse-port", "rapp:app")
+    assert r.returncode == 1 and "reuse_port" in r.stderr, r.stderr
     # A pidfile or a unix: bind inside a release would move with a deploy.
     for extra in (["-p", "app.pid"], ["-b", "unix:gunicorn.sock"]):
         r = check("--releases", str(rh.releases_dir(gw)), "--", "--chdir",
                   str(rh.link(gw)), *extra, "rapp:app")
         assert r.returncode == 1 and "would move with each deploy" in r.stderr, r.stderr
     assert not (gw.run_dir / "app.sock").exists() and not gw.gunicorn_procs()
+
+
+def test_queued_deploys_of_different_releases(gw):
+    """Requests coalesce into one queued reload: a second deploy of another
+    release would be answered with the first one's outcome, so it is
+    refused in one line; the same release again joins it."""
+    rh.make_release(gw, "A", "A")
+    rh.make_release(gw, "B", "slow:2")
+    rh.make_release(gw, "C", "C")
+    rh.make_release(gw, "D", "D")
+    rh.point(gw, "A")
+    w = rh.wrapper(gw, extra_wrapper=["--probation", "0.5"])
+    w.wait_ready(timeout=30)
+    assert deploy(gw, "B", "--no-wait").returncode == 0     # runs
+    assert deploy(gw, "C", "--no-wait").returncode == 0     # queued
+    assert deploy(gw, "C", "--no-wait").returncode == 0     # joins it
+    r = ch.gwctl(gw, "deploy", "app", str(rh.releases_dir(gw) / "D"))
+    assert r.returncode == 1 and "already queued" in ch.one_line(r.stderr), r.stderr
+    wait_for(lambda: [e["result"] for e in ch.gwctl_json(gw, "status", "app")["history"]]
+             == ["ok", "ok"], 60, "both deploys to end")
+    assert rh.linked(gw) == "C"
+    gw.wait_serving("C")

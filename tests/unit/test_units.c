@@ -29,6 +29,8 @@
 #include "options.h"
 #include "parse.h"
 #include "proc.h"
+#include "release.h"
+#include "gw.h"
 
 /* ---- environment table for options_parse() ---- */
 
@@ -227,6 +229,59 @@ test_relative_paths(void **state)
 }
 
 /* The record: written atomically, read back; a FIFO is refused at once. */
+/* Release mode: each argument under the link names the release instead;
+ * what an operator may deploy is a directory strictly under releases. */
+static void
+test_release_paths(void **state)
+{
+	char		 dir[] = "/tmp/gw-rel-XXXXXX", path[256], err[512],
+			*real;
+	char		*argv[] = { "/srv/app/current/venv/bin/gunicorn",
+			    "--chdir", "/srv/app/current", "-c/srv/app/current/g.py",
+			    "--config=/srv/app/current/g.py",
+			    "--pythonpath", "/srv/app/current/a,/srv/app/current",
+			    "/srv/app/currently", "x/srv/app/current", NULL };
+	const char	*want[] = { "/r/42/venv/bin/gunicorn", "--chdir",
+			    "/r/42", "-c/r/42/g.py", "--config=/r/42/g.py",
+			    "--pythonpath", "/r/42/a,/r/42", "/srv/app/currently",
+			    "x/srv/app/current", "--pid", "/run/app.pid.7", NULL };
+	struct gw	 gw;
+	char		**out;
+	int		 i;
+
+	(void)state;
+	memset(&gw, 0, sizeof gw);
+	gw.cfg.argv = argv;
+	gw.cfg.argc = 9;
+	gw.cfg.link = "/srv/app/current";
+	out = release_argv(&gw, "/r/42", "/run/app.pid.7", NULL);
+	for (i = 0; want[i] != NULL; i++)
+		assert_string_equal(out[i], want[i]);
+	assert_null(out[i]);
+	release_argv_free(out);
+	assert_string_equal(release_name("/srv/app/releases/42"), "42");
+
+	assert_non_null(mkdtemp(dir));
+	gw.cfg.releases = realpath(dir, NULL);
+	assert_non_null(gw.cfg.releases);
+	snprintf(path, sizeof path, "%s/42", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(release_resolve(&gw, path, &real, err, sizeof err), 0);
+	assert_string_equal(release_name(real), "42");
+	free(real);
+	assert_int_equal(release_resolve(&gw, dir, &real, err, sizeof err), -1);
+	assert_non_null(strstr(err, "outside the releases directory"));
+	assert_int_equal(release_resolve(&gw, "relative/42", &real, err,
+	    sizeof err), -1);
+	assert_non_null(strstr(err, "not an absolute path"));
+	snprintf(path, sizeof path, "%s/nope", dir);
+	assert_int_equal(release_resolve(&gw, path, &real, err, sizeof err), -1);
+	snprintf(path, sizeof path, "%s/42", dir);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(gw.cfg.releases);
+}
+
 static void
 test_ledger(void **state)
 {
@@ -256,6 +311,8 @@ test_ledger(void **state)
 	l.old_start = 99;
 	l.new = 4343;
 	l.new_start = 1240;
+	snprintf(l.release, sizeof l.release, "/srv/app/releases/a b");
+	snprintf(l.target, sizeof l.target, "/srv/app/releases/43");
 	assert_int_equal(ledger_write(path, &l, err, sizeof err), 0);
 	assert_int_equal(ledger_read(path, &r, err, sizeof err), 1);
 	assert_int_equal(memcmp(&l, &r, sizeof l), 0);
@@ -596,6 +653,7 @@ main(void)
 		cmocka_unit_test(test_pidfile_read),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_ledger),
+		cmocka_unit_test(test_release_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
