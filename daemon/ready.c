@@ -218,9 +218,10 @@ is_gone(pid_t pid, int *status)
 }
 
 /*
- * The wgunicorn files pid holds: up to max of them, their identity, stat
- * and fd name.  Returns how many it holds (may be more than max), or -1
- * if the fd directory cannot be read (errno: EACCES when not ours).
+ * The wgunicorn files pid holds, however many (a master holds one per
+ * worker): their identity, stat and fd name, in *out (malloc'd; NULL for
+ * none).  Returns how many, or -1 if the fd directory cannot be read
+ * (errno: EACCES when not ours).
  */
 struct held {
 	struct fileid	id;
@@ -229,7 +230,7 @@ struct held {
 };
 
 static int
-held_files(pid_t pid, struct held *out, int max)
+held_files(pid_t pid, struct held **out)
 {
 	char		 path[320], link[PATH_MAX];
 	const char	*base;
@@ -237,8 +238,10 @@ held_files(pid_t pid, struct held *out, int max)
 	struct dirent	*de;
 	struct stat	 sb;
 	ssize_t		 n;
+	size_t		 cap = 0;
 	int		 found = 0;
 
+	*out = NULL;
 	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
 	if ((d = opendir(path)) == NULL)
 		return -1;
@@ -256,13 +259,15 @@ held_files(pid_t pid, struct held *out, int max)
 			continue;
 		if (stat(path, &sb) == -1)
 			continue;
-		if (found < max) {
-			out[found].id.dev = sb.st_dev;
-			out[found].id.ino = sb.st_ino;
-			out[found].sb = sb;
-			snprintf(out[found].fd, sizeof out[found].fd, "%.15s",
-			    de->d_name);
+		if ((size_t)found == cap) {
+			cap = cap ? cap * 2 : 16;
+			*out = xreallocarray(*out, cap, sizeof **out);
 		}
+		(*out)[found].id.dev = sb.st_dev;
+		(*out)[found].id.ino = sb.st_ino;
+		(*out)[found].sb = sb;
+		snprintf((*out)[found].fd, sizeof (*out)[found].fd, "%.15s",
+		    de->d_name);
 		found++;
 	}
 	closedir(d);
@@ -314,13 +319,11 @@ static int
 read_master_files(pid_t master, struct fileid **mf, size_t *nmf,
     size_t *capmf)
 {
-	struct held	 h[64];
+	struct held	*h;
 	int		 n, i;
 
-	if ((n = held_files(master, h, 64)) == -1)
+	if ((n = held_files(master, &h)) == -1)
 		return -1;
-	if (n > 64)
-		n = 64;		/* more workers than that: the count caps */
 	if ((size_t)n > *capmf) {
 		*capmf = (size_t)n;
 		*mf = xreallocarray(*mf, *capmf, sizeof **mf);
@@ -328,6 +331,7 @@ read_master_files(pid_t master, struct fileid **mf, size_t *nmf,
 	for (i = 0; i < n; i++)
 		(*mf)[i] = h[i].id;
 	*nmf = (size_t)n;
+	free(h);
 	return 0;
 }
 
@@ -570,19 +574,15 @@ worker_gone(struct ready *r, struct worker *w)
  * Look at one HTTP (or not yet known) worker: classify it, and for an
  * HTTP worker see whether it has shown its heartbeat.  -1: cannot read.
  */
+/* worker_look()'s verdict on the files the worker holds (h, n). */
 static int
-worker_look(struct ready *r, struct worker *w)
+worker_look_files(struct ready *r, struct worker *w, const struct held *h,
+    int n, int foreign)
 {
-	struct held	 h[8];
 	char		 path[320];
 	pid_t		*kids;
 	size_t		 nk = 0;
-	int		 n, i, foreign = 0;
 
-	if ((n = held_files(w->pid, h, 8)) == -1)
-		return errno == EACCES || errno == EPERM ? -1 : 0;
-	for (i = 0; i < n && i < 8; i++)
-		foreign |= !master_holds(r, &h[i].id);
 	if (n == 0 || foreign) {
 		/*
 		 * No heartbeat file at all: a child forked for a reload that
@@ -626,20 +626,35 @@ worker_look(struct ready *r, struct worker *w)
 	return 0;
 }
 
+static int
+worker_look(struct ready *r, struct worker *w)
+{
+	struct held	*h;
+	int		 n, i, rc, foreign = 0;
+
+	if ((n = held_files(w->pid, &h)) == -1)
+		return errno == EACCES || errno == EPERM ? -1 : 0;
+	for (i = 0; i < n; i++)
+		foreign |= !master_holds(r, &h[i].id);
+	rc = worker_look_files(r, w, h, n, foreign);
+	free(h);
+	return rc;
+}
+
 /* The arbiter's dirty heartbeat files: which there are, which beat. */
 static void
 arbiter_look(struct ready *r, struct worker *a)
 {
-	struct held	 h[64];
+	struct held	*h;
 	struct hbfile	*f;
 	size_t		 k;
 	int		 n, i;
 
-	if ((n = held_files(a->pid, h, 64)) == -1)
+	if ((n = held_files(a->pid, &h)) == -1)
 		return;
 	for (k = 0; k < r->ndf; k++)
 		r->df[k].seen = 0;
-	for (i = 0; i < n && i < 64; i++) {
+	for (i = 0; i < n; i++) {
 		if (master_holds(r, &h[i].id))
 			continue;
 		for (k = 0; k < r->ndf; k++) {
@@ -664,6 +679,7 @@ arbiter_look(struct ready *r, struct worker *a)
 		    &f->mtime0, &h[i].sb))
 			f->ready = 1;
 	}
+	free(h);
 	for (k = 0; k < r->ndf; ) {
 		if (!r->df[k].seen)
 			r->df[k] = r->df[--r->ndf];
@@ -1331,7 +1347,7 @@ static pid_t
 find_arbiter(pid_t master, const pid_t *kids, size_t n)
 {
 	struct fileid	*mf = NULL;
-	struct held	 h[64];
+	struct held	*h;
 	size_t		 nmf = 0, capmf = 0, i, k, ngk;
 	pid_t		*gk, arb = 0;
 	int		 nh, f, foreign;
@@ -1344,11 +1360,14 @@ find_arbiter(pid_t master, const pid_t *kids, size_t n)
 		if (proc_children(kids[i], &gk, &ngk) == -1)
 			continue;
 		free(gk);
-		if (ngk == 0 || (nh = held_files(kids[i], h, 64)) == -1 ||
-		    proc_env_reexec_of(kids[i], master) == 1)
+		if (ngk == 0 || (nh = held_files(kids[i], &h)) == -1)
 			continue;
+		if (proc_env_reexec_of(kids[i], master) == 1) {
+			free(h);
+			continue;
+		}
 		foreign = nh == 0;
-		for (f = 0; f < nh && f < 64; f++) {
+		for (f = 0; f < nh; f++) {
 			for (k = 0; k < nmf; k++) {
 				if (mf[k].dev == h[f].id.dev &&
 				    mf[k].ino == h[f].id.ino)
@@ -1356,6 +1375,7 @@ find_arbiter(pid_t master, const pid_t *kids, size_t n)
 			}
 			foreign |= k == nmf;
 		}
+		free(h);
 		if (foreign)
 			arb = kids[i];
 	}
@@ -1408,17 +1428,40 @@ ready_http_workers(pid_t master, pid_t except, size_t *n, pid_t **dirty,
 	return kids;
 }
 
+/* 1 if worker pid holds exactly one file, the master's (in mf), and it
+ * has not shown a heartbeat yet: still importing the app. */
+static int
+still_booting(pid_t pid, const struct fileid *mf, size_t nmf)
+{
+	struct held	*h;
+	mode_t		 mode0;
+	double		 mtime0;
+	size_t		 k;
+	int		 n, looked = 0, booting = 0;
+
+	if ((n = held_files(pid, &h)) == -1)
+		return 0;
+	if (n == 1) {
+		for (k = 0; k < nmf; k++) {
+			if (mf[k].dev == h[0].id.dev &&
+			    mf[k].ino == h[0].id.ino)
+				break;
+		}
+		booting = k < nmf && !heartbeat_seen(&looked, &mode0,
+		    &mtime0, &h[0].sb);
+	}
+	free(h);
+	return booting;
+}
+
 int
 ready_kill_booting(pid_t master)
 {
 	struct fileid	*mf = NULL;
-	struct held	 h[2];
-	size_t		 nmf = 0, capmf = 0, n, i, k;
+	size_t		 nmf = 0, capmf = 0, n, i;
 	pid_t		*kids;
 	unsigned long long start;
-	mode_t		 mode0;
-	double		 mtime0;
-	int		 looked, killed = 0;
+	int		 killed = 0;
 
 	if (proc_children(master, &kids, &n) == -1)
 		return 0;
@@ -1429,15 +1472,7 @@ ready_kill_booting(pid_t master)
 	for (i = 0; i < n; i++) {
 		/* An HTTP worker: exactly one file, one of the master's. */
 		start = proc_starttime(kids[i]);
-		if (held_files(kids[i], h, 2) != 1)
-			continue;
-		for (k = 0; k < nmf; k++) {
-			if (mf[k].dev == h[0].id.dev && mf[k].ino == h[0].id.ino)
-				break;
-		}
-		looked = 0;
-		if (k == nmf || heartbeat_seen(&looked, &mode0, &mtime0,
-		    &h[0].sb))
+		if (!still_booting(kids[i], mf, nmf))
 			continue;
 		if (start != 0 && proc_starttime(kids[i]) == start) {
 			log_info("killing worker %d of master %d: still booting, "

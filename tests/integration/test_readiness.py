@@ -264,3 +264,21 @@ def test_control_socket_usable_after_reload(gw):
             s.settimeout(5)
             s.connect(ctl)
         assert not [p for p in os.listdir(str(w.tmpdir)) if ".gw-" in p]
+
+
+def test_seventy_workers_boot_and_reload(gw):
+    """Readiness counts every worker, however many: with -w 70 the boot and
+    a reload used to stop at 64 ready ("not ready after 60 s: 64 of 70")."""
+    w = gw.wrapper(workers=70, warmup=120, extra_wrapper=["--probation", "0.5"])
+    master, n = w.wait_ready(timeout=150)
+    assert n == 70, w.log.tail()
+    gw.set_version("2")
+    r = ch.gwctl(gw, "--json", "reload", "app", timeout=180)
+    assert r.returncode == 0, r.stderr
+    entry = ch.gwctl_json(gw, "status", "app")["history"][-1]
+    assert entry["result"] == "ok" and entry["workers"] == 70, entry
+    gw.wait_serving("2")
+    st = ch.gwctl_json(gw, "status", "app")
+    assert len(st["workers"]) == 70
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(60) == 0
