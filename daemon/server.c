@@ -635,8 +635,10 @@ server_term_holders(struct gw *gw)
 		return;
 	n = server_holders(gw->ledger.listeners, gw->ledger.nlisteners, pids,
 	    sizeof pids / sizeof pids[0]);
+	/* Our own children were told already (server_orphans): once each. */
 	for (i = 0; i < n; i++)
-		orphan_term(gw, pids[i]);
+		if (proc_ppid(pids[i]) != getpid())
+			orphan_term(gw, pids[i]);
 }
 
 static void

@@ -11,6 +11,7 @@ twice: with setproctitle active ([titles]) and hidden ([notitles]).
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -163,6 +164,12 @@ def test_slash_in_title_then_kill9_master(gw, titles, whose):
     assert w.wait_exit(10) == expected, w.log.tail()
     w.wait_log(r"SIGTERM to orphaned gunicorn process", 1)
     gw.wait_gone(workers, 5, "the orphaned workers")
+    # Each orphan is told once, in one line (it used to be twice: once
+    # as our child, once as a holder of the app's socket).
+    told = [int(m.group(1)) for m in
+            (re.search(r"SIGTERM to orphaned gunicorn process (\d+)", x)
+             for x in w.messages()) if m]
+    assert sorted(told) == sorted(set(told)) and set(told) <= set(workers), told
 
 
 def impostor(gw, kind):
