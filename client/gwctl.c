@@ -53,6 +53,7 @@
 #define EXIT_USAGE	2
 #define EXIT_UNREACH	3
 #define EXIT_UNTRUSTED	5
+#define EXIT_DOWN	6	/* a reload failed, and nothing serves */
 /* `status NAME`, as LSB init scripts and supervisorctl answer. */
 #define STATUS_SERVING	0
 #define STATUS_DOWN	3	/* not running, or no serving master */
@@ -320,7 +321,10 @@ exit_status(const struct ctl *ctl, const struct answer *ans)
 	case REPLY_REFUSED:
 		return status ? STATUS_UNKNOWN : EXIT_UNREACH;
 	case REPLY_FAILED:
-		return status ? STATUS_UNKNOWN : EXIT_FAILED;
+		if (status)
+			return STATUS_UNKNOWN;
+		return reply_str_is(ans->reply, PROTO_K_CODE, PROTO_E_DOWN) ?
+		    EXIT_DOWN : EXIT_FAILED;
 	case REPLY_OK:
 		break;
 	}
@@ -425,8 +429,8 @@ free_names(char **names, int n)
 static int
 worse(int a, int b)
 {
-	static const int	order[] = { EXIT_UNTRUSTED, EXIT_UNREACH,
-				    EXIT_FAILED };
+	static const int	order[] = { EXIT_UNTRUSTED, EXIT_DOWN,
+				    EXIT_UNREACH, EXIT_FAILED };
 	size_t			i;
 
 	for (i = 0; i < sizeof order / sizeof *order; i++)
@@ -438,8 +442,8 @@ worse(int a, int b)
 /*
  * status, reload --all: every daemon whose socket is in the run
  * directory, in name order, one at a time (a rolling reload on one host).
- * The exit status is the worst seen: 5 untrusted, 3 unreachable,
- * 1 failed, 0.
+ * The exit status is the worst seen: 5 untrusted, 6 down (failed, and
+ * nothing serves), 3 unreachable, 1 failed, 0.
  */
 static int
 all_daemons(struct ctl *ctl)
@@ -480,8 +484,9 @@ all_daemons(struct ctl *ctl)
 		/* status of all keeps the plain meanings: 0, 1, 3, 5. */
 		st = ans.st == CONN_OK ? (reply_kind(ans.reply) == REPLY_OK ?
 		    EXIT_OK : reply_kind(ans.reply) == REPLY_REFUSED ?
-		    EXIT_UNREACH : EXIT_FAILED) : ans.st == CONN_UNTRUSTED ?
-		    EXIT_UNTRUSTED : EXIT_UNREACH;
+		    EXIT_UNREACH : reply_str_is(ans.reply, PROTO_K_CODE,
+		    PROTO_E_DOWN) ? EXIT_DOWN : EXIT_FAILED) :
+		    ans.st == CONN_UNTRUSTED ? EXIT_UNTRUSTED : EXIT_UNREACH;
 		rc = worse(rc, st);
 		escape_cstr(buf, sizeof buf, ans.err);
 		if (ans.st != CONN_OK && a->json)

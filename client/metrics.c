@@ -269,6 +269,13 @@ print_daemons(FILE *f, const struct metrics_target *t, size_t n)
 		sample(f, "reloads_total", t[i].name, "result", "failed",
 		    count_result(t[i].reply, PROTO_RESULT_FAILED));
 	}
+	family(f, "reloads_down_total", "counter", "Failed reloads that left "
+	    "nothing serving (the old generation gone too), since the "
+	    "wrapper started; counted among the failed ones too.");
+	for (i = 0; i < n; i++)
+		if (up(&t[i]))
+			sample(f, "reloads_down_total", t[i].name, NULL, NULL,
+			    count_result(t[i].reply, PROTO_K_DOWN));
 }
 
 /* The last finished reload, and the last good one. */

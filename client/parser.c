@@ -51,7 +51,8 @@ parser_usage(FILE *f)
 "Options may follow the command; -- ends them.\n"
 "\n"
 "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 daemon unreachable,\n"
-"5 the socket is served by an untrusted user.  status NAME: 0 serving,\n"
+"5 the socket is served by an untrusted user, 6 a reload failed and\n"
+"nothing serves any more.  status NAME: 0 serving,\n"
 "3 not running or not serving, 4 status unknown (see gwctl(1)).\n");
 }
 

@@ -357,7 +357,9 @@ show_reload(FILE *out, FILE *err, const char *rawprefix,
 		    prefix, id, m1, m2,
 		    reply_range(e, PROTO_K_DURATION, 0, SECONDS_MAX, 0), rel);
 	else
-		fprintf(err, "gwctl: %sreload %lld failed: %s%s\n", prefix, id,
+		fprintf(err, "gwctl: %sreload %lld failed%s: %s%s\n", prefix,
+		    id, reply_str_is(m, PROTO_K_CODE, PROTO_E_DOWN) ?
+		    ", and nothing serves now" : "",
 		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf : "?",
 		    rel);
 }

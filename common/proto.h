@@ -122,6 +122,9 @@
 #define PROTO_K_NEW_MASTER	"new_master"
 #define PROTO_K_NOTE		"note"
 #define PROTO_K_OLD_RELEASE	"old_release"
+/* A history entry: the reload failed and left nothing serving (the old
+ * generation gone too); status's totals: how many did. */
+#define PROTO_K_DOWN		"down"
 #define PROTO_K_T_CHECK		"t_check"
 #define PROTO_K_T_SETTLE	"t_settle"
 #define PROTO_K_T_FORK		"t_fork"
@@ -151,6 +154,8 @@
 #define PROTO_E_UNAVAILABLE	"unavailable"	/* not now: stopping, no
 						 * master to reload */
 #define PROTO_E_FAILED		"failed"	/* the operation failed */
+#define PROTO_E_DOWN		"down"		/* ... a reload, and nothing
+						 * serves any more */
 #define PROTO_E_INTERNAL	"internal"	/* the daemon's fault */
 
 /* Progress of a running reload: the keys of P (see above). */

@@ -372,13 +372,14 @@ pack_progress(msgpack_packer *pk, const struct reload_progress *p)
 
 static void
 pack_totals(msgpack_packer *pk, unsigned long long ok,
-    unsigned long long failed)
+    unsigned long long failed, unsigned long long down)
 {
 	struct proto_map	m;
 
 	proto_map_init(&m);
 	proto_map_int(&m, PROTO_RESULT_OK, (long long)ok);
 	proto_map_int(&m, PROTO_RESULT_FAILED, (long long)failed);
+	proto_map_int(&m, PROTO_K_DOWN, (long long)down);
 	proto_map_end(&m, pk);
 }
 
@@ -439,7 +440,8 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	else
 		proto_map_nil(&m, PROTO_K_PROGRESS);
 	reload_totals(gw, &n_ok, &n_failed);
-	pack_totals(proto_map_key(&m, PROTO_K_RELOADS), n_ok, n_failed);
+	pack_totals(proto_map_key(&m, PROTO_K_RELOADS), n_ok, n_failed,
+	    reload_down_total(gw));
 	if (gw->history.last_ok > 0)
 		proto_map_double(&m, PROTO_K_LAST_SUCCESS, gw->history.last_ok);
 	else
@@ -577,7 +579,9 @@ reload_done(struct gw *gw, const struct reload_entry *e, void *arg)
 	if (!ok) {
 		proto_map_str(&m, PROTO_K_ERROR, e->reason != NULL ?
 		    e->reason : "reload failed");
-		proto_map_str(&m, PROTO_K_CODE, PROTO_E_FAILED);
+		/* "down": failed, and the old generation is gone too. */
+		proto_map_str(&m, PROTO_K_CODE, e->down ? PROTO_E_DOWN :
+		    PROTO_E_FAILED);
 	}
 	history_pack_entry(proto_map_key(&m, PROTO_K_RELOAD), e);
 	client_reply(c, &m);

@@ -172,6 +172,7 @@ history_pack_entry(msgpack_packer *pk, const struct reload_entry *e)
 	proto_map_str(&m, PROTO_K_NOTE, e->note);
 	proto_map_str(&m, PROTO_K_RELEASE, e->release);
 	proto_map_str(&m, PROTO_K_OLD_RELEASE, e->old_release);
+	proto_map_bool(&m, PROTO_K_DOWN, e->down);
 	for (p = 0; p < PHASE_COUNT; p++)
 		map_opt_double(&m, history_phases[p].key, e->t_phase[p]);
 	proto_map_end(&m, pk);
@@ -271,7 +272,7 @@ static int
 history_decode(struct history *h, const char *buf, size_t len)
 {
 	msgpack_unpacked	 u;
-	const msgpack_object	*m;
+	const msgpack_object	*m, *o;
 	struct reload_entry	*e;
 	size_t			 off = 0;
 	double			 id;
@@ -316,6 +317,9 @@ history_decode(struct history *h, const char *buf, size_t len)
 	e->note = obj_str(m, PROTO_K_NOTE);
 	e->release = obj_str(m, PROTO_K_RELEASE);
 	e->old_release = obj_str(m, PROTO_K_OLD_RELEASE);
+	o = proto_get(m, PROTO_K_DOWN);
+	e->down = e->result == RESULT_FAILED && o != NULL &&
+	    o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
 	for (p = 0; p < PHASE_COUNT; p++)
 		e->t_phase[p] = obj_seconds(m, history_phases[p].key);
 	note_success(h, e);

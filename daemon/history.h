@@ -52,6 +52,7 @@ struct reload_entry {
 	 * (real paths); NULL otherwise. */
 	char			*release;
 	char			*old_release;
+	int			 down;		/* failed, and nothing serves */
 	/* Phase timings in seconds, < 0 when the phase did not happen. */
 	double			 t_phase[PHASE_COUNT];
 };

@@ -173,6 +173,8 @@ struct reload {
 	enum reload_state	 state;
 	unsigned		 next_id;	/* id of the next reload */
 	unsigned long long	 n_ok, n_failed;	/* finished by us */
+	unsigned long long	 n_down;	/* ... failed, nothing serving */
+	int			 doomed;	/* nothing will serve after */
 	int			 pending;	/* queued for after this one */
 	enum reload_trigger	 pending_trigger;
 
@@ -473,6 +475,12 @@ reload_totals(const struct gw *gw, unsigned long long *ok,
 	*failed = gw->reload->n_failed;
 }
 
+unsigned long long
+reload_down_total(const struct gw *gw)
+{
+	return gw->reload->n_down;
+}
+
 unsigned
 reload_request(struct gw *gw, enum reload_trigger trigger, reload_done_cb cb,
     void *arg)
@@ -760,12 +768,14 @@ reload_log_outcome(const struct reload_entry *e, const char *what)
 
 /* One more finished reload for status's totals. */
 static void
-reload_count(struct reload *r, enum reload_result result)
+reload_count(struct reload *r, const struct reload_entry *e)
 {
-	if (result == RESULT_OK)
+	if (e->result == RESULT_OK)
 		r->n_ok++;
-	else if (result == RESULT_FAILED)
+	else if (e->result == RESULT_FAILED) {
 		r->n_failed++;
+		r->n_down += e->down != 0;
+	}
 }
 
 /*
@@ -800,7 +810,7 @@ reload_interrupted(struct gw *gw, unsigned id, pid_t old, pid_t new,
 	else
 		e->reason = what;
 	(void)history_append(&gw->history, gw->cfg.history, e);
-	reload_count(r, result);
+	reload_count(r, e);
 	reload_log_outcome(e, what);
 }
 
@@ -1580,9 +1590,14 @@ reload_finish(struct gw *gw, enum reload_result result)
 		r->hooks.serve(gw, r->new);
 	r->old = r->new = NULL;
 	reload_set_state(gw, RS_IDLE);
+	/* Failed, and the old generation is gone (or going, doomed): not
+	 * "the old one serves on". */
+	e->down = result != RESULT_OK && (r->doomed ||
+	    (gw->cur == NULL && gw->state != GW_STOPPING));
+	r->doomed = 0;
 	/* On disk before anyone hears of it. */
 	(void)history_append(&gw->history, gw->cfg.history, e);
-	reload_count(r, result);
+	reload_count(r, e);
 	phases_format(e, phases, sizeof phases);
 	if (result == RESULT_OK) {
 		char	 *what;
@@ -1595,6 +1610,12 @@ reload_finish(struct gw *gw, enum reload_result result)
 		free(what);
 	} else
 		reload_log_outcome(e, e->reason);
+	if (e->down)
+		log_event(LOG_LEVEL_ERROR, &(struct log_event){
+		    .event = "reload_down", .reload_id = e->id,
+		    .result = "down" },
+		    "reload %u: nothing serves now: the old generation is "
+		    "gone too", e->id);
 	r->e = NULL;
 	/* Close systemd's reload bracket, or say ready for the first time. */
 	if (gw->ready_sent)
@@ -1666,6 +1687,7 @@ reload_master_exited(struct gw *gw, struct master *m)
 			/* The old one exits 0 when drained, but nothing will
 			 * serve: the wrapper must exit as a failure then. */
 			r->hooks.doomed(gw);
+			r->doomed = 1;
 			reload_finish(gw, RESULT_FAILED);
 			break;
 		case RS_PROMOTING:

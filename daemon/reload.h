@@ -194,6 +194,8 @@ const char *reload_queued_target(const struct gw *);
 /* The reloads this wrapper has finished since it started: ok, failed. */
 void	reload_totals(const struct gw *, unsigned long long *,
 	    unsigned long long *);
+/* ... of which failed and left nothing serving. */
+unsigned long long reload_down_total(const struct gw *);
 
 /* Bounds on the phases that do not have a setting of their own. */
 #define RELOAD_SETTLE_MAX	5.0	/* previous new master to vanish */

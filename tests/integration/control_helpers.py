@@ -272,6 +272,7 @@ ENTRY_FIELDS = {
     "note": _opt(_is_str),
     "release": _opt(_is_str),
     "old_release": _opt(_is_str),
+    "down": _is_bool,
     "t_settle": _opt(_is_float),
     "t_fork": _opt(_is_float),
     "t_warmup": _opt(_is_float),

@@ -253,6 +253,30 @@ def test_kill9_old_master(gw, phase):
     load.assert_no_failures()
 
 
+def test_kill9_old_master_while_a_broken_new_one_warms_is_down(gw):
+    """The old master dies (kill -9, or gunicorn halting on a broken import
+    of its own) while a broken new generation warms up: the reload fails
+    and nothing serves.  That is not "failed, the old version serves on":
+    the answer's code is "down", gwctl exits 6 and says so, the history
+    entry has down true, and the log says it at err."""
+    w, old = start(gw, boot=BOOT_WARM)
+    gw.set_version("broken")
+    mark = w.log.mark()
+    client = subprocess.Popen([ch.GWCTL_BIN, "reload", "app"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=gw.base_env({"GW_RUN_DIR": str(gw.run_dir)}))
+    gw.track(client)
+    fh.wait_log_fast(w.log, r"^reload 1: new master (\d+)", 10, since=mark)
+    os.kill(old, signal.SIGKILL)
+    out, err = client.communicate(timeout=30)
+    assert client.returncode == 6, (client.returncode, out, err)
+    assert one_line(err).startswith("gwctl: reload 1 failed, and nothing serves now: "), err
+    w.wait_log(r"^reload 1: nothing serves now: the old generation is gone too$", 5, since=mark)
+    w.wait_exit(20)
+    hist = (gw.run_dir / "app.history").read_bytes()
+    assert b"\xa4down\xc3" in hist, hist[-300:]
+
+
 # --------------------------------------------------------------------------
 # 3. new workers that die
 

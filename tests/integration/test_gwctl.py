@@ -726,7 +726,7 @@ def test_metrics_real_daemon(gw):
     assert r.returncode == 0, r
     st = ch.status(ch.sock_path(gw))
     new = st["master"]
-    assert st["reloads"] == {"ok": 1, "failed": 0}, st["reloads"]
+    assert st["reloads"] == {"ok": 1, "failed": 0, "down": 0}, st["reloads"]
     assert len(st["history"]) == 50 and st["history"][-1]["id"] == 51, st["history"][-1]
     t0 = time.time()
     r = ch.gwctl(gw, "metrics", "app", timeout=10)
@@ -738,6 +738,7 @@ def test_metrics_real_daemon(gw):
     assert s[("gunicorn_wrapper_generation", app)] == 51
     assert s[("gunicorn_wrapper_reloads_total", (("name", "app"), ("result", "ok")))] == 1
     assert s[("gunicorn_wrapper_reloads_total", (("name", "app"), ("result", "failed")))] == 0
+    assert s[("gunicorn_wrapper_reloads_down_total", app)] == 0
     started = s[("gunicorn_wrapper_master_start_time_seconds", app)]
     assert t0 - 120 < started <= t0 + 1, (started, t0, new)
     for phase in ("fork", "warmup", "drain", "promote"):

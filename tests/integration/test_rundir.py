@@ -392,7 +392,8 @@ def entry(**kw):
     e = {"id": 1, "trigger": "signal", "started": 1700000000.0,
          "duration": 1.5, "result": "ok", "reason": None,
          "old_master": 100, "new_master": 200, "workers": 2, "note": None,
-         "release": None, "old_release": None, "t_check": None, "t_settle": None, "t_fork": 0.01,
+         "release": None, "old_release": None, "down": False,
+         "t_check": None, "t_settle": None, "t_fork": 0.01,
          "t_warmup": 1.0, "t_probation": None, "t_drain": 0.2, "t_promote": 0.1}
     e.update(kw)
     return msgpack.packb(e)
