@@ -685,24 +685,26 @@ deploy_fits_queue(struct client *c, const char *real)
 	return 0;
 }
 
+/* deploy and rollback: dir checked (one line if not), then deployed. */
 static void
-cmd_deploy(struct client *c, const struct cmd_request *req)
+deploy_dir(struct client *c, const struct cmd_request *req, const char *dir)
 {
 	char	 err[PROTO_PATH_MAX + 256], *real;
 
-	if (!release_mode(c, "deploy"))
-		return;
-	if (release_resolve(c->gw, req->release, &real, err, sizeof err) ==
-	    -1) {
+	if (release_resolve(c->gw, dir, &real, err, sizeof err) == -1) {
 		client_error(c, PROTO_E_BAD_ARGUMENT, err);
 		return;
 	}
-	if (!deploy_fits_queue(c, real)) {
-		free(real);
-		return;
-	}
-	reload_start(c, req, real);
+	if (deploy_fits_queue(c, real))
+		reload_start(c, req, real);
 	free(real);
+}
+
+static void
+cmd_deploy(struct client *c, const struct cmd_request *req)
+{
+	if (release_mode(c, "deploy"))
+		deploy_dir(c, req, req->release);
 }
 
 /*
@@ -715,7 +717,6 @@ cmd_rollback(struct client *c, const struct cmd_request *req)
 	struct gw			*gw = c->gw;
 	const struct reload_entry	*e;
 	const char			*to = NULL;
-	char				 err[PROTO_PATH_MAX + 256], *real;
 	unsigned			 h;
 
 	if (!release_mode(c, "rollback"))
@@ -733,16 +734,7 @@ cmd_rollback(struct client *c, const struct cmd_request *req)
 		    "names no release that served before this one");
 		return;
 	}
-	if (release_resolve(gw, to, &real, err, sizeof err) == -1) {
-		client_error(c, PROTO_E_BAD_ARGUMENT, err);
-		return;
-	}
-	if (!deploy_fits_queue(c, real)) {
-		free(real);
-		return;
-	}
-	reload_start(c, req, real);
-	free(real);
+	deploy_dir(c, req, to);
 }
 
 static void
