@@ -69,7 +69,7 @@ DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c \
 	      daemon/ledger.c daemon/listen.c daemon/release.c
 CLIENT_SRC := client/gwctl.c client/parser.c client/cmds.c client/json.c client/escape.c \
-	      client/reply.c client/show.c client/metrics.c client/conn.c
+	      client/reply.c client/result.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
 DAEMON_OBJ := $(DAEMON_SRC:.c=.o)
 CLIENT_OBJ := $(CLIENT_SRC:.c=.o)
@@ -119,7 +119,7 @@ tests/unit/%.o: tests/unit/%.c build.flags
 # Fuzz targets: replayed over the corpus and kept crashers by `make unit`,
 # fuzzed for real with libFuzzer by `make fuzz` (clang), FUZZ_TIME seconds
 # per target.
-FUZZ_CLIENT := client/escape.c client/reply.c client/show.c client/metrics.c \
+FUZZ_CLIENT := client/escape.c client/reply.c client/result.c client/show.c client/metrics.c \
 	       client/json.c
 FUZZ_SRC := tests/fuzz/fuzz_request.c tests/fuzz/fuzz_reply.c daemon/history.c \
 	    $(FUZZ_CLIENT) $(COMMON_SRC)

@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 
 import procs  # noqa: E402
 from load import Load  # noqa: E402
-from readiness import free_port, load_summary, log  # noqa: E402
+from readiness import free_port, load_summary, log, reload_entry  # noqa: E402
 
 GW = os.path.join(ROOT, "gunicorn-wrapper")
 GWCTL = os.path.join(ROOT, "gwctl")
@@ -115,7 +115,7 @@ class Site:
             self.release("r0", version)
             r = self.gwctl("reload")
         try:
-            entry = json.loads(r.stdout).get("reload") or {}
+            entry = reload_entry(json.loads(r.stdout))
         except ValueError:
             entry = {}
         return r.returncode, entry

@@ -53,6 +53,18 @@ def log(msg):
     sys.stderr.flush()
 
 
+def reload_entry(result):
+    """gwctl --json reload's result object (gwctl(1), RESULT OBJECT) as a
+    history entry's fields, which the reports use; {} if it is not one."""
+    if not isinstance(result, dict) or not isinstance(result.get("phases"), dict):
+        return {}
+    e = {k: result.get(k) for k in ("id", "result", "reason", "old_master", "new_master",
+                                     "workers", "started", "duration")}
+    e.update({"t_" + k: v for k, v in result["phases"].items()})
+    e["note"] = None
+    return e
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -105,7 +117,7 @@ class Wrapper:
         """gwctl reload, waiting: (exit status, history entry, stderr)."""
         r = self.gwctl("reload", timeout=120)
         try:
-            entry = json.loads(r.stdout).get("reload") or {}
+            entry = reload_entry(json.loads(r.stdout))
         except ValueError:
             entry = {}
         return r.returncode, entry, r.stderr.strip()

@@ -50,6 +50,7 @@ import control  # noqa: E402
 import plot  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
+from readiness import reload_entry  # noqa: E402
 from load import Load  # noqa: E402
 
 GW = os.path.join(ROOT, "gunicorn-wrapper")
@@ -380,7 +381,7 @@ def reload_wrapper(ctx, w, new_version, tag, broken=False):
             reply = json.loads(procs.read(out) or "{}")
         except ValueError:
             reply = {}
-        entry = reply.get("reload") or {}
+        entry = reload_entry(reply)
         reason = (procs.read(err) or "").strip()
         res = {"gwctl_exit": rc, "gwctl_reply": reply, "new_master": new if t_new else None,
                "old_master": m, "phases": {k: entry.get(k) for k in (

@@ -40,6 +40,7 @@
 #include "parser.h"
 #include "proto.h"
 #include "reply.h"
+#include "result.h"
 #include "rundir.h"
 #include "show.h"
 #include "xmalloc.h"
@@ -104,10 +105,14 @@ ctl_error(const struct ctl *ctl, const char *code, const char *msg)
 	/* Paths and names come from a directory listing or argv: escaped. */
 	escape_cstr(buf, sizeof buf, msg);
 	fprintf(stderr, "gwctl: %s\n", buf);
-	if (ctl->a.json) {
+	if (!ctl->a.json)
+		return;
+	if (cmd_reloads(ctl->a.cmd) && ctl->a.action == CTL_ONE)
+		result_print_error(stdout, ctl->a.name != NULL ? ctl->a.name :
+		    ctl->a.socket, code, msg);
+	else
 		json_print_error(stdout, msg, code);
-		printf("\n");
-	}
+	printf("\n");
 }
 
 /*
@@ -489,11 +494,16 @@ all_daemons(struct ctl *ctl)
 		    ans.st == CONN_UNTRUSTED ? EXIT_UNTRUSTED : EXIT_UNREACH;
 		rc = worse(rc, st);
 		escape_cstr(buf, sizeof buf, ans.err);
-		if (ans.st != CONN_OK && a->json)
+		if (ans.st != CONN_OK && a->json && a->cmd == CMD_RELOAD)
+			result_print_error(stdout, names[i],
+			    code_name(ans.st), ans.err);
+		else if (ans.st != CONN_OK && a->json)
 			json_print_error(stdout, ans.err, code_name(ans.st));
 		else if (ans.st != CONN_OK)
 			printf("%-24s %-12s %s\n", name, ans.st ==
 			    CONN_UNTRUSTED ? "UNTRUSTED" : "UNREACHABLE", buf);
+		else if (a->json && a->cmd == CMD_RELOAD)
+			result_print(stdout, names[i], ans.reply);
 		else if (a->json)
 			json_print(stdout, ans.reply);
 		else if (st != EXIT_OK && (st == EXIT_UNREACH ||
@@ -595,10 +605,12 @@ show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
 	char			 buf[1024], who[512];
 
 	escape_cstr(who, sizeof who, a->name ? a->name : path);
-	if (a->json) {
+	if (a->json && cmd_reloads(a->cmd))
+		result_print(stdout, a->name ? a->name : path, m);
+	else if (a->json)
 		json_print(stdout, m);
+	if (a->json)
 		printf("\n");
-	}
 	if (cmd_reloads(a->cmd) && a->wait &&
 	    proto_get(m, PROTO_K_RELOAD) != NULL) {
 		if (!a->json || !reply_bool(m, PROTO_K_OK))
@@ -625,6 +637,9 @@ main(int argc, char **argv)
 
 	memset(&ctl, 0, sizeof ctl);
 	if (parser_parse(argc, argv, &ctl.a, err, sizeof err) == -1) {
+		/* Nothing of a bad command line is trusted: not even the
+		 * command, so the error is the plain object. */
+		memset(&ctl.a, 0, sizeof ctl.a);
 		ctl.a.json = parser_wants_json(argc, argv);
 		ctl_error(&ctl, "usage", err);
 		return EXIT_USAGE;

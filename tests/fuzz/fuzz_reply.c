@@ -4,7 +4,7 @@
  * socket) controls in gwctl: the byte stream of replies.  Each message is
  * framed by proto_frame() and decoded as client/conn.c does, then printed
  * every way gwctl prints a reply: status in detail and as one line, a
- * reload's outcome, a progress line, metrics and JSON.
+ * reload's outcome, a progress line, metrics, JSON and the result object.
  *
  * Beyond "no crash, no UB", the output itself is checked: it must be
  * valid UTF-8 with no control character but the newline (none at all in
@@ -23,6 +23,7 @@
 #include "json.h"
 #include "metrics.h"
 #include "proto.h"
+#include "result.h"
 #include "show.h"
 
 static void
@@ -52,6 +53,7 @@ print_all(FILE *f, const msgpack_object *m)
 	show_reload(f, f, "app\a", m);
 	metrics_print(f, &t, 1);
 	json_print(f, m);
+	result_print(f, "app\x1b", m);
 }
 
 int

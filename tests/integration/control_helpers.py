@@ -341,6 +341,58 @@ def entry_problems(e, where="history entry"):
     return problems
 
 
+# gwctl --json reload/deploy/rollback: gwctl(1), RESULT OBJECT.  Every key,
+# always, in this order.
+PHASES = ["check", "settle", "fork", "warmup", "probation", "drain", "promote"]
+RESULT_KINDS = ("ok", "failed", "down", "accepted", "refused", "error")
+RESULT_TYPES = {
+    "ok": _is_bool,
+    "result": _one_of(RESULT_KINDS),
+    "code": _opt(_is_str),
+    "reason": _opt(_is_str),
+    "name": _is_str,
+    "id": _opt(lambda v: _is_int(v) and v >= 1),
+    "trigger": _opt(_one_of(TRIGGERS)),
+    "master": _opt(_pid),
+    "old_master": _opt(_pid),
+    "new_master": _opt(_pid),
+    "release": _opt(_is_str),
+    "old_release": _opt(_is_str),
+    "new_release": _opt(_is_str),
+    "workers": _opt(lambda v: _is_int(v) and v >= 0),
+    "started": _opt(_is_float),
+    "duration": _opt(_is_float),
+    "phases": lambda v: isinstance(v, dict) and list(v) == PHASES and
+    all(x is None or (_is_float(x) and x >= 0) for x in v.values()),
+}
+RESULT_FIELDS = list(RESULT_TYPES)
+
+
+def result_problems(r):
+    """What is wrong with a gwctl --json result object; [] if nothing."""
+    problems = _check_fields(r, RESULT_TYPES, "result")
+    if problems:
+        return problems
+    if list(r) != RESULT_FIELDS:
+        problems.append("result: keys {} not {}".format(list(r), RESULT_FIELDS))
+    if r["ok"] != (r["result"] in ("ok", "accepted")):
+        problems.append("result: ok {!r} with result {!r}".format(r["ok"], r["result"]))
+    if r["ok"] != (r["reason"] is None) or r["ok"] != (r["code"] is None):
+        problems.append("result: ok {!r} with code {!r} reason {!r}".format(
+            r["ok"], r["code"], r["reason"]))
+    want = {"ok": r["new_master"], "failed": r["old_master"]}.get(r["result"])
+    if r["master"] != want:
+        problems.append("result: {} but master {!r}".format(r["result"], r["master"]))
+    want = {"ok": r["new_release"], "failed": r["old_release"]}.get(r["result"])
+    if r["release"] != want:
+        problems.append("result: {} but release {!r}".format(r["result"], r["release"]))
+    ran = r["result"] in ("ok", "failed", "down")
+    if ran != (r["id"] is not None and r["duration"] is not None):
+        problems.append("result: {} with id {!r} duration {!r}".format(
+            r["result"], r["id"], r["duration"]))
+    return problems
+
+
 def status_problems(st):
     problems = _check_fields(st, STATUS_FIELDS, "status")
     if isinstance(st, dict) and isinstance(st.get("history"), list):

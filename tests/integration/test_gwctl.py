@@ -206,7 +206,9 @@ def test_fake_daemon_of_another_user_is_not_believed(gw):
     r = ch.gwctl(gw, "--json", "reload", "app", run_dir=d, timeout=10)
     assert r.returncode == EXIT_UNTRUSTED
     j = json.loads(r.stdout)
-    assert j["ok"] is False and j["code"] == "untrusted" and "uid 12345" in j["error"], j
+    assert j["ok"] is False and j["result"] == "error" and j["code"] == "untrusted" and \
+        "uid 12345" in j["reason"], j
+    assert not ch.result_problems(j), ch.result_problems(j)
     # every daemon of the directory: listed as UNTRUSTED, worst status wins
     r = ch.gwctl(gw, "status", run_dir=d, timeout=10)
     assert r.returncode == EXIT_UNTRUSTED and re.match(r"^app\s+UNTRUSTED\b", r.stdout), r
@@ -771,3 +773,48 @@ def test_metrics_real_daemon(gw):
     assert w.wait_exit(30) == 0
     r = ch.gwctl(gw, "metrics", "app")
     assert r.returncode == 0 and parse_metrics(r.stdout)[1][("gunicorn_wrapper_up", app)] == 0
+
+
+REL = "/srv/app/releases/"
+
+
+@pytest.mark.parametrize("reply,rc,want", [
+    ({"ok": True, "reload": entry(release=REL + "B", old_release=REL + "A")}, 0,
+     {"result": "ok", "master": 200, "release": REL + "B", "new_release": REL + "B"}),
+    ({"ok": False, "error": "new master 200 exited", "code": "failed",
+      "reload": entry(result="failed", reason="new master 200 exited", release=REL + "C",
+                      old_release=REL + "B", down=False)}, 1,
+     {"result": "failed", "master": 100, "release": REL + "B", "new_release": REL + "C",
+      "reason": "new master 200 exited", "code": "failed"}),
+    ({"ok": False, "error": "old master gone", "code": "down",
+      "reload": entry(result="failed", reason="old master gone", down=True)}, 6,
+     {"result": "down", "master": None, "release": None, "code": "down"}),
+    ({"ok": True, "id": 7}, 0, {"result": "accepted", "id": 7, "master": None}),
+    ({"ok": False, "error": "no such release", "code": "bad-argument"}, 1,
+     {"result": "refused", "id": None, "reason": "no such release"}),
+    ({"ok": False, "error": "server overloaded", "code": "busy"}, 3,
+     {"result": "refused", "code": "busy"}),
+], ids=["ok", "failed", "down", "accepted", "refused", "busy"])
+def test_result_object(gw, fake, reply, rc, want):
+    """gwctl --json reload/deploy prints one object with every key, always,
+    in one order (gwctl(1), RESULT OBJECT), whatever the daemon answered."""
+    fake(always(reply))
+    for args in (["reload", "app"], ["deploy", "app", "/srv"], ["rollback", "app"]):
+        r = ch.gwctl(gw, "--json", *args, timeout=10)
+        assert r.returncode == rc, (args, r.returncode, r.stdout, r.stderr)
+        j = json.loads(ch.one_line(r.stdout))
+        assert not ch.result_problems(j), (ch.result_problems(j), j)
+        assert j["name"] == "app" and {k: j[k] for k in want} == want, j
+
+
+def test_result_object_from_a_hostile_reply(gw, fake):
+    """Values of the wrong type or out of range are null, never passed on."""
+    fake(always({"ok": True, "reload": entry(new_master=2 ** 40, release=5, t_warmup=-1.0,
+                                             workers="x", started="now", trigger=3)}))
+    r = ch.gwctl(gw, "--json", "reload", "app", timeout=10)
+    assert r.returncode == 0, r
+    j = json.loads(r.stdout)
+    assert list(j) == ch.RESULT_FIELDS, j
+    assert j["new_master"] is None and j["master"] is None and j["release"] is None, j
+    assert j["workers"] is None and j["started"] is None and j["trigger"] is None, j
+    assert j["phases"]["warmup"] is None and j["phases"]["drain"] == 0.14, j

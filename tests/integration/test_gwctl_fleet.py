@@ -47,6 +47,7 @@ def test_reload_all_and_status(gw):
     gw.set_version("3")
     out = ch.gwctl_json(gw, "reload", "--all", timeout=60)
     assert set(out) == {"app", "web"} and all(v["ok"] for v in out.values()), out
+    assert all(v["result"] == "ok" and v["name"] == k for k, v in out.items()), out
 
     # Usage: --all with a name is an error.
     r = ch.gwctl(gw, "reload", "app", "--all")

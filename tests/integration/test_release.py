@@ -12,6 +12,7 @@ link moves only once the new generation has proved itself.  These tests
 drive that with real gunicorn 20.1, 23 and 26, sync and gthread workers,
 real HTTP load, and real supervisord."""
 
+import json
 import os
 import time
 
@@ -51,9 +52,18 @@ def test_broken_release_fails_safe_under_recycling(gw, version, worker):
         r = deploy(gw, "B")
         assert r.returncode == 0, r.stderr
         assert rh.linked(gw) == "B"
+        res = json.loads(r.stdout)
+        assert not ch.result_problems(res), ch.result_problems(res)
+        assert res["result"] == "ok" and res["release"].endswith("/B") and \
+            res["old_release"].endswith("/A"), res
         r = deploy(gw, "C")
         assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
         assert rh.linked(gw) == "B", "the link left the serving release"
+        res = json.loads(r.stdout)
+        assert not ch.result_problems(res), ch.result_problems(res)
+        # The result says what serves now: the old master, on B.
+        assert res["result"] == "failed" and res["release"].endswith("/B") and \
+            res["new_release"].endswith("/C") and res["reason"], res
         t_fail = time.monotonic()
         master, st = rh.serving_master(gw, ch)
         before = set(st["workers"])
