@@ -197,9 +197,10 @@ bench: all
 	$(PYTHON) bench/deploy.py $(DEPLOY_ARGS)
 
 # Examples for the places operators run it, to copy: every file of
-# contrib/systemd, contrib/supervisor and contrib/consul-template, installed
-# under $(DOCDIR)/examples/ in the same subdirectories (examples/systemd/,
-# examples/supervisor/, examples/consul-template/), with the binaries'
+# contrib/systemd, contrib/supervisor, contrib/consul-template and
+# contrib/ansible, installed under $(DOCDIR)/examples/ in the same
+# subdirectories (examples/systemd/, examples/supervisor/,
+# examples/consul-template/, examples/ansible/), with the binaries'
 # paths rewritten as in the live unit.  The Debian package keeps them
 # uncompressed (debian/rules), so that they can be copied as they are.  Only
 # gunicorn-wrapper@.service is also installed live: the Type=notify-reload
@@ -215,10 +216,24 @@ CONTRIB_DOCS := contrib/systemd/gunicorn-wrapper@.service \
 	contrib/supervisor/app.conf \
 	contrib/consul-template/README.md \
 	contrib/consul-template/app.hcl \
-	contrib/consul-template/version.txt.ctmpl
+	contrib/consul-template/version.txt.ctmpl \
+	contrib/ansible/README.md \
+	contrib/ansible/deploy.yml \
+	contrib/ansible/inventory.example \
+	contrib/ansible/roles/gunicorn_wrapper/defaults/main.yml \
+	contrib/ansible/roles/gunicorn_wrapper/library/gwctl_deploy.py \
+	contrib/ansible/roles/gunicorn_wrapper/meta/argument_specs.yml \
+	contrib/ansible/roles/gunicorn_wrapper/meta/main.yml \
+	contrib/ansible/roles/gunicorn_wrapper/tasks/main.yml \
+	contrib/ansible/roles/gunicorn_wrapper/tasks/transfer-copy.yml \
+	contrib/ansible/roles/gunicorn_wrapper/tasks/transfer-synchronize.yml
 EXAMPLESDIR := $(DOCDIR)/examples
 EXAMPLES := $(patsubst contrib/%,$(EXAMPLESDIR)/%,$(CONTRIB_DOCS))
-EXAMPLE_DIRS := $(addprefix $(EXAMPLESDIR)/,systemd supervisor consul-template)
+# Deepest first, for uninstall's rmdir.
+ANSIBLE_ROLE := ansible/roles/gunicorn_wrapper
+EXAMPLE_DIRS := $(addprefix $(EXAMPLESDIR)/,systemd supervisor consul-template \
+	$(ANSIBLE_ROLE)/defaults $(ANSIBLE_ROLE)/library $(ANSIBLE_ROLE)/meta \
+	$(ANSIBLE_ROLE)/tasks $(ANSIBLE_ROLE) ansible/roles ansible)
 
 # The live unit goes where systemd looks for system units: the directory
 # systemd.pc names (/lib/systemd/system on Debian 12, /usr/lib/systemd/system

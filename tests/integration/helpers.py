@@ -61,7 +61,17 @@ CONTRIB_EXAMPLES = ("systemd/gunicorn-wrapper@.service",
                     "supervisor/app.conf",
                     "consul-template/README.md",
                     "consul-template/app.hcl",
-                    "consul-template/version.txt.ctmpl")
+                    "consul-template/version.txt.ctmpl",
+                    "ansible/README.md",
+                    "ansible/deploy.yml",
+                    "ansible/inventory.example",
+                    "ansible/roles/gunicorn_wrapper/defaults/main.yml",
+                    "ansible/roles/gunicorn_wrapper/library/gwctl_deploy.py",
+                    "ansible/roles/gunicorn_wrapper/meta/argument_specs.yml",
+                    "ansible/roles/gunicorn_wrapper/meta/main.yml",
+                    "ansible/roles/gunicorn_wrapper/tasks/main.yml",
+                    "ansible/roles/gunicorn_wrapper/tasks/transfer-copy.yml",
+                    "ansible/roles/gunicorn_wrapper/tasks/transfer-synchronize.yml")
 PYTHON = "/usr/bin/python3"
 SUPERVISORD = "/usr/bin/supervisord"
 SUPERVISORCTL = "/usr/bin/supervisorctl"
