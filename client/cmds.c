@@ -49,7 +49,15 @@ static void
 pack_set_warmup(struct proto_map *m, const struct ctl_args *a, int progress)
 {
 	(void)progress;
-	proto_map_double(m, PROTO_K_SECONDS, a->seconds);
+	proto_map_double(m, PROTO_K_SECONDS, a->value);
+}
+
+static void
+pack_set(struct proto_map *m, const struct ctl_args *a, int progress)
+{
+	(void)progress;
+	proto_map_str(m, PROTO_K_KEY, a->setting->key);
+	proto_map_double(m, PROTO_K_VALUE, a->value);
 }
 
 static void
@@ -82,13 +90,13 @@ print_stop(FILE *f, const struct ctl_args *a, const char *who,
 	fprintf(f, "%s: stopping\n", who);
 }
 
+/* set, set-warmup: the key is ours (the reply of set-warmup has none). */
 static void
-print_set_warmup(FILE *f, const struct ctl_args *a, const char *who,
+print_set(FILE *f, const struct ctl_args *a, const char *who,
     const msgpack_object *r)
 {
-	(void)a;
-	fprintf(f, "%s: warm-up %g s -> %g s (applies to the next reload)\n",
-	    who, reply_range(r, PROTO_K_OLD, 0, 1e9, 0),
+	fprintf(f, "%s: %s %g s -> %g s (applies to the next reload)\n",
+	    who, a->setting->key, reply_range(r, PROTO_K_OLD, 0, 1e9, 0),
 	    reply_range(r, PROTO_K_NEW, 0, 1e9, 0));
 }
 
@@ -152,10 +160,11 @@ static const struct cmds_entry cmds[] = {
 	[CMD_STATUS] =		{ pack_none,		print_status },
 	[CMD_RELOAD] =		{ pack_reload,		print_reload },
 	[CMD_STOP] =		{ pack_none,		print_stop },
-	[CMD_SET_WARMUP] =	{ pack_set_warmup,	print_set_warmup },
+	[CMD_SET_WARMUP] =	{ pack_set_warmup,	print_set },
 	[CMD_WORKERS] =		{ pack_none,		print_workers },
 	[CMD_DEPLOY] =		{ pack_deploy,		print_reload },
 	[CMD_ROLLBACK] =	{ pack_reload,		print_reload },
+	[CMD_SET] =		{ pack_set,		print_set },
 };
 _Static_assert(sizeof cmds / sizeof cmds[0] == CMD_COUNT,
     "a packer and a printer for every command");

@@ -22,16 +22,21 @@
 void
 parser_usage(FILE *f)
 {
+	char	keys[128];
 	size_t	i;
 
+	setting_keys(keys, sizeof keys);
 	fprintf(f, "usage: gwctl [-s socket] [--json] [-t timeout] command "
 	    "[name] [args]\n\n");
 	/* The commands from their table, and the client's own. */
 	for (i = 0; i < CMD_COUNT; i++) {
 		if (cmd_get((enum cmd_id)i) == NULL)
 			continue;
-		fprintf(f, "  %-27s %s\n", cmd_table[i].usage,
-		    cmd_table[i].help);
+		/* set's keys: the settings table's. */
+		fprintf(f, "  %-27s %s%s%s\n", cmd_table[i].usage,
+		    cmd_table[i].help, cmd_table[i].words ==
+		    CMD_W_NAME_KEY_VALUE ? ": " : "", cmd_table[i].words ==
+		    CMD_W_NAME_KEY_VALUE ? keys : "");
 		if (i == CMD_RELOAD)
 			fprintf(f, "  %-27s %s\n", "reload --all", "reload "
 			    "every daemon in the run directory, in turn");
@@ -206,12 +211,34 @@ absolute_dir(const char *dir, char *out, size_t size, char *err,
 	return 0;
 }
 
+/* A setting's value as typed, against its entry (NULL: key is unknown). */
+static int
+parse_value(const char *key, const struct setting_entry *e, const char *v,
+    struct ctl_args *a, char *err, size_t errlen)
+{
+	const char	*why;
+	char		 keys[128], range[64];
+
+	if (e == NULL) {
+		setting_keys(keys, sizeof keys);
+		return errbuf_set(err, errlen, "unknown setting '%s' (%s)", key,
+		    keys);
+	}
+	if (setting_parse(e, v, &a->value, &why) == -1) {
+		setting_range(e, range, sizeof range);
+		return errbuf_set(err, errlen, "%s '%s': %s (%s)", e->key, v,
+		    why, range);
+	}
+	a->setting = e;
+	return 0;
+}
+
 int
 parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
     size_t errlen)
 {
 	const struct cmd_entry	*e;
-	const char		*words[8], *errstr;
+	const char		*words[8];
 	int			 n;
 
 	memset(a, 0, sizeof *a);
@@ -274,17 +301,26 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 				    "usage: gwctl %s", e->usage);
 			a->name = NAME_ARG(1);
 			break;
-		case CMD_W_NAME_SECONDS:
+		case CMD_W_NAME_VALUE:
 			if (n == 3)
 				a->name = words[1];
 			else if (!(n == 2 && a->socket != NULL))
 				return errbuf_set(err, errlen,
 				    "usage: gwctl %s", e->usage);
-			if (parse_seconds(words[n - 1], 0, PROTO_WARMUP_MAX,
-			    &a->seconds, &errstr) == -1)
-				return errbuf_set(err, errlen, "%s '%s': %s "
-				    "(0 < seconds <= %g)", e->name,
-				    words[n - 1], errstr, PROTO_WARMUP_MAX);
+			if (parse_value(e->setting->key, e->setting,
+			    words[n - 1], a, err, errlen) == -1)
+				return -1;
+			break;
+		case CMD_W_NAME_KEY_VALUE:
+			if (n == 4)
+				a->name = words[1];
+			else if (!(n == 3 && a->socket != NULL))
+				return errbuf_set(err, errlen,
+				    "usage: gwctl %s", e->usage);
+			if (parse_value(words[n - 2], setting_find(words[n - 2],
+			    strlen(words[n - 2])), words[n - 1], a, err,
+			    errlen) == -1)
+				return -1;
 			break;
 		case CMD_W_NAME_DIR:
 			if (n == 3)

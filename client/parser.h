@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "proto.h"
+#include "setting.h"
 
 /* What to do with the command (cmd.h's) named on the command line. */
 enum ctl_action {
@@ -33,7 +34,8 @@ struct ctl_args {
 	int		 wait;		/* reload: 1 unless --no-wait */
 	int		 all;		/* --all */
 	double		 timeout;	/* -t; 0: the default */
-	double		 seconds;	/* set-warmup */
+	const struct setting_entry *setting;	/* set, set-warmup */
+	double		 value;		/* ... its new value */
 	char		 release[PROTO_PATH_MAX];	/* deploy: absolute */
 };
 

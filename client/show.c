@@ -276,6 +276,9 @@ show_status(FILE *f, const msgpack_object *m)
 	fprintf(f, "  warm-up    %g s (%s)\n",
 	    reply_range(m, PROTO_K_WARMUP, 0, SECONDS_MAX, 0),
 	    reply_str(m, PROTO_K_READY_MODE, ready, sizeof ready) ? ready : "?");
+	if (proto_get(m, PROTO_K_PROBATION) != NULL)
+		fprintf(f, "  probation  %g s\n", reply_range(m,
+		    PROTO_K_PROBATION, 0, SECONDS_MAX, 0));
 	if ((p = reply_map(m, PROTO_K_PROGRESS)) != NULL &&
 	    show_progress(line, sizeof line, p, 0) == 0)
 		fprintf(f, "  reloading  %s\n", line);

@@ -4,7 +4,6 @@
  * against it.  Each entry checks its own arguments; keys a command does
  * not use are ignored, so that newer clients can add fields.
  */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +18,23 @@ static int	args_set_warmup(const msgpack_object *, struct cmd_request *,
 		    char *, size_t);
 static int	args_deploy(const msgpack_object *, struct cmd_request *,
 		    char *, size_t);
+static int	args_set(const msgpack_object *, struct cmd_request *,
+		    char *, size_t);
+
+/* A string from a request, to echo back: at most size - 1 bytes, and
+ * never a control byte (it goes into a log too). */
+static void
+printable(char *buf, size_t size, const msgpack_object *o)
+{
+	size_t	i, n = o->via.str.size < size - 1 ? o->via.str.size : size - 1;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)o->via.str.ptr[i];
+
+		buf[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	buf[n] = '\0';
+}
 
 static const char *const no_keys[] = { NULL };
 static const char *const ok_keys[] = { PROTO_K_OK, NULL };
@@ -27,7 +43,7 @@ static const char *const status_reply[] = { PROTO_K_OK, PROTO_K_NAME,
     PROTO_K_VERSION, PROTO_K_PID, PROTO_K_STATE, PROTO_K_UPTIME,
     PROTO_K_MASTER, PROTO_K_WORKERS, PROTO_K_DIRTY, PROTO_K_NEW_MASTER,
     PROTO_K_NEW_WORKERS, PROTO_K_OLD_MASTER, PROTO_K_OLD_WORKERS,
-    PROTO_K_WARMUP, PROTO_K_READY_MODE,
+    PROTO_K_WARMUP, PROTO_K_PROBATION, PROTO_K_READY_MODE,
     PROTO_K_RELOAD_PENDING, PROTO_K_RELOAD_STATE, PROTO_K_PROGRESS,
     PROTO_K_RELOADS, PROTO_K_LAST_SUCCESS, PROTO_K_RELEASES, PROTO_K_RELEASE,
     PROTO_K_NEW_RELEASE, PROTO_K_FAILSAFE_WARNING, PROTO_K_HISTORY, NULL };
@@ -40,6 +56,9 @@ static const char *const deploy_request[] = { PROTO_K_RELEASE, PROTO_K_WAIT,
     PROTO_K_PROGRESS, NULL };
 static const char *const set_warmup_request[] = { PROTO_K_SECONDS, NULL };
 static const char *const set_warmup_reply[] = { PROTO_K_OK, PROTO_K_OLD,
+    PROTO_K_NEW, NULL };
+static const char *const set_request[] = { PROTO_K_KEY, PROTO_K_VALUE, NULL };
+static const char *const set_reply[] = { PROTO_K_OK, PROTO_K_KEY, PROTO_K_OLD,
     PROTO_K_NEW, NULL };
 static const char *const workers_reply[] = { PROTO_K_OK, PROTO_K_MASTER,
     PROTO_K_MASTERS, PROTO_K_WORKERS, PROTO_K_NEW_MASTER,
@@ -80,11 +99,12 @@ const struct cmd_entry cmd_table[] = {
 	[CMD_SET_WARMUP] = {
 		.id = CMD_SET_WARMUP,
 		.name = PROTO_CMD_SET_WARMUP,
-		.words = CMD_W_NAME_SECONDS,
+		.words = CMD_W_NAME_VALUE,
 		.usage = "set-warmup name seconds",
-		.help = "warm-up budget for the next reload",
+		.help = "the same as set name warmup seconds",
 		.request = set_warmup_request,
 		.reply = set_warmup_reply,
+		.setting = &setting_table[SETTING_WARMUP],
 		.args = args_set_warmup,
 	},
 	[CMD_WORKERS] = {
@@ -118,6 +138,16 @@ const struct cmd_entry cmd_table[] = {
 		.reply = reload_reply,
 		.reloads = 1,
 		.args = args_reload,
+	},
+	[CMD_SET] = {
+		.id = CMD_SET,
+		.name = PROTO_CMD_SET,
+		.words = CMD_W_NAME_KEY_VALUE,
+		.usage = "set name key value",
+		.help = "a setting for the next reload",
+		.request = set_request,
+		.reply = set_reply,
+		.args = args_set,
 	},
 };
 /* Sized by its initialisers: a command without an entry (the last one,
@@ -223,21 +253,40 @@ static int
 args_set_warmup(const msgpack_object *map, struct cmd_request *req,
     char *err, size_t errlen)
 {
-	const msgpack_object	*o;
-	double			 s;
-
-	if ((o = proto_get(map, PROTO_K_SECONDS)) == NULL) {
+	req->setting = &setting_table[SETTING_WARMUP];
+	if (proto_get(map, PROTO_K_SECONDS) == NULL) {
 		snprintf(err, errlen, "set-warmup needs 'seconds'");
 		return -1;
 	}
-	if (proto_number(o, &s) == -1 || !isfinite(s) || s <= 0 ||
-	    s > PROTO_WARMUP_MAX) {
-		snprintf(err, errlen, "'seconds' must be a number, "
-		    "0 < seconds <= %g", PROTO_WARMUP_MAX);
+	return setting_decode(req->setting, proto_get(map, PROTO_K_SECONDS),
+	    &req->value, err, errlen);
+}
+
+static int
+args_set(const msgpack_object *map, struct cmd_request *req, char *err,
+    size_t errlen)
+{
+	const msgpack_object	*k = proto_get(map, PROTO_K_KEY);
+	char			 keys[128], shown[33];
+
+	if (k == NULL || k->type != MSGPACK_OBJECT_STR) {
+		snprintf(err, errlen, "set needs 'key', a string");
 		return -1;
 	}
-	req->seconds = s;
-	return 0;
+	if ((req->setting = setting_find(k->via.str.ptr,
+	    k->via.str.size)) == NULL) {
+		printable(shown, sizeof shown, k);
+		setting_keys(keys, sizeof keys);
+		snprintf(err, errlen, "unknown setting '%s' (%s)", shown,
+		    keys);
+		return -1;
+	}
+	if (proto_get(map, PROTO_K_VALUE) == NULL) {
+		snprintf(err, errlen, "set needs 'value'");
+		return -1;
+	}
+	return setting_decode(req->setting, proto_get(map, PROTO_K_VALUE),
+	    &req->value, err, errlen);
 }
 
 int
@@ -276,14 +325,8 @@ cmd_decode(const char *buf, size_t len, struct cmd_request *req, char *err,
 	}
 	if (e == NULL) {
 		char	 shown[65];
-		size_t	 n = cmd->via.str.size > 64 ? 64 : cmd->via.str.size;
 
-		/* Echo it back, but never a control byte into a log. */
-		for (i = 0; i < n; i++) {
-			unsigned char ch = (unsigned char)cmd->via.str.ptr[i];
-			shown[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-		}
-		shown[n] = '\0';
+		printable(shown, sizeof shown, cmd);
 		snprintf(err, errlen, "unknown command '%s'", shown);
 		req->code = PROTO_E_UNKNOWN_COMMAND;
 		goto out;

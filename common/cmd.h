@@ -19,6 +19,7 @@
 #include <msgpack.h>
 
 #include "proto.h"
+#include "setting.h"
 
 enum cmd_id {
 	CMD_STATUS,
@@ -28,6 +29,7 @@ enum cmd_id {
 	CMD_WORKERS,
 	CMD_DEPLOY,
 	CMD_ROLLBACK,
+	CMD_SET,
 	CMD_COUNT
 };
 
@@ -36,7 +38,8 @@ struct cmd_request {
 	enum cmd_id	 cmd;
 	int		 wait;		/* reload */
 	int		 progress;	/* reload, with wait */
-	double		 seconds;	/* set-warmup */
+	const struct setting_entry *setting;	/* set, set-warmup */
+	double		 value;		/* ... its new value */
 	char		 release[PROTO_PATH_MAX];	/* deploy */
 	const char	*code;		/* decoding failed: PROTO_E_* */
 };
@@ -45,7 +48,8 @@ struct cmd_request {
 enum cmd_words {
 	CMD_W_NAME,		/* NAME (or -s) */
 	CMD_W_NAME_OPT,		/* [NAME]: none means every daemon */
-	CMD_W_NAME_SECONDS,	/* NAME SECONDS (or -s SECONDS) */
+	CMD_W_NAME_VALUE,	/* NAME VALUE (or -s VALUE): of .setting */
+	CMD_W_NAME_KEY_VALUE,	/* NAME KEY VALUE (or -s KEY VALUE) */
 	CMD_W_NAME_DIR,		/* NAME DIR (or -s DIR) */
 };
 
@@ -59,6 +63,8 @@ struct cmd_entry {
 	const char *const *reply;	/* keys of an ok reply; NULL-ended */
 	int		 reloads;	/* starts a reload: with wait, the
 					 * reply is its outcome */
+	/* CMD_W_NAME_VALUE: the setting it sets (an alias of set). */
+	const struct setting_entry *setting;
 	/* Check and store the request's arguments: 0, or -1 and a reason. */
 	int		(*args)(const msgpack_object *, struct cmd_request *,
 			    char *, size_t);

@@ -12,7 +12,9 @@
  *            {"cmd": "reload", "wait": bool, "progress": bool}
  *                                        both default to false
  *            {"cmd": "stop"}
- *            {"cmd": "set-warmup", "seconds": number} 0 < s <= 3600
+ *            {"cmd": "set", "key": string, "value": number}
+ *                                        a key of setting.h's table
+ *            {"cmd": "set-warmup", "seconds": number} set warmup
  *            {"cmd": "workers"}
  * Replies:   {"ok": bool, "error": string, "code": string (when not ok),
  *            ...}.  "code" is one of PROTO_E_*: clients decide on it,
@@ -50,11 +52,16 @@
 #define PROTO_CMD_WORKERS	"workers"
 #define PROTO_CMD_DEPLOY	"deploy"
 #define PROTO_CMD_ROLLBACK	"rollback"
+#define PROTO_CMD_SET		"set"
 
 /* Request keys. */
 #define PROTO_K_CMD		"cmd"
 #define PROTO_K_WAIT		"wait"
 #define PROTO_K_SECONDS		"seconds"
+/* set: a key of the settings table (setting.h) and its value; the
+ * reply says the key again, with old and new. */
+#define PROTO_K_KEY		"key"
+#define PROTO_K_VALUE		"value"
 #define PROTO_K_PROGRESS	"progress"	/* request and reply */
 /* deploy: the release directory, an absolute path; status, a history
  * entry: the real path of a generation's release (nil outside release
@@ -80,6 +87,7 @@
 #define PROTO_K_MASTER		"master"	/* also workers */
 #define PROTO_K_MASTER_STARTED	"master_started"
 #define PROTO_K_WARMUP		"warmup"
+#define PROTO_K_PROBATION	"probation"	/* status: s; 0: none */
 #define PROTO_K_READY_MODE	"ready"		/* status: the mode's name */
 #define PROTO_K_RELOAD_PENDING	"reload_pending"
 #define PROTO_K_RELOAD_STATE	"reload_state"
@@ -189,7 +197,6 @@ enum proto_frame proto_frame(const char *, size_t, size_t *, const char **);
  * limit, else PROTO_E_MALFORMED. */
 const char *proto_frame_code(const char *);
 
-#define PROTO_WARMUP_MAX	3600.0
 
 /* Look up a string key in a map object; NULL if absent. */
 const msgpack_object *proto_get(const msgpack_object *, const char *);

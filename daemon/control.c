@@ -42,6 +42,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -67,6 +68,7 @@
 #include "release.h"
 #include "reload.h"
 #include "server.h"
+#include "setting.h"
 #include "xmalloc.h"
 
 /* Stop taking requests from a client whose replies pile up unread. */
@@ -87,7 +89,7 @@ enum control_log {
 	CLOG_BUSY,		/* no slot */
 	CLOG_DROPPED,		/* dropped for a newer connection */
 	CLOG_BAD,		/* bad or incomplete requests */
-	CLOG_REQUEST,		/* reload and set-warmup requests */
+	CLOG_REQUEST,		/* reload and set requests */
 	CLOG_COUNT
 };
 
@@ -431,6 +433,7 @@ cmd_status(struct client *c, const struct cmd_request *req)
 	proto_map_pid(&m, PROTO_K_OLD_MASTER, pid_of(ro.outgoing));
 	proto_map_pids(&m, PROTO_K_OLD_WORKERS, oldkids, no);
 	proto_map_double(&m, PROTO_K_WARMUP, gw->cfg.warmup);
+	proto_map_double(&m, PROTO_K_PROBATION, gw->cfg.probation);
 	proto_map_str(&m, PROTO_K_READY_MODE,
 	    options_ready_name(gw->cfg.ready));
 	proto_map_bool(&m, PROTO_K_RELOAD_PENDING, reload_pending(gw));
@@ -752,22 +755,58 @@ cmd_stop(struct client *c, const struct cmd_request *req)
 	server_stop(c->gw, SIGTERM);
 }
 
+/*
+ * Where each setting of the table (setting.h) lives in the daemon's
+ * configuration.  Sized by its initialisers and checked: a setting added
+ * to the table without its field here fails to compile.
+ */
+static const size_t setting_fields[] = {
+	[SETTING_WARMUP] =	offsetof(struct gw_config, warmup),
+	[SETTING_PROBATION] =	offsetof(struct gw_config, probation),
+};
+_Static_assert(sizeof setting_fields / sizeof setting_fields[0] ==
+    SETTING_COUNT, "one configuration field per setting");
+
+/* set, set-warmup: store the value, log who changed it; the old value. */
+static double
+setting_apply(struct client *c, const struct cmd_request *req)
+{
+	double	*field = (double *)(void *)((char *)&c->gw->cfg +
+		    setting_fields[req->setting->id]);
+	double	 old = *field;
+
+	*field = req->value;
+	control_log(c->gw->control, CLOG_REQUEST, LOG_LEVEL_INFO, "setting "
+	    "%s %g s -> %g s (by control, pid %d, uid %u); applies to the "
+	    "next reload", req->setting->key, old, req->value, (int)c->pid,
+	    (unsigned)c->uid);
+	return old;
+}
+
 static void
 cmd_set_warmup(struct client *c, const struct cmd_request *req)
 {
-	struct gw		*gw = c->gw;
 	struct proto_map	 m;
-	double			 old = gw->cfg.warmup;
+	double			 old = setting_apply(c, req);
 
-	gw->cfg.warmup = req->seconds;
-	control_log(gw->control, CLOG_REQUEST, LOG_LEVEL_INFO, "warm-up "
-	    "budget %g s -> %g s (by control, pid %d, uid %u); applies to "
-	    "the next reload", old, req->seconds, (int)c->pid,
-	    (unsigned)c->uid);
 	proto_map_init(&m);
 	proto_map_bool(&m, PROTO_K_OK, 1);
 	proto_map_double(&m, PROTO_K_OLD, old);
-	proto_map_double(&m, PROTO_K_NEW, req->seconds);
+	proto_map_double(&m, PROTO_K_NEW, req->value);
+	client_reply(c, &m);
+}
+
+static void
+cmd_set(struct client *c, const struct cmd_request *req)
+{
+	struct proto_map	 m;
+	double			 old = setting_apply(c, req);
+
+	proto_map_init(&m);
+	proto_map_bool(&m, PROTO_K_OK, 1);
+	proto_map_str(&m, PROTO_K_KEY, req->setting->key);
+	proto_map_double(&m, PROTO_K_OLD, old);
+	proto_map_double(&m, PROTO_K_NEW, req->value);
 	client_reply(c, &m);
 }
 
@@ -786,6 +825,7 @@ static void (*const control_cmds[])(struct client *,
 	[CMD_WORKERS] =		cmd_workers,
 	[CMD_DEPLOY] =		cmd_deploy,
 	[CMD_ROLLBACK] =	cmd_rollback,
+	[CMD_SET] =		cmd_set,
 };
 _Static_assert(sizeof control_cmds / sizeof control_cmds[0] == CMD_COUNT,
     "one control handler per command");

@@ -30,6 +30,7 @@
 #include "options.h"
 #include "parse.h"
 #include "rundir.h"
+#include "setting.h"
 #include "xmalloc.h"
 
 enum opt {
@@ -406,6 +407,20 @@ resolve_group(const char *s, gid_t *gid)
 	return -1;
 }
 
+/* A setting's value out of its table's limits (setting.h), in one line:
+ * "--warmup: 'x': not a number of seconds (seconds, 0 < s <= 3600)". */
+static enum options_action
+bad_setting(char *err, size_t errlen, const char *from, const char *val,
+    const char *why, enum setting_id id)
+{
+	char	range[64];
+
+	setting_range(&setting_table[id], range, sizeof range);
+	(void)errbuf_set(err, errlen, "%s: '%s': %s (seconds, %s)", from, val,
+	    why, range);
+	return OPTIONS_ERROR;
+}
+
 /* Fail after cfg has been partly filled: free what it holds. */
 static enum options_action
 options_fail(struct gw_config *cfg, char *err, size_t errlen,
@@ -538,12 +553,11 @@ options_parse(int argc, char **argv, options_getenv get,
 
 	/* Numbers and modes. */
 	cfg->warmup = GW_WARMUP_DEFAULT;
-	if (val[OPT_WARMUP] != NULL && parse_seconds(val[OPT_WARMUP], 0,
-	    GW_WARMUP_MAX, &cfg->warmup, &errstr) == -1)
-		return errbuf_set(err, errlen,
-		    "%s: '%s': %s (seconds, 0 < s <= %g)",
-		    from[OPT_WARMUP], val[OPT_WARMUP], errstr, GW_WARMUP_MAX),
-		    OPTIONS_ERROR;
+	if (val[OPT_WARMUP] != NULL && setting_parse(
+	    &setting_table[SETTING_WARMUP], val[OPT_WARMUP], &cfg->warmup,
+	    &errstr) == -1)
+		return bad_setting(err, errlen, from[OPT_WARMUP],
+		    val[OPT_WARMUP], errstr, SETTING_WARMUP);
 	cfg->stop_timeout = GW_STOP_TIMEOUT_DEFAULT;
 	if (val[OPT_STOP_TIMEOUT] != NULL && parse_seconds(
 	    val[OPT_STOP_TIMEOUT], 0, GW_STOP_TIMEOUT_MAX, &cfg->stop_timeout,
@@ -552,15 +566,13 @@ options_parse(int argc, char **argv, options_getenv get,
 		    "%s: '%s': %s (seconds, 0 < s <= %g)",
 		    from[OPT_STOP_TIMEOUT], val[OPT_STOP_TIMEOUT], errstr,
 		    GW_STOP_TIMEOUT_MAX), OPTIONS_ERROR;
-	/* Probation: 0 turns it off, so 0 is allowed here. */
+	/* Probation: 0 turns it off (the table allows it). */
 	cfg->probation = GW_PROBATION_DEFAULT;
-	if (val[OPT_PROBATION] != NULL && (parse_seconds(val[OPT_PROBATION],
-	    -1, GW_PROBATION_MAX, &cfg->probation, &errstr) == -1 ||
-	    (cfg->probation < 0 && (errstr = "must not be negative"))))
-		return errbuf_set(err, errlen,
-		    "%s: '%s': %s (seconds, 0 <= s <= %g)",
-		    from[OPT_PROBATION], val[OPT_PROBATION], errstr,
-		    GW_PROBATION_MAX), OPTIONS_ERROR;
+	if (val[OPT_PROBATION] != NULL && setting_parse(
+	    &setting_table[SETTING_PROBATION], val[OPT_PROBATION],
+	    &cfg->probation, &errstr) == -1)
+		return bad_setting(err, errlen, from[OPT_PROBATION],
+		    val[OPT_PROBATION], errstr, SETTING_PROBATION);
 	cfg->ready = READY_HEARTBEAT;
 	if (val[OPT_READY] != NULL) {
 		if (strcmp(val[OPT_READY], "timer") == 0)

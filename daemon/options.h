@@ -25,7 +25,6 @@ enum ready_mode {
 };
 
 #define GW_WARMUP_DEFAULT	30.0
-#define GW_WARMUP_MAX		3600.0
 #define GW_STOP_TIMEOUT_DEFAULT	60.0
 #define GW_STOP_TIMEOUT_MAX	86400.0
 #define GW_NAME_MAX		64
@@ -33,7 +32,7 @@ enum ready_mode {
  * that die on their first requests or a few seconds later, and costs
  * each reload 5 s during which both generations serve. */
 #define GW_PROBATION_DEFAULT	5.0
-#define GW_PROBATION_MAX	600.0
+/* Their limits, --warmup's and --probation's: setting.h's table. */
 
 struct gw_config {
 	char		*name;

@@ -189,7 +189,10 @@ struct reload {
 	int			 old_code;	/* ... with this exit code */
 
 	double			 t0, phase_t0, deadline;
-	double			 budget;	/* warm-up s, fixed as it starts */
+	/* The settings (`gwctl set`), fixed as it opens: a change applies
+	 * to the next reload, never halfway through this one. */
+	double			 budget;	/* warm-up s */
+	double			 probation;	/* s; 0: none */
 	struct event		*timer;		/* phase ticks, deadlines */
 
 	pid_t			 check_pid;	/* gunicorn --check-config */
@@ -636,6 +639,7 @@ reload_open(struct gw *gw, enum reload_trigger trigger, char *target)
 	r->old_lost = 0;
 	r->t0 = r->phase_t0 = now_mono();
 	r->budget = gw->cfg.warmup;
+	r->probation = gw->cfg.probation;
 }
 
 /* The new master is watched: follow its generation's warm-up. */
@@ -645,7 +649,6 @@ reload_warm(struct gw *gw)
 	struct reload	*r = gw->reload;
 
 	reload_set_state(gw, RS_WARMING);
-	r->budget = gw->cfg.warmup;
 	r->probe = ready_start(gw, r->new->pid, gw->cfg.ready, r->budget,
 	    ready_result_cb, gw);
 	/* A reload fails fast, and watches for crashes after ready. */
@@ -666,7 +669,7 @@ reload_begin(struct gw *gw, enum reload_trigger trigger, char *target)
 	log_event(LOG_LEVEL_INFO, &(struct log_event){ .event = "reload_start",
 	    .reload_id = r->e->id, .old_master = (int)r->old->pid },
 	    "reload %u: starting, master %d, warm-up budget %g s (%s)%s%s",
-	    r->e->id, (int)r->old->pid, gw->cfg.warmup,
+	    r->e->id, (int)r->old->pid, r->budget,
 	    options_ready_name(gw->cfg.ready), r->target != NULL ?
 	    ", release " : "", r->target != NULL ? r->target : "");
 	if (gw->cfg.preflight) {
@@ -1369,13 +1372,13 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
 	/* Nothing else serves once the old master is gone: no probation.
 	 * Nor in timer mode, which does not watch workers. */
-	if (r->old_lost || gw->cfg.probation <= 0 ||
+	if (r->old_lost || r->probation <= 0 ||
 	    gw->cfg.ready == READY_TIMER) {
 		reload_retire_old(gw);
 		return;
 	}
 	reload_set_state(gw, RS_PROBATION);
-	reload_arm(r, gw->cfg.probation);
+	reload_arm(r, r->probation);
 }
 
 static void
@@ -1398,18 +1401,18 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case RS_PROBATION:
 		/* No worker died abnormally in the window. */
 		log_info("reload %u: probation of %g s passed", r->e->id,
-		    gw->cfg.probation);
+		    r->probation);
 		reload_retire_old(gw);
 		break;
 	case RS_CHECKING:
 		log_warnx("reload %u: check-config %d still running after "
 		    "%g s: SIGKILL", r->e->id, (int)r->check_pid,
-		    gw->cfg.warmup);
+		    r->budget);
 		if (kill(r->check_pid, SIGKILL) == -1 && errno != ESRCH)
 			log_warn("kill %d", (int)r->check_pid);
 		check_done(gw);
 		reload_fail(gw, "pre-flight: gunicorn --check-config did not "
-		    "finish within %g s", gw->cfg.warmup);
+		    "finish within %g s", r->budget);
 		break;
 	case RS_SETTLING:
 		if ((pid = reload_blocker(gw)) == 0) {
@@ -1956,7 +1959,7 @@ reload_check(struct gw *gw)
 	log_info("reload %u: pre-flight: gunicorn --check-config (pid %d)",
 	    r->e->id, (int)r->check_pid);
 	reload_set_state(gw, RS_CHECKING);
-	reload_arm(r, gw->cfg.warmup);
+	reload_arm(r, r->budget);
 }
 
 /* The last non-empty line of the check's output: the exception. */
@@ -2022,12 +2025,10 @@ reload_progress(const struct gw *gw, struct reload_progress *p)
 	p->id = r->e->id;
 	p->phase = reload_state_str(r->state);
 	p->elapsed = now_mono() - r->t0;
-	/* Until the warm-up starts, the budget it will get. */
-	p->budget = r->state == RS_CHECKING || r->state == RS_SETTLING ||
-	    r->state == RS_FORKING ? gw->cfg.warmup : r->budget;
+	p->budget = r->budget;
 	p->phase_elapsed = now_mono() - r->phase_t0;
 	p->phase_length = r->state == RS_WARMING ? r->budget :
-	    r->state == RS_PROBATION ? gw->cfg.probation : -1;
+	    r->state == RS_PROBATION ? r->probation : -1;
 	p->new_master = r->new != NULL ? r->new->pid : 0;
 	p->ready = nr;
 	p->workers = nw;

@@ -20,6 +20,7 @@
 #include "history.h"
 #include "cmd.h"
 #include "proto.h"
+#include "setting.h"
 
 int
 fuzz_request_one(const uint8_t *data, size_t size)
@@ -39,8 +40,11 @@ fuzz_request_one(const uint8_t *data, size_t size)
 		    sizeof err) == 0) {
 			if (req.cmd >= CMD_COUNT)
 				__builtin_trap();
-			if (req.cmd == CMD_SET_WARMUP &&
-			    !(req.seconds > 0 && req.seconds <= 3600))
+			/* A decoded setting is always within its table's
+			 * limits. */
+			if ((req.cmd == CMD_SET_WARMUP || req.cmd == CMD_SET) &&
+			    (req.setting == NULL || setting_check(req.setting,
+			    req.value, err, sizeof err) == -1))
 				__builtin_trap();
 		} else if (strlen(err) == 0 || memchr(err, '\n',
 		    strlen(err)) != NULL)

@@ -17,6 +17,7 @@ conftest.py does that, by PID, at teardown.
 
 import json
 import math
+import re
 import os
 import shutil
 import socket
@@ -290,6 +291,7 @@ STATUS_FIELDS = {
     "master": _opt(_pid),
     "workers": lambda v: isinstance(v, list) and all(_pid(x) for x in v),
     "warmup": _is_float,
+    "probation": _is_float,
     "ready": _one_of(READY_MODES),
     "reload_pending": _is_bool,
     "reload_state": _is_str,
@@ -436,6 +438,17 @@ def assert_error(reply, contains=None, exact=None, code=None):
 
 # --------------------------------------------------------------------------
 # gwctl
+
+def help_commands():
+    """The commands gwctl --help lists: the command table's, and metrics."""
+    require_gwctl()
+    r = subprocess.run([str(GWCTL_BIN), "--help"], capture_output=True, text=True,
+                       timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r
+    cmds = {m.group(1) for m in re.finditer(r"^  ([a-z][a-z-]*)\b", r.stdout, re.M)}
+    assert cmds, "no command in gwctl --help"
+    return cmds
+
 
 def gwctl(gw, *args, run_dir=None, timeout=30.0, env=None, user=None, cwd=None, binary=None):
     """Run gwctl ARGS (bounded); returns CompletedProcess (text).  GW_RUN_DIR

@@ -333,9 +333,9 @@ def test_completion_commands_options_names(tmp_path):
     (rd / "app.history").write_text("")          # neither
     env = {"GW_RUN_DIR": str(rd)}
 
-    assert complete(["gwctl", ""], env) == ["deploy", "metrics", "reload", "rollback",
-                                            "set-warmup", "status", "stop", "workers"]
-    assert complete(["gwctl", "s"], env) == ["set-warmup", "status", "stop"]
+    # Every command of gwctl --help (the command table), and metrics.
+    assert complete(["gwctl", ""], env) == sorted(ch.help_commands())
+    assert complete(["gwctl", "s"], env) == ["set", "set-warmup", "status", "stop"]
     assert complete(["gwctl", "re"], env) == ["reload"]
     # names: the run directory's *.sock files, nothing else
     assert complete(["gwctl", "reload", ""], env) == ["api", "app", "web-2"]
@@ -350,6 +350,16 @@ def test_completion_commands_options_names(tmp_path):
     # one name only; set-warmup's seconds are not completed; --all needs none
     assert complete(["gwctl", "reload", "app", ""], env) == []
     assert complete(["gwctl", "set-warmup", "app", ""], env) == []
+    # set: a name, then a key of the settings table (gwctl set's error
+    # lists them), then nothing
+    assert complete(["gwctl", "set", "a"], env) == ["api", "app"]
+    keys = re.search(r"unknown setting 'x' \((.*)\)", subprocess.run(
+        [str(ch.GWCTL_BIN), "set", "app", "x", "1"], capture_output=True, text=True,
+        timeout=10).stderr).group(1).split(", ")
+    assert complete(["gwctl", "set", "app", ""], env) == sorted(keys)
+    assert complete(["gwctl", "set", "app", "p"], env) == ["probation"]
+    assert complete(["gwctl", "-s", "/x.sock", "set", ""], env) == sorted(keys)
+    assert complete(["gwctl", "set", "app", "warmup", ""], env) == []
     assert complete(["gwctl", "reload", "--all", ""], env) == []
     # options
     every = ["--all", "--help", "--json", "--no-wait", "--socket", "--timeout", "--version",

@@ -184,6 +184,18 @@ def test_gwctl_end_to_end(gw):
         js = ch.gwctl_json(gw, "set-warmup", "app", "20")
         assert js == {"ok": True, "old": 12.5, "new": 20.0}, js
 
+        # --- set: any key of the settings table; reload 3 has no probation
+        js = ch.gwctl_json(gw, "set", "app", "probation", "0")
+        assert js == {"ok": True, "key": "probation", "old": 1.0, "new": 0.0}, js
+        r = gwctl(gw, "set", "app", "warmup", "25")
+        assert r.returncode == 0 and one_line(r.stdout) == \
+            "app: warmup 20 s -> 25 s (applies to the next reload)", r
+        js = ch.gwctl_json(gw, "status", "app")
+        assert js["warmup"] == 25 and js["probation"] == 0, js
+        assert re.search(r"^\s*probation\s+0 s$", gwctl(gw, "status", "app").stdout, re.M)
+        w.wait_log(r"^setting probation 1 s -> 0 s \(by control, pid \d+, uid \d+\); "
+                   r"applies to the next reload$", 5)
+
         # --- reload --no-wait
         gw.set_version("3")
         t0 = time.monotonic()
@@ -195,6 +207,8 @@ def test_gwctl_end_to_end(gw):
         e = ch.wait_history(sock, lambda e: e["id"] == 3 and e["result"] != "running", 30,
                             "reload 3 to finish")
         assert e["result"] == "ok" and e["trigger"] == "control", e
+        assert e["t_probation"] is None, "set probation 0 did not apply: {}".format(e)
+        assert ch.gwctl_json(gw, "set", "app", "probation", "1")["new"] == 1.0
         # had gwctl waited for the reload, it would have taken longer than it
         assert took < e["duration"], "--no-wait took {:.2f} s, the reload {:.2f} s".format(
             took, e["duration"])
@@ -307,6 +321,14 @@ def test_wire_protocol(gw):
         ({"cmd": "set-warmup", "seconds": True}, None, A),
         ({"cmd": "set-warmup", "seconds": [5]}, None, A),
         ({"cmd": "set-warmup"}, None, A),
+        ({"cmd": "set", "key": "x", "value": 5}, "unknown setting 'x' (warmup, probation)", A),
+        ({"cmd": "set", "key": "probation", "value": -1},
+         "probation must be a number of seconds, 0 <= s <= 600", A),
+        ({"cmd": "set", "key": "warmup", "value": 0}, None, A),
+        ({"cmd": "set", "key": "warmup", "value": "5"}, None, A),
+        ({"cmd": "set", "key": "warmup"}, "set needs 'value'", A),
+        ({"cmd": "set", "value": 5}, "set needs 'key', a string", A),
+        ({"cmd": "set", "key": 1, "value": 5}, "set needs 'key', a string", A),
         ({"cmd": 1}, None, M),
         ({"cmd": None}, None, M),
         ({"cmd": True}, None, M),
@@ -338,6 +360,29 @@ def test_wire_protocol(gw):
     assert w.wait_exit(30) == 0, w.log.tail()
     gw.wait_no_gunicorn(10)
     assert not os.path.exists(sock), "socket left behind"
+
+
+def test_set_applies_to_the_next_reload(gw):
+    """A setting changed while a reload runs is the next reload's: the one
+    in flight keeps the warm-up budget and probation it started with."""
+    w, master = start(gw, app_env={"APP_BOOT": "1.5"})
+    sock = ch.sock_path(gw)
+    gw.set_version("2")
+    r = ch.gwctl(gw, "reload", "app", "--no-wait", timeout=10)
+    assert r.returncode == 0, r.stderr
+    helpers.wait_for(lambda: ch.status(sock)["reload_state"] == "warming", 10,
+                     "reload 1 warming")
+    assert ch.gwctl(gw, "set", "app", "warmup", "0.5").returncode == 0
+    assert ch.gwctl(gw, "set", "app", "probation", "3").returncode == 0
+    e = ch.wait_history(sock, lambda e: e["id"] == 1 and e["result"] != "running", 40,
+                        "reload 1 to finish")
+    assert e["result"] == "ok" and e["t_probation"] < 2.5, e
+    # The next one has them: a 0.5 s budget for a 1.5 s import fails.
+    gw.set_version("3")
+    r = ch.gwctl(gw, "reload", "app", timeout=40)
+    assert r.returncode == 1 and "not ready after 0.5 s" in r.stderr, r.stderr
+    gw.wait_serving("2")
+    stop_and_check(gw, w)
 
 
 def test_reload_requests_coalesce(gw):

@@ -507,6 +507,15 @@ BAD_FORMS = [
     (["-tabc", "status", "app"], "timeout 'abc'"),
     (["status", "--socket"], "--socket needs a socket path"),
     (["--socket=", "status"], "the socket path is empty"),
+    # set: the key and the value against the settings table, before sending
+    (["set", "app", "bogus", "5"], "unknown setting 'bogus' (warmup, probation)"),
+    (["set", "app", "probation", "--", "-1"],
+     "probation '-1': must not be negative (0 <= s <= 600)"),
+    (["set", "app", "probation", "601"], "probation '601': too large (0 <= s <= 600)"),
+    (["set", "app", "warmup", "0"], "warmup '0': must be greater than 0 (0 < s <= 3600)"),
+    (["set", "app", "warmup"], "usage: gwctl set name key value"),
+    (["set", "app", "warmup", "5", "6"], "usage: gwctl set name key value"),
+    (["set-warmup", "app", "abc"], "warmup 'abc': not a number of seconds"),
 ]
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 
+import control_helpers as ch
 import helpers
 from control_helpers import GWCTL_BIN, require_gwctl
 from helpers import GW_BIN
@@ -240,22 +241,11 @@ def test_see_also(page):
         "name: {}".format(page.name, listed)
 
 
-def gwctl_help_commands():
-    require_gwctl()
-    cmds = set()
-    for line in help_text(GWCTL_BIN).splitlines():
-        m = re.match(r"^  ([a-z][a-z-]*)\b", line)
-        if m:
-            cmds.add(m.group(1))
-    assert cmds, "no command in gwctl --help"
-    return cmds
-
-
 def test_gwctl_commands_match_help():
     src = source(MAN / "gwctl.1")
     synopsis = set(re.findall(r"^\.Cm (\S+)", section(src, "SYNOPSIS"), re.M))
     described = set(re.findall(r"^\.It Cm (\S+)", section(src, "DESCRIPTION"), re.M))
-    cmds = gwctl_help_commands()
+    cmds = ch.help_commands()
     assert synopsis == cmds, "gwctl(1) SYNOPSIS {} vs gwctl --help {}".format(
         sorted(synopsis), sorted(cmds))
     assert described == cmds, "gwctl(1) commands {} vs gwctl --help {}".format(
@@ -267,7 +257,7 @@ def test_protocol_page_has_every_command():
     makes from status) has its subsection in the protocol page."""
     src = source(MAN / "gunicorn-wrapper-protocol.7")
     subsections = set(re.findall(r"^\.Ss (\S+)$", src, re.M))
-    missing = gwctl_help_commands() - {"metrics"} - subsections
+    missing = ch.help_commands() - {"metrics"} - subsections
     assert not missing, "gunicorn-wrapper-protocol(7) has no .Ss for {}".format(
         sorted(missing))
 

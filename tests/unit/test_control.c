@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <math.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -122,6 +123,104 @@ decode(msgpack_sbuffer *sb, struct cmd_request *req, char *err)
 	return rc;
 }
 
+/* {"cmd": "set", "key": key, "value": v}; key NULL or v NAN: left out. */
+static void
+request_set(msgpack_sbuffer *sb, const char *key, double v)
+{
+	msgpack_packer	pk;
+
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1 + (key != NULL) + !isnan(v));
+	pack_str(&pk, PROTO_K_CMD);
+	pack_str(&pk, PROTO_CMD_SET);
+	if (key != NULL) {
+		pack_str(&pk, PROTO_K_KEY);
+		pack_str(&pk, key);
+	}
+	if (!isnan(v)) {
+		pack_str(&pk, PROTO_K_VALUE);
+		msgpack_pack_double(&pk, v);
+	}
+}
+
+/* set: every key of the settings table, at and past its limits. */
+static void
+test_cmd_decode_set(void **state)
+{
+	struct cmd_request	 req;
+	msgpack_sbuffer		 sb;
+	char			 err[256];
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_entry *e = &setting_table[i];
+
+		request_set(&sb, e->key, e->max);
+		assert_int_equal(decode(&sb, &req, err), 0);
+		assert_int_equal(req.cmd, CMD_SET);
+		assert_ptr_equal(req.setting, e);
+		assert_true(req.value == e->max);
+		request_set(&sb, e->key, e->min);
+		assert_int_equal(decode(&sb, &req, err), e->min_ok ? 0 : -1);
+		request_set(&sb, e->key, e->max + 0.001);
+		assert_int_equal(decode(&sb, &req, err), -1);
+		assert_string_equal(req.code, PROTO_E_BAD_ARGUMENT);
+		request_set(&sb, e->key, e->min - 1);
+		assert_int_equal(decode(&sb, &req, err), -1);
+		request_set(&sb, e->key, INFINITY);
+		assert_int_equal(decode(&sb, &req, err), -1);
+		request_set(&sb, e->key, NAN);
+		assert_int_equal(decode(&sb, &req, err), -1);
+		assert_string_equal(err, "set needs 'value'");
+	}
+	request_set(&sb, "probation", 601);
+	assert_int_equal(decode(&sb, &req, err), -1);
+	assert_string_equal(err, "probation must be a number of seconds, "
+	    "0 <= s <= 600");
+	request_set(&sb, "stop-timeout\x1b[2J", 5);
+	assert_int_equal(decode(&sb, &req, err), -1);
+	assert_string_equal(req.code, PROTO_E_BAD_ARGUMENT);
+	assert_string_equal(err, "unknown setting 'stop-timeout?[2J' "
+	    "(warmup, probation)");
+	request_set(&sb, NULL, 5);
+	assert_int_equal(decode(&sb, &req, err), -1);
+	assert_string_equal(err, "set needs 'key', a string");
+}
+
+/* The settings table, as the command line and gwctl read a value. */
+static void
+test_setting_parse(void **state)
+{
+	const struct setting_entry	*w = &setting_table[SETTING_WARMUP],
+					*p = &setting_table[SETTING_PROBATION];
+	const char			*why;
+	char				 buf[64];
+	double				 v;
+
+	(void)state;
+	assert_ptr_equal(setting_find("warmup", 6), w);
+	assert_ptr_equal(setting_find("probation", 9), p);
+	assert_null(setting_find("warm", 4));
+	assert_null(setting_find("warmupx", 7));
+	assert_int_equal(setting_parse(w, "45", &v, &why), 0);
+	assert_true(v == 45);
+	assert_int_equal(setting_parse(w, "0", &v, &why), -1);
+	assert_string_equal(why, "must be greater than 0");
+	assert_int_equal(setting_parse(p, "0", &v, &why), 0);
+	assert_true(v == 0);
+	assert_int_equal(setting_parse(p, "-0.5", &v, &why), -1);
+	assert_string_equal(why, "must not be negative");
+	assert_int_equal(setting_parse(p, "600.5", &v, &why), -1);
+	assert_string_equal(why, "too large");
+	assert_int_equal(setting_parse(p, "1e3", &v, &why), -1);
+	setting_range(w, buf, sizeof buf);
+	assert_string_equal(buf, "0 < s <= 3600");
+	setting_keys(buf, sizeof buf);
+	assert_string_equal(buf, "warmup, probation");
+}
+
 static void
 test_cmd_decode(void **state)
 {
@@ -134,6 +233,8 @@ test_cmd_decode(void **state)
 	/* Every command, bare, decodes (set-warmup needs its seconds,
 	 * deploy its release). */
 	for (i = 0; i < CMD_COUNT; i++) {
+		if (i == CMD_SET)
+			continue;	/* two keys: test_cmd_decode_set */
 		request(&sb, cmd_table[i].name, i == CMD_SET_WARMUP ?
 		    PROTO_K_SECONDS : i == CMD_DEPLOY ? PROTO_K_RELEASE : NULL,
 		    i == CMD_DEPLOY ? 'p' : 'd', 5);
@@ -154,7 +255,8 @@ test_cmd_decode(void **state)
 	assert_string_equal(err, "'wait' must be true or false");
 	request(&sb, PROTO_CMD_SET_WARMUP, PROTO_K_SECONDS, 'd', 3600);
 	assert_int_equal(decode(&sb, &req, err), 0);
-	assert_true(req.seconds == 3600);
+	assert_true(req.value == 3600);
+	assert_ptr_equal(req.setting, &setting_table[SETTING_WARMUP]);
 	request(&sb, PROTO_CMD_SET_WARMUP, PROTO_K_SECONDS, 'd', 3600.5);
 	assert_int_equal(decode(&sb, &req, err), -1);
 	assert_string_equal(req.code, PROTO_E_BAD_ARGUMENT);
@@ -762,6 +864,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmd_table),
 		cmocka_unit_test(test_cmd_decode),
+		cmocka_unit_test(test_cmd_decode_set),
+		cmocka_unit_test(test_setting_parse),
 		cmocka_unit_test(test_proto_frame),
 		cmocka_unit_test(test_proto_map),
 		cmocka_unit_test_setup_teardown(test_control_commands, setup,
