@@ -13,7 +13,6 @@
 #include "reply.h"
 #include "show.h"
 
-#define PID_MAX_LIMIT	4194304
 
 struct cmds_entry {
 	/* The request's keys besides "cmd", added to m. */
@@ -115,7 +114,7 @@ print_pids(FILE *f, const char *label, const msgpack_object *arr)
 	for (i = 0; i < arr->via.array.size; i++) {
 		o = &arr->via.array.ptr[i];
 		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    o->via.u64 >= 1 && o->via.u64 <= PID_MAX_LIMIT)
+		    o->via.u64 >= 1 && o->via.u64 <= REPLY_PID_MAX)
 			fprintf(f, " %llu", (unsigned long long)o->via.u64);
 		else
 			fprintf(f, " ?");

@@ -77,6 +77,8 @@ struct answer {
 	struct conn		 c;
 	enum conn_status	 st;	/* CONN_OK: reply is set */
 	const msgpack_object	*reply;
+	int			 sent;		/* the request went out */
+	int			 timed_out;	/* ... and -t ran out */
 	char			 err[1024];
 };
 
@@ -105,14 +107,46 @@ ctl_error(const struct ctl *ctl, const char *code, const char *msg)
 	/* Paths and names come from a directory listing or argv: escaped. */
 	escape_cstr(buf, sizeof buf, msg);
 	fprintf(stderr, "gwctl: %s\n", buf);
-	if (!ctl->a.json)
-		return;
-	if (cmd_reloads(ctl->a.cmd) && ctl->a.action == CTL_ONE)
-		result_print_error(stdout, ctl->a.name != NULL ? ctl->a.name :
-		    ctl->a.socket, code, msg);
-	else
+	if (ctl->a.json) {
 		json_print_error(stdout, msg, code);
-	printf("\n");
+		printf("\n");
+	}
+}
+
+/*
+ * A reload's result object when no final reply was read: "error" if the
+ * request never went out, "unknown" if it did (the reload may run on and
+ * succeed), code "timeout" when -t ran out.
+ */
+static void
+result_unanswered(const char *name, const struct answer *ans)
+{
+	result_print_error(stdout, name, ans->sent ? RESULT_UNKNOWN :
+	    RESULT_ERROR, ans->timed_out ? "timeout" : code_name(ans->st),
+	    ans->err);
+}
+
+/* The exit status of a reload's, deploy's or rollback's final reply:
+ * decided by result_outcome(), as the result object is. */
+static int
+reload_exit(const msgpack_object *m, int waited)
+{
+	switch (result_outcome(m, waited)) {
+	case RESULT_OK:
+	case RESULT_ACCEPTED:
+		return EXIT_OK;
+	case RESULT_DOWN:
+		return EXIT_DOWN;
+	case RESULT_REFUSED:
+		return reply_kind(m) == REPLY_REFUSED ? EXIT_UNREACH :
+		    EXIT_FAILED;
+	case RESULT_FAILED:
+		return EXIT_FAILED;
+	case RESULT_UNKNOWN:
+	case RESULT_ERROR:
+		break;
+	}
+	return EXIT_UNREACH;
 }
 
 /*
@@ -261,12 +295,14 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 		ans->st = CONN_UNREACHABLE;
 		return;
 	}
+	ans->sent = 1;
 	msgpack_sbuffer_init(&last);
 	for (;;) {
 		r = conn_recv(&ans->c, deadline, ctl->progress ?
 		    PROGRESS_TICK : -1, &o, ans->err, sizeof ans->err);
 		if (r == -1) {
 			ans->st = CONN_UNREACHABLE;
+			ans->timed_out = deadline > 0 && now_mono() >= deadline;
 			break;
 		}
 		/*
@@ -322,6 +358,8 @@ exit_status(const struct ctl *ctl, const struct answer *ans)
 	case CONN_OK:
 		break;
 	}
+	if (cmd_reloads(ctl->a.cmd))
+		return reload_exit(ans->reply, ctl->a.wait);
 	switch (reply_kind(ans->reply)) {
 	case REPLY_REFUSED:
 		return status ? STATUS_UNKNOWN : EXIT_UNREACH;
@@ -487,7 +525,9 @@ all_daemons(struct ctl *ctl)
 		ask(ctl, names[i], path, &sb, a->timeout > 0 ? a->timeout :
 		    a->cmd == CMD_RELOAD ? 0 : LIST_TIMEOUT, &ans);
 		/* status of all keeps the plain meanings: 0, 1, 3, 5. */
-		st = ans.st == CONN_OK ? (reply_kind(ans.reply) == REPLY_OK ?
+		st = ans.st == CONN_OK && a->cmd == CMD_RELOAD ?
+		    reload_exit(ans.reply, a->wait) :
+		    ans.st == CONN_OK ? (reply_kind(ans.reply) == REPLY_OK ?
 		    EXIT_OK : reply_kind(ans.reply) == REPLY_REFUSED ?
 		    EXIT_UNREACH : reply_str_is(ans.reply, PROTO_K_CODE,
 		    PROTO_E_DOWN) ? EXIT_DOWN : EXIT_FAILED) :
@@ -495,15 +535,14 @@ all_daemons(struct ctl *ctl)
 		rc = worse(rc, st);
 		escape_cstr(buf, sizeof buf, ans.err);
 		if (ans.st != CONN_OK && a->json && a->cmd == CMD_RELOAD)
-			result_print_error(stdout, names[i],
-			    code_name(ans.st), ans.err);
+			result_unanswered(names[i], &ans);
 		else if (ans.st != CONN_OK && a->json)
 			json_print_error(stdout, ans.err, code_name(ans.st));
 		else if (ans.st != CONN_OK)
 			printf("%-24s %-12s %s\n", name, ans.st ==
 			    CONN_UNTRUSTED ? "UNTRUSTED" : "UNREACHABLE", buf);
 		else if (a->json && a->cmd == CMD_RELOAD)
-			result_print(stdout, names[i], ans.reply);
+			result_print(stdout, names[i], ans.reply, a->wait);
 		else if (a->json)
 			json_print(stdout, ans.reply);
 		else if (st != EXIT_OK && (st == EXIT_UNREACH ||
@@ -606,7 +645,7 @@ show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
 
 	escape_cstr(who, sizeof who, a->name ? a->name : path);
 	if (a->json && cmd_reloads(a->cmd))
-		result_print(stdout, a->name ? a->name : path, m);
+		result_print(stdout, a->name ? a->name : path, m, a->wait);
 	else if (a->json)
 		json_print(stdout, m);
 	if (a->json)
@@ -688,7 +727,12 @@ main(int argc, char **argv)
 	ask(&ctl, ctl.a.name, path, &sb, timeout, &ans);
 	msgpack_sbuffer_destroy(&sb);
 	rc = exit_status(&ctl, &ans);
-	if (ans.st != CONN_OK)
+	if (ans.st != CONN_OK && ctl.a.json && cmd_reloads(ctl.a.cmd)) {
+		escape_cstr(err, sizeof err, ans.err);
+		fprintf(stderr, "gwctl: %s\n", err);
+		result_unanswered(ctl.a.name != NULL ? ctl.a.name : path, &ans);
+		printf("\n");
+	} else if (ans.st != CONN_OK)
 		ctl_error(&ctl, code_name(ans.st), ans.err);
 	else
 		show_answer(&ctl, path, &ans);

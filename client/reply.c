@@ -10,7 +10,6 @@
 #include "proto.h"
 #include "reply.h"
 
-#define PID_MAX_LIMIT	4194304		/* the kernel's ceiling, 2^22 */
 
 const char *
 reply_str(const msgpack_object *m, const char *k, char *buf, size_t size)
@@ -116,7 +115,7 @@ reply_pid(const msgpack_object *m, const char *k, char *buf, size_t size)
 {
 	long long	v;
 
-	if (reply_int(m, k, 1, PID_MAX_LIMIT, &v) == -1)
+	if (reply_int(m, k, 1, REPLY_PID_MAX, &v) == -1)
 		snprintf(buf, size, "-");
 	else
 		snprintf(buf, size, "%lld", v);

@@ -14,6 +14,10 @@
 
 #include <msgpack.h>
 
+/* The largest PID the kernel can hand out (2^22): a reply's PID above it
+ * is not one. */
+#define REPLY_PID_MAX	4194304
+
 /* The string at key k, escaped into buf; NULL if absent or not a string. */
 const char	*reply_str(const msgpack_object *, const char *, char *, size_t);
 /* 1 if the string at key k is exactly s. */

@@ -18,15 +18,23 @@
 #include "reply.h"
 #include "result.h"
 
-#define PID_MAX_LIMIT	4194304		/* the kernel's ceiling, 2^22 */
+static const char *const result_names[] = {
+	[RESULT_OK] = "ok",
+	[RESULT_FAILED] = "failed",
+	[RESULT_DOWN] = "down",
+	[RESULT_ACCEPTED] = "accepted",
+	[RESULT_REFUSED] = "refused",
+	[RESULT_UNKNOWN] = "unknown",
+	[RESULT_ERROR] = "error",
+};
+_Static_assert(sizeof result_names / sizeof result_names[0] ==
+    RESULT_ERROR + 1, "one name per result_kind");
 
-/* The outcomes, as "result" says them (gwctl(1), RESULT OBJECT). */
-#define RESULT_OK	"ok"		/* the new generation serves */
-#define RESULT_FAILED	"failed"	/* it did not; the old one serves */
-#define RESULT_DOWN	"down"		/* it did not, and nothing serves */
-#define RESULT_ACCEPTED	"accepted"	/* --no-wait: queued */
-#define RESULT_REFUSED	"refused"	/* answered, but no reload ran */
-#define RESULT_ERROR	"error"		/* no answer: see code */
+const char *
+result_name(enum result_kind k)
+{
+	return (unsigned)k <= RESULT_ERROR ? result_names[k] : "error";
+}
 
 static void
 pack_cstr(msgpack_packer *pk, const char *s)
@@ -105,13 +113,25 @@ pack_phases(msgpack_packer *pk, const msgpack_object *e)
 	}
 }
 
-/* What "result" is for this reply (NULL: no reply was read). */
-static const char *
-outcome(const msgpack_object *m, const msgpack_object *e)
+/* The reply's reload entry, if it is a map. */
+static const msgpack_object *
+entry_of(const msgpack_object *m)
 {
+	const msgpack_object	*o = proto_get(m, PROTO_K_RELOAD);
+
+	return o != NULL && o->type == MSGPACK_OBJECT_MAP ? o : NULL;
+}
+
+enum result_kind
+result_outcome(const msgpack_object *m, int waited)
+{
+	const msgpack_object	*e;
+	long long		 id;
+
 	if (m == NULL)
 		return RESULT_ERROR;
-	if (e != NULL) {
+	if ((e = entry_of(m)) != NULL) {
+		/* ok only if the reply and its entry both say so. */
 		if (reply_bool(m, PROTO_K_OK) &&
 		    reply_str_is(e, PROTO_K_RESULT, PROTO_RESULT_OK))
 			return RESULT_OK;
@@ -120,36 +140,54 @@ outcome(const msgpack_object *m, const msgpack_object *e)
 			return RESULT_DOWN;
 		return RESULT_FAILED;
 	}
-	if (reply_bool(m, PROTO_K_OK) && proto_get(m, PROTO_K_ID) != NULL)
+	if (!reply_bool(m, PROTO_K_OK))
+		return RESULT_REFUSED;
+	/* An ok without an outcome is not one: accepted only if not waited
+	 * for, and then with a valid id. */
+	if (!waited && reply_int(m, PROTO_K_ID, 1, UINT32_MAX, &id) == 0)
 		return RESULT_ACCEPTED;
-	return RESULT_REFUSED;
+	return RESULT_FAILED;
+}
+
+/* Why it went wrong, as a string object of the reply: its error, else
+ * its entry's reason; NULL if neither is a string. */
+static const msgpack_object *
+why_of(const msgpack_object *m, const msgpack_object *e)
+{
+	const msgpack_object	*o = proto_get(m, PROTO_K_ERROR);
+
+	if (o != NULL && o->type == MSGPACK_OBJECT_STR)
+		return o;
+	if (e != NULL && (o = proto_get(e, PROTO_K_REASON)) != NULL &&
+	    o->type == MSGPACK_OBJECT_STR)
+		return o;
+	return NULL;
 }
 
 /*
- * The object: m the reply (NULL if none), code and reason gwctl's own
- * when there is none.  Seventeen keys, always all of them, in this order.
+ * The object: m the reply (NULL if none: then kind, code and reason are
+ * gwctl's own).  Seventeen keys, always all of them, in this order; code
+ * and reason are null exactly when ok is true.
  */
 static void
 print_object(FILE *f, const char *name, const msgpack_object *m,
-    const char *code, const char *reason)
+    enum result_kind kind, const char *code, const char *reason)
 {
-	const msgpack_object	*e = NULL, *o;
-	const char		*res, *serving_master = NULL,
+	const msgpack_object	*e = m != NULL ? entry_of(m) : NULL, *o;
+	const char		*serving_master = NULL,
 				*serving_release = NULL;
+	int			 good = kind == RESULT_OK ||
+				    kind == RESULT_ACCEPTED;
 	msgpack_sbuffer		 sb;
 	msgpack_packer		 pk;
 	msgpack_unpacked	 u;
 	size_t			 off = 0;
 
-	if (m != NULL && (o = proto_get(m, PROTO_K_RELOAD)) != NULL &&
-	    o->type == MSGPACK_OBJECT_MAP)
-		e = o;
-	res = outcome(m, e);
 	/* Who serves now: the new generation, the old, or nobody. */
-	if (strcmp(res, RESULT_OK) == 0) {
+	if (kind == RESULT_OK) {
 		serving_master = PROTO_K_NEW_MASTER;
 		serving_release = PROTO_K_RELEASE;
-	} else if (strcmp(res, RESULT_FAILED) == 0) {
+	} else if (kind == RESULT_FAILED) {
 		serving_master = PROTO_K_OLD_MASTER;
 		serving_release = PROTO_K_OLD_RELEASE;
 	}
@@ -158,39 +196,50 @@ print_object(FILE *f, const char *name, const msgpack_object *m,
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 17);
 	pack_key(&pk, "ok");
-	if (strcmp(res, RESULT_OK) == 0 || strcmp(res, RESULT_ACCEPTED) == 0)
+	if (good)
 		msgpack_pack_true(&pk);
 	else
 		msgpack_pack_false(&pk);
 	pack_key(&pk, "result");
-	pack_cstr(&pk, res);
+	pack_cstr(&pk, result_name(kind));
 	pack_key(&pk, "code");
-	if (m != NULL)
-		pack_str(&pk, m, PROTO_K_CODE);
-	else
+	if (good)
+		msgpack_pack_nil(&pk);
+	else if (m == NULL)
 		pack_cstr(&pk, code);
+	else if ((o = proto_get(m, PROTO_K_CODE)) != NULL &&
+	    o->type == MSGPACK_OBJECT_STR)
+		pack_str(&pk, m, PROTO_K_CODE);
+	else	/* a daemon from before the codes, or an odd reply */
+		pack_cstr(&pk, kind == RESULT_DOWN ? PROTO_E_DOWN :
+		    PROTO_E_FAILED);
 	pack_key(&pk, "reason");
-	if (m != NULL && proto_get(m, PROTO_K_ERROR) != NULL)
-		pack_str(&pk, m, PROTO_K_ERROR);
-	else if (m != NULL)
-		pack_str(&pk, e, PROTO_K_REASON);
-	else
+	if (good)
+		msgpack_pack_nil(&pk);
+	else if (m == NULL)
 		pack_cstr(&pk, reason);
+	else if ((o = why_of(m, e)) != NULL) {
+		msgpack_pack_str(&pk, o->via.str.size);
+		msgpack_pack_str_body(&pk, o->via.str.ptr, o->via.str.size);
+	} else
+		pack_cstr(&pk, e == NULL && kind == RESULT_FAILED ?
+		    "the daemon's reply holds no outcome" :
+		    "the daemon's reply gives no reason");
 	pack_key(&pk, "name");
 	pack_cstr(&pk, name);
 	pack_key(&pk, "id");
-	pack_int(&pk, e != NULL ? e : m, PROTO_K_ID, 0, UINT32_MAX);
+	pack_int(&pk, e != NULL ? e : m, PROTO_K_ID, 1, UINT32_MAX);
 	pack_key(&pk, "trigger");
 	pack_str(&pk, e, PROTO_K_TRIGGER);
 	pack_key(&pk, "master");
 	if (serving_master != NULL)
-		pack_int(&pk, e, serving_master, 1, PID_MAX_LIMIT);
+		pack_int(&pk, e, serving_master, 1, REPLY_PID_MAX);
 	else
 		msgpack_pack_nil(&pk);
 	pack_key(&pk, "old_master");
-	pack_int(&pk, e, PROTO_K_OLD_MASTER, 1, PID_MAX_LIMIT);
+	pack_int(&pk, e, PROTO_K_OLD_MASTER, 1, REPLY_PID_MAX);
 	pack_key(&pk, "new_master");
-	pack_int(&pk, e, PROTO_K_NEW_MASTER, 1, PID_MAX_LIMIT);
+	pack_int(&pk, e, PROTO_K_NEW_MASTER, 1, REPLY_PID_MAX);
 	pack_key(&pk, "release");
 	if (serving_release != NULL)
 		pack_str(&pk, e, serving_release);
@@ -220,14 +269,16 @@ print_object(FILE *f, const char *name, const msgpack_object *m,
 }
 
 void
-result_print(FILE *f, const char *name, const msgpack_object *reply)
+result_print(FILE *f, const char *name, const msgpack_object *reply,
+    int waited)
 {
-	print_object(f, name, reply, NULL, NULL);
+	print_object(f, name, reply, result_outcome(reply, waited), NULL,
+	    NULL);
 }
 
 void
-result_print_error(FILE *f, const char *name, const char *code,
-    const char *msg)
+result_print_error(FILE *f, const char *name, enum result_kind kind,
+    const char *code, const char *msg)
 {
-	print_object(f, name, NULL, code, msg);
+	print_object(f, name, NULL, kind, code, msg);
 }

@@ -12,12 +12,31 @@
 
 #include <msgpack.h>
 
+/* What a reload, deploy or rollback came to, as "result" says it. */
+enum result_kind {
+	RESULT_OK,		/* the new generation serves */
+	RESULT_FAILED,		/* it did not; the old one serves */
+	RESULT_DOWN,		/* it did not, and nothing serves */
+	RESULT_ACCEPTED,	/* --no-wait: queued */
+	RESULT_REFUSED,		/* the daemon answered, but no reload ran */
+	RESULT_UNKNOWN,		/* sent, but no final reply: it may run on */
+	RESULT_ERROR,		/* not sent: the daemon was not reached */
+};
+
 /*
- * The object for a daemon's final reply to a reload, deploy or rollback
- * (with --no-wait, its acceptance), for the daemon called name.
+ * The one decision, for the object and for gwctl's exit status alike:
+ * what the final reply says (waited: gwctl asked for the outcome, not
+ * only for the request's acceptance).
  */
-void	result_print(FILE *, const char *, const msgpack_object *);
-/* The object when no reply was read: gwctl's own error code and message. */
-void	result_print_error(FILE *, const char *, const char *, const char *);
+enum result_kind result_outcome(const msgpack_object *, int);
+/* Its name: "ok", "failed", ... */
+const char	*result_name(enum result_kind);
+
+/* The object for a daemon's final reply, for the daemon called name. */
+void	result_print(FILE *, const char *, const msgpack_object *, int);
+/* The object when no reply was read: RESULT_UNKNOWN or RESULT_ERROR, with
+ * gwctl's own error code and message. */
+void	result_print_error(FILE *, const char *, enum result_kind,
+	    const char *, const char *);
 
 #endif

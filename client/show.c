@@ -17,7 +17,6 @@
 
 #define TIME_MAX	253402300799.0	/* 9999-12-31: anything later is bogus */
 #define SECONDS_MAX	1e9		/* 31 years: a duration past that is too */
-#define PID_MAX_LIMIT	4194304
 #define COUNT_MAX	1000000000000000LL	/* reloads: 1e15, as metrics.c */
 
 void
@@ -196,7 +195,7 @@ show_pids(FILE *f, const char *label, const msgpack_object *w)
 		const msgpack_object *o = &w->via.array.ptr[i];
 
 		if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-		    o->via.u64 >= 1 && o->via.u64 <= PID_MAX_LIMIT)
+		    o->via.u64 >= 1 && o->via.u64 <= REPLY_PID_MAX)
 			fprintf(f, " %llu", (unsigned long long)o->via.u64);
 		else
 			fprintf(f, " ?");
@@ -250,7 +249,7 @@ show_status(FILE *f, const msgpack_object *m)
 	    reply_str(m, PROTO_K_NAME, name, sizeof name) ? name : "?",
 	    reply_str(m, PROTO_K_STATE, state, sizeof state) ? state : "?");
 	fprintf(f, "  daemon     pid %s, up %s, gunicorn-wrapper %s\n",
-	    reply_int(m, PROTO_K_PID, 1, PID_MAX_LIMIT, &pid) == 0 ?
+	    reply_int(m, PROTO_K_PID, 1, REPLY_PID_MAX, &pid) == 0 ?
 	    (snprintf(line, sizeof line, "%lld", pid), line) : "?", up,
 	    reply_str(m, PROTO_K_VERSION, version, sizeof version) ? version : "?");
 	fprintf(f, "  master     %s\n", master);
@@ -315,7 +314,7 @@ show_status_line(FILE *f, const char *rawname, const msgpack_object *m)
 		snprintf(state, sizeof state, "?");
 	for (char *s = state; *s; s++)
 		*s = (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
-	if (reply_int(m, PROTO_K_PID, 1, PID_MAX_LIMIT, &pid) == -1)
+	if (reply_int(m, PROTO_K_PID, 1, REPLY_PID_MAX, &pid) == -1)
 		pid = 0;
 	fprintf(f, "%-24s %-12s pid %lld, master %s, %lld %s, uptime %s",
 	    name, state, pid, master, nw, plural(nw, "worker", "workers"), up);

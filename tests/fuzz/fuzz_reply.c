@@ -53,7 +53,8 @@ print_all(FILE *f, const msgpack_object *m)
 	show_reload(f, f, "app\a", m);
 	metrics_print(f, &t, 1);
 	json_print(f, m);
-	result_print(f, "app\x1b", m);
+	result_print(f, "app\x1b", m, 1);
+	result_print(f, "app", m, 0);
 }
 
 int

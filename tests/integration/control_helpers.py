@@ -346,7 +346,7 @@ def entry_problems(e, where="history entry"):
 # gwctl --json reload/deploy/rollback: gwctl(1), RESULT OBJECT.  Every key,
 # always, in this order.
 PHASES = ["check", "settle", "fork", "warmup", "probation", "drain", "promote"]
-RESULT_KINDS = ("ok", "failed", "down", "accepted", "refused", "error")
+RESULT_KINDS = ("ok", "failed", "down", "accepted", "refused", "unknown", "error")
 RESULT_TYPES = {
     "ok": _is_bool,
     "result": _one_of(RESULT_KINDS),
@@ -364,19 +364,24 @@ RESULT_TYPES = {
     "workers": _opt(lambda v: _is_int(v) and v >= 0),
     "started": _opt(_is_float),
     "duration": _opt(_is_float),
-    "phases": lambda v: isinstance(v, dict) and list(v) == PHASES and
+    "phases": lambda v: isinstance(v, dict) and sorted(v) == sorted(PHASES) and
     all(x is None or (_is_float(x) and x >= 0) for x in v.values()),
 }
 RESULT_FIELDS = list(RESULT_TYPES)
 
 
-def result_problems(r):
-    """What is wrong with a gwctl --json result object; [] if nothing."""
+def result_problems(r, ran=None, ordered=True):
+    """What is wrong with a gwctl --json result object; [] if nothing.
+    ran: whether a reload ran (an id and a duration); by default, what
+    result says.  ordered=False: the keys as a set (a consumer such as
+    Ansible sorts them)."""
     problems = _check_fields(r, RESULT_TYPES, "result")
     if problems:
         return problems
-    if list(r) != RESULT_FIELDS:
+    if ordered and (list(r) != RESULT_FIELDS or list(r["phases"]) != PHASES):
         problems.append("result: keys {} not {}".format(list(r), RESULT_FIELDS))
+    if set(r) != set(RESULT_FIELDS):
+        problems.append("result: keys {} not {}".format(sorted(r), sorted(RESULT_FIELDS)))
     if r["ok"] != (r["result"] in ("ok", "accepted")):
         problems.append("result: ok {!r} with result {!r}".format(r["ok"], r["result"]))
     if r["ok"] != (r["reason"] is None) or r["ok"] != (r["code"] is None):
@@ -388,7 +393,8 @@ def result_problems(r):
     want = {"ok": r["new_release"], "failed": r["old_release"]}.get(r["result"])
     if r["release"] != want:
         problems.append("result: {} but release {!r}".format(r["result"], r["release"]))
-    ran = r["result"] in ("ok", "failed", "down")
+    if ran is None:
+        ran = r["result"] in ("ok", "failed", "down")
     if ran != (r["id"] is not None and r["duration"] is not None):
         problems.append("result: {} with id {!r} duration {!r}".format(
             r["result"], r["id"], r["duration"]))

@@ -11,11 +11,11 @@ throughout.  They check what each host serves and what its link names
 afterwards, not what Ansible printed."""
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -134,7 +134,9 @@ stdout_logfile_maxbytes=0
 
     def inventory(self, src=None, **extra):
         """The inventory: every host local; src, {host name: build NAME}, a
-        host's own release source (default: the release's name)."""
+        host's own release source (default: the release's name), under
+        build/ (or, if it starts with "./", relative to the directory
+        ansible-playbook runs in)."""
         lines = ["[web]"]
         for h in self.hosts:
             v = {"ansible_connection": "local",
@@ -144,7 +146,8 @@ stdout_logfile_maxbytes=0
                  "gunicorn_wrapper_run_dir": str(self.gw.run_dir),
                  "gunicorn_wrapper_gwctl": str(ch.GWCTL_BIN)}
             if src and h.name in src:
-                v["gunicorn_wrapper_src"] = str(self.build_dir / src[h.name])
+                v["gunicorn_wrapper_src"] = src[h.name] if src[h.name].startswith("./") \
+                    else str(self.build_dir / src[h.name])
             v.update(extra)
             lines.append(h.name + " " + " ".join("{}={}".format(k, x) for k, x in v.items()))
         path = self.gw.tmp / "inventory"
@@ -152,19 +155,23 @@ stdout_logfile_maxbytes=0
         return path
 
     def play(self, release, *args, src=None, **extra):
-        """ansible-playbook deploy.yml for release (build/RELEASE unless
-        src says otherwise per host); returns the CompletedProcess."""
+        """ansible-playbook -v deploy.yml for release (build/RELEASE unless
+        src says otherwise per host); returns the CompletedProcess, with
+        .deploys, each host's result of the deploy task."""
         src = {h.name: (src or {}).get(h.name, release) for h in self.hosts}
-        argv = [ANSIBLE_PLAYBOOK, "-i", str(self.inventory(src, **extra)), str(PLAYBOOK),
-                "-e", "gunicorn_wrapper_release=" + release] + list(args)
-        return subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                              env=self.gw.base_env(self.env), stdin=subprocess.DEVNULL,
-                              cwd=str(self.gw.tmp))
+        argv = [ANSIBLE_PLAYBOOK, "-v", "-i", str(self.inventory(src, **extra)),
+                str(PLAYBOOK), "-e", "gunicorn_wrapper_release=" + release] + list(args)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                           env=self.gw.base_env(self.env), stdin=subprocess.DEVNULL,
+                           cwd=str(self.gw.tmp))
+        r.deploys = task_results(r.stdout, "gunicorn_wrapper : Deploy the release")
+        return r
 
     @contextlib.contextmanager
     def loaded(self, hosts=None):
         """Light HTTP load on every host (or those given) meanwhile."""
-        loads = {h.name: helpers.LoadGenerator(h.port, clients=1, pause=0.02)
+        loads = {h.name: helpers.LoadGenerator(h.port, clients=1, pause=0.02,
+                                               max_duration=400)
                  for h in (hosts or self.hosts)}
         for lg in loads.values():
             lg.start()
@@ -176,6 +183,22 @@ stdout_logfile_maxbytes=0
 
     def shutdown(self):
         assert self.sv.shutdown(timeout=60) == 0
+
+
+def task_results(out, task):
+    """{host: result} of one task, from ansible-playbook -v's output: the
+    JSON after "ok: [host] =>", "changed: [host] =>" or "fatal: [host]:
+    FAILED! =>" under the task's banner."""
+    got, current = {}, None
+    for line in out.splitlines():
+        m = re.match(r"^TASK \[(.*)\] \*+$", line)
+        if m:
+            current = m.group(1)
+            continue
+        m = re.match(r"^(ok|changed|fatal): \[(web\d+)\](?:: FAILED!)? => (\{.*\})$", line)
+        if m and current == task:
+            got[m.group(2)] = json.loads(m.group(3))
+    return got
 
 
 def recap(out):
@@ -199,8 +222,9 @@ def fleet(gw):
 
 def test_good_roll_check_mode_and_a_second_run(fleet):
     """--check reports every host as changing and touches none; the roll
-    then moves all four to v2 with no failed request; a second run changes
-    nothing."""
+    then moves all four to v2 with no failed request, each registering the
+    result object; a second run changes nothing; new files under the
+    serving release's name are refused before anything is written."""
     fleet.build("v2", "v2")
     with fleet.loaded() as loads:
         r = fleet.play("v2", "--check")
@@ -209,7 +233,9 @@ def test_good_roll_check_mode_and_a_second_run(fleet):
             assert recap(r.stdout)[h.name]["failed"] == 0, r.stdout
             assert h.linked() == "v1" and not (h.releases / "v2").exists()
             assert deploys(h) == [], h.name
-        assert "changed: [web4]" in r.stdout, r.stdout
+            d = r.deploys[h.name]
+            assert d["changed"] is True and d["result"] is None and \
+                "would deploy" in d["msg"], d
 
         r = fleet.play("v2")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -218,6 +244,11 @@ def test_good_roll_check_mode_and_a_second_run(fleet):
             h.serves("v2")
             [e] = deploys(h)
             assert e["result"] == "ok" and e["release"] == str(h.releases / "v2"), e
+            d = r.deploys[h.name]
+            assert d["changed"] is True and d["rc"] == 0, d
+            assert not ch.result_problems(d["result"], ordered=False), d
+            assert d["result"]["id"] == e["id"] and d["release"] == e["release"] and \
+                d["previous_release"] == str(h.releases / "v1"), (d, e)
         # serial 1: each host's deploy began after the one before it ended
         ends = [(deploys(h)[0]["started"], deploys(h)[0]["started"] +
                  deploys(h)[0]["duration"]) for h in fleet.hosts]
@@ -227,6 +258,17 @@ def test_good_roll_check_mode_and_a_second_run(fleet):
         assert r.returncode == 0, r.stdout + r.stderr
         assert all(v["changed"] == 0 for v in recap(r.stdout).values()), r.stdout
         assert all(len(deploys(h)) == 1 for h in fleet.hosts)
+        assert all("serves already" in d["msg"] for d in r.deploys.values()), r.deploys
+
+        # Other files under the serving release's name: refused on web1,
+        # whose serving release keeps its files; the roll stops there.
+        (fleet.build_dir / "v2" / "version.txt").write_text("broken\n")
+        r = fleet.play("v2")
+        assert r.returncode != 0 and set(recap(r.stdout)) == {"web1"}, r.stdout
+        assert "serves on this host and the source differs from it" in r.stdout, r.stdout
+        for h in fleet.hosts:
+            assert (h.releases / "v2" / "version.txt").read_text() == "v2\n", h.name
+            assert len(deploys(h)) == 1, h.name
     for name, lg in loads.items():
         lg.assert_no_failures()
         assert "v2" in lg.versions(), (name, lg.summary())
@@ -251,6 +293,10 @@ def test_release_broken_on_host_three_stops_the_roll(fleet):
         assert m, r.stdout
         [e] = deploys(web3)
         assert e["result"] == "failed" and e["reason"] in m.group(1), (e, m.group(1))
+        d = r.deploys["web3"]
+        assert d["rc"] == 1 and not ch.result_problems(d["result"], ordered=False), d
+        assert d["result"]["result"] == "failed" and \
+            d["release"] == d["result"]["release"] == str(web3.releases / "v1"), d
         for h in (web1, web2):
             assert h.linked() == "v2"
             h.serves("v2")
@@ -266,7 +312,7 @@ def test_release_broken_on_host_three_stops_the_roll(fleet):
     assert r.returncode == 0, r.stdout + r.stderr
     web3.serves("v1")
     with fleet.loaded([web3]) as loads:
-        time.sleep(2)
+        wait_for(lambda: len(loads["web3"].results) >= 30, 30, "30 requests to web3")
     loads["web3"].assert_no_failures()
     assert set(loads["web3"].versions()) == {"v1"}
     assert web3.linked() == "v1"
@@ -291,15 +337,33 @@ def test_wrapper_down_stops_the_roll(fleet):
             assert h.linked() == "v1" and deploys(h) == []
     for lg in loads.values():
         lg.assert_no_failures()
+    # A host without gwctl: one line, before any file is written.
+    r = fleet.play("v2", gunicorn_wrapper_gwctl="/nonexistent/gwctl")
+    assert r.returncode != 0 and set(recap(r.stdout)) == {"web1"}, r.stdout
+    assert "web1: gwctl not found: /nonexistent/gwctl" in r.stdout, r.stdout
     assert fleet.sv.ctl("start", "web2", timeout=60).returncode == 0
     web2.serves("v1")
+    # transfer none: the release is on every host already (built there).
+    for h in fleet.hosts:
+        fleet._release(h.releases / "v3", "v3")
+    r = fleet.play("v3", gunicorn_wrapper_transfer="none")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for h in fleet.hosts:
+        assert h.linked() == "v3"
+        h.serves("v3")
+    # ... and a release that is on no host: refused, nothing changes.
+    r = fleet.play("v4", "--check", gunicorn_wrapper_transfer="none")
+    assert r.returncode != 0 and "v4: no such directory" in r.stdout, r.stdout
 
 
 def test_serial_half_rolls_two_batches(fleet):
-    """serial: 50% deploys two hosts at once, then the other two."""
+    """serial: 50% deploys two hosts at once, then the other two; the
+    source given relative to where ansible-playbook runs."""
     fleet.build("v2", "v2")
+    rel = "./" + str((fleet.build_dir / "v2").relative_to(fleet.gw.tmp))
     with fleet.loaded() as loads:
-        r = fleet.play("v2", "-e", "deploy_serial=50%")
+        r = fleet.play("v2", "-e", "deploy_serial=50%",
+                       src={h.name: rel for h in fleet.hosts})
         assert r.returncode == 0, r.stdout + r.stderr
     for lg in loads.values():
         lg.assert_no_failures()

@@ -799,20 +799,33 @@ REL = "/srv/app/releases/"
       "reload": entry(result="failed", reason="old master gone", down=True)}, 6,
      {"result": "down", "master": None, "release": None, "code": "down"}),
     ({"ok": True, "id": 7}, 0, {"result": "accepted", "id": 7, "master": None}),
+    # The one decision: exit status and result agree, whatever the reply.
+    ({"ok": True, "reload": entry(result="failed", reason="r")}, 1,
+     {"result": "failed", "reason": "r", "code": "failed", "master": 100}),
+    ({"ok": True}, 1, {"result": "failed", "reason": "the daemon's reply holds no outcome"}),
+    ({"ok": True, "error": "weird", "code": "failed", "reload": entry()}, 0,
+     {"result": "ok", "reason": None, "code": None}),
+    ({"ok": False, "error": 5, "code": "failed", "reload": entry(result="failed",
+                                                               reason="r")}, 1,
+     {"result": "failed", "reason": "r"}),
     ({"ok": False, "error": "no such release", "code": "bad-argument"}, 1,
      {"result": "refused", "id": None, "reason": "no such release"}),
     ({"ok": False, "error": "server overloaded", "code": "busy"}, 3,
      {"result": "refused", "code": "busy"}),
-], ids=["ok", "failed", "down", "accepted", "refused", "busy"])
+], ids=["ok", "failed", "down", "accepted", "refused", "busy", "ok-but-failed",
+        "ok-no-entry", "ok-with-error", "error-not-a-string"])
 def test_result_object(gw, fake, reply, rc, want):
     """gwctl --json reload/deploy prints one object with every key, always,
-    in one order (gwctl(1), RESULT OBJECT), whatever the daemon answered."""
+    in one order (gwctl(1), RESULT OBJECT), whatever the daemon answered;
+    its exit status says what the object says."""
     fake(always(reply))
+    extra = ["--no-wait"] if want["result"] == "accepted" else []
     for args in (["reload", "app"], ["deploy", "app", "/srv"], ["rollback", "app"]):
-        r = ch.gwctl(gw, "--json", *args, timeout=10)
+        r = ch.gwctl(gw, "--json", *args, *extra, timeout=10)
         assert r.returncode == rc, (args, r.returncode, r.stdout, r.stderr)
         j = json.loads(ch.one_line(r.stdout))
-        assert not ch.result_problems(j), (ch.result_problems(j), j)
+        ran = "reload" in reply
+        assert not ch.result_problems(j, ran), (ch.result_problems(j, ran), j)
         assert j["name"] == "app" and {k: j[k] for k in want} == want, j
 
 
@@ -827,3 +840,23 @@ def test_result_object_from_a_hostile_reply(gw, fake):
     assert j["new_master"] is None and j["master"] is None and j["release"] is None, j
     assert j["workers"] is None and j["started"] is None and j["trigger"] is None, j
     assert j["phases"]["warmup"] is None and j["phases"]["drain"] == 0.14, j
+
+
+def test_result_object_when_the_outcome_is_lost(gw, fake):
+    """Sent, but no outcome within -t: "unknown" (the deploy may go on and
+    succeed), code timeout, exit 3; never "failed", which would mean the
+    old release serves."""
+    f = fake(lambda req: [(3, {"ok": True, "reload": entry()})])
+    r = ch.gwctl(gw, "--json", "-t", "1", "deploy", "app", "/srv", timeout=10)
+    assert r.returncode == 3, r
+    j = json.loads(r.stdout)
+    assert not ch.result_problems(j), (ch.result_problems(j), j)
+    assert j["result"] == "unknown" and j["code"] == "timeout" and "1 s" in j["reason"], j
+    f.close()
+    os.unlink(f.path)
+    # The connection closed before the outcome: unknown too.
+    fake(lambda req: [])
+    r = ch.gwctl(gw, "--json", "reload", "app", timeout=10)
+    j = json.loads(r.stdout)
+    assert r.returncode == 3 and j["result"] == "unknown" and \
+        j["code"] == "unreachable", (r.returncode, j)
