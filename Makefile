@@ -63,7 +63,7 @@ endif
 
 COMMON_SRC := common/log.c common/xmalloc.c common/parse.c common/clock.c \
 	      common/signame.c \
-	      common/proto.c common/cmd.c common/setting.c common/rundir.c common/errbuf.c
+	      common/proto.c common/cmd.c common/setting.c common/utf8.c common/rundir.c common/errbuf.c
 DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c \

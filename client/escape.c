@@ -8,40 +8,7 @@
 #include <string.h>
 
 #include "escape.h"
-
-size_t
-escape_utf8(const unsigned char *s, size_t n, unsigned long *cp)
-{
-	unsigned long	c;
-	size_t		len, i;
-
-	if (n == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, c = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, c = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, c = s[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
+#include "utf8.h"
 
 size_t
 escape_text(char *dst, size_t dstlen, const char *src, size_t n)
@@ -54,7 +21,7 @@ escape_text(char *dst, size_t dstlen, const char *src, size_t n)
 	if (dstlen == 0)
 		return 0;
 	while (i < n) {
-		k = escape_utf8(s + i, n - i, &cp);
+		k = utf8_decode(s + i, n - i, &cp);
 		if (k == 0) {
 			snprintf(unit, sizeof unit, "\\x%02x", s[i]);
 			k = 1;

@@ -23,11 +23,4 @@ size_t	escape_text(char *, size_t, const char *, size_t);
 /* The same for a C string. */
 size_t	escape_cstr(char *, size_t, const char *);
 
-/*
- * The length of the valid UTF-8 sequence at s (at most n bytes) and its
- * code point in *cp; 0 if s does not start one (bad, overlong, surrogate,
- * beyond U+10FFFF or cut short).  Shared with json.c.
- */
-size_t	escape_utf8(const unsigned char *, size_t, unsigned long *);
-
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "utf8.h"
 #include "json.h"
 #include "parse.h"
 
@@ -27,7 +28,7 @@ json_string(FILE *f, const char *s, size_t n)
 	fputc('"', f);
 	while (i < n) {
 		/* Not UTF-8: JSON cannot carry it; U+FFFD says so. */
-		if ((k = escape_utf8(p + i, n - i, &cp)) == 0) {
+		if ((k = utf8_decode(p + i, n - i, &cp)) == 0) {
 			fputs("\\ufffd", f);
 			i++;
 			continue;
@@ -50,7 +51,7 @@ json_string(FILE *f, const char *s, size_t n)
 			break;
 		default:
 			/* C0, DEL and C1 controls: escaped, never raw. */
-			if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+			if (utf8_is_control(cp))
 				fprintf(f, "\\u%04lx", cp);
 			else
 				fwrite(p + i, 1, k, f);

@@ -20,7 +20,7 @@
  *
  * --log-format json writes one object per line instead, for log shippers:
  * {"time": RFC 3339 with milliseconds, "level", "name", "message"}, the
- * message escaped for JSON (control characters as \uXXXX, bytes that are
+ * message escaped for JSON (C0, DEL and C1 controls as \uXXXX, bytes that are
  * not UTF-8 as U+FFFD) and truncated whole characters at a time.
  *
  * The settings below are set once by log_init() and log_setup() before
@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 #define LOG_MSG_MAX	1536
 
@@ -146,37 +147,6 @@ log_enabled(enum log_level level)
 	return level <= log_min;
 }
 
-/* The length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t	len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong, surrogates, past U+10FFFF */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /*
  * Append s to out[*used..size) as the inside of a JSON string; stop
  * (whole characters only) when what is left would not fit.
@@ -187,23 +157,23 @@ json_escape(char *out, size_t size, size_t *used, const char *s)
 	const unsigned char	*p = (const unsigned char *)s;
 	char			 esc[8];
 	const char		*add;
+	unsigned long		 cp;
 	size_t			 n, left = strlen(s), len;
 
 	while (left > 0) {
 		add = esc;
-		len = 1;
-		if (*p == '"' || *p == '\\')
-			n = (size_t)snprintf(esc, sizeof esc, "\\%c", *p);
-		else if (*p == '\n')
-			n = (size_t)snprintf(esc, sizeof esc, "\\n");
-		else if (*p == '\t')
-			n = (size_t)snprintf(esc, sizeof esc, "\\t");
-		else if (*p < 0x20 || *p == 0x7f)
-			n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
-		else if ((len = utf8_len(p, left)) == 0) {
+		if ((len = utf8_decode(p, left, &cp)) == 0) {
 			n = (size_t)snprintf(esc, sizeof esc, "\\ufffd");
 			len = 1;
-		} else {
+		} else if (cp == '"' || cp == '\\')
+			n = (size_t)snprintf(esc, sizeof esc, "\\%c", (int)cp);
+		else if (cp == '\n')
+			n = (size_t)snprintf(esc, sizeof esc, "\\n");
+		else if (cp == '\t')
+			n = (size_t)snprintf(esc, sizeof esc, "\\t");
+		else if (utf8_is_control(cp))	/* C0, DEL and C1 */
+			n = (size_t)snprintf(esc, sizeof esc, "\\u%04lx", cp);
+		else {
 			add = (const char *)p;
 			n = len;
 		}

@@ -19,6 +19,7 @@
 #include <msgpack.h>
 
 #include "escape.h"
+#include "utf8.h"
 #include "fuzz.h"
 #include "json.h"
 #include "metrics.h"
@@ -33,7 +34,7 @@ check_text(const char *s, size_t n, int newline_ok)
 	size_t		i = 0, k;
 
 	while (i < n) {
-		if ((k = escape_utf8((const unsigned char *)s + i, n - i,
+		if ((k = utf8_decode((const unsigned char *)s + i, n - i,
 		    &cp)) == 0)
 			__builtin_trap();	/* not UTF-8 */
 		if ((cp < 0x20 && !(cp == '\n' && newline_ok)) ||

@@ -175,14 +175,16 @@ test_json(void **state)
 	log_setup(LOG_LEVEL_INFO, LOG_FORMAT_JSON, NULL);
 	capture_start();
 	log_info("tab\there, nl\nthere, bell\a, del\x7f, caf\xc3\xa9, "
-	    "bad \xff\xc3 end, overlong \xc0\xaf, snow \xe2\x98\x83");
+	    "bad \xff\xc3 end, overlong \xc0\xaf, snow \xe2\x98\x83, "
+	    "nel \xc2\x85 csi \xc2\x9b end \xc2\xa0");
 	log_error("e");
 	out = capture_end();
 	assert_non_null(strstr(out, "{\"time\":\""));
 	assert_non_null(strstr(out, "\",\"level\":\"info\",\"name\":"
 	    "\"a\\\"b\\\\c\",\"message\":\"tab\\there, nl\\nthere, bell\\u0007, "
 	    "del\\u007f, caf\xc3\xa9, bad \\ufffd\\ufffd end, overlong "
-	    "\\ufffd\\ufffd, snow \xe2\x98\x83\"}\n"));
+	    "\\ufffd\\ufffd, snow \xe2\x98\x83, nel \\u0085 csi \\u009b end "
+	    "\xc2\xa0\"}\n"));
 	assert_non_null(strstr(out, "\"level\":\"error\""));
 
 	/* An event's fields, each only when set, the reason escaped. */
