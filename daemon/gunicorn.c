@@ -405,13 +405,12 @@ adopt_refusal(const struct ledger *prev, pid_t pid,
 struct master *
 gunicorn_adopt(struct gw *gw, const struct ledger *prev)
 {
-	const char	*pidfile = gw->cfg.pidfile, *errstr, *why;
-	char		 path2[4200];
+	const char	*pidfile = gw->cfg.pidfile, *path2 = gw->cfg.pidfile2,
+			*errstr, *why;
 	struct master	*m = NULL;
 	pid_t		 pid, pid2;
 	unsigned long long st;
 
-	snprintf(path2, sizeof path2, "%s.2", pidfile);
 	pid = pidfile_read(pidfile, &errstr);
 	if (pid == -1 && !(errno == ENOENT && access(pidfile, F_OK) == -1))
 		log_warnx("pidfile %s: %s; ignoring it", pidfile, errstr);

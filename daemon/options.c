@@ -421,6 +421,16 @@ bad_setting(char *err, size_t errlen, const char *from, const char *val,
 	return OPTIONS_ERROR;
 }
 
+/* The pidfile (path, owned from here), and gunicorn's PIDFILE.2 with it. */
+static void
+pidfile_set(struct gw_config *cfg, char *path)
+{
+	free(cfg->pidfile);
+	free(cfg->pidfile2);
+	cfg->pidfile = path;
+	xasprintf(&cfg->pidfile2, "%s.2", path);
+}
+
 /* Fail after cfg has been partly filled: free what it holds. */
 static enum options_action
 options_fail(struct gw_config *cfg, char *err, size_t errlen,
@@ -447,7 +457,7 @@ options_parse(int argc, char **argv, options_getenv get,
 	const char	*from[OPT_COUNT] = { NULL };
 	const char	*errstr, *a;
 	struct gargs	 g, ge;
-	char		*start = NULL, *chdir_abs = NULL, *envargs = NULL;
+	char		*start = NULL, *chdir_abs = NULL, *envargs = NULL, *p;
 	char		*envv[64], *tok, *save;
 	int		 envc = 0, check = 0;
 	int		 i, j, dash = -1, first, n;
@@ -678,10 +688,11 @@ options_parse(int argc, char **argv, options_getenv get,
 	    absolute(val[OPT_RUN_DIR], NULL) :
 	    rundir_default(get("XDG_RUNTIME_DIR"));
 	if (g.pidfile != NULL)
-		cfg->pidfile = absolute(g.pidfile, chdir_abs != NULL ?
-		    chdir_abs : start);
+		pidfile_set(cfg, absolute(g.pidfile, chdir_abs != NULL ?
+		    chdir_abs : start));
 	else {
-		xasprintf(&cfg->pidfile, "%s/%s.pid", cfg->run_dir, cfg->name);
+		xasprintf(&p, "%s/%s.pid", cfg->run_dir, cfg->name);
+		pidfile_set(cfg, p);
 		cfg->pidfile_added = 1;
 	}
 
@@ -751,8 +762,7 @@ options_use_pidfile(struct gw_config *cfg, const char *path)
 		cfg->argv[cfg->argc] = NULL;
 	}
 	cfg->pidfile_added = 0;
-	free(cfg->pidfile);
-	cfg->pidfile = xstrdup(path);
+	pidfile_set(cfg, xstrdup(path));
 }
 
 void
@@ -771,6 +781,7 @@ options_free(struct gw_config *cfg)
 	free(cfg->gunicorn);
 	free(cfg->run_dir);
 	free(cfg->pidfile);
+	free(cfg->pidfile2);
 	free(cfg->socket);
 	free(cfg->history);
 	free(cfg->record);

@@ -45,6 +45,9 @@ struct gw_config {
 	char		**argv;		/* gunicorn's argv, NULL-terminated */
 	int		  argc;
 	char		*pidfile;	/* absolute path */
+	/* PIDFILE.2: where gunicorn's new master writes its PID until it
+	 * has promoted itself (gunicorn's own name for it, built once). */
+	char		*pidfile2;
 	int		  pidfile_added; /* we added --pid */
 	int		  config_file;	/* a gunicorn config file may apply */
 

@@ -950,7 +950,6 @@ pid_t
 reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
     unsigned long long old_arg, unsigned long long since)
 {
-	char			 path2[4200];
 	const char		*errstr;
 	const struct ledger	*l = &gw->ledger;
 	pid_t			*kids, *grand, found = 0, pid2;
@@ -959,8 +958,7 @@ reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
 
 	if (proc_children(parent, &kids, &n) == -1)
 		return 0;
-	snprintf(path2, sizeof path2, "%s.2", gw->cfg.pidfile);
-	pid2 = pidfile_read(path2, &errstr);
+	pid2 = pidfile_read(gw->cfg.pidfile2, &errstr);
 	for (i = 0; i < n && found == 0; i++) {
 		if (master_find(gw, kids[i]) != NULL ||
 		    proc_is_zombie(kids[i]) ||
@@ -992,12 +990,10 @@ reload_orphan_new_master(struct gw *gw)
 {
 	struct reload		*r = gw->reload;
 	const struct ledger	*l = &gw->ledger;
-	char			 path2[4200];
 	const char		*errstr;
 	pid_t			 pid;
 
-	snprintf(path2, sizeof path2, "%s.2", gw->cfg.pidfile);
-	if ((pid = pidfile_read(path2, &errstr)) <= 0 ||
+	if ((pid = pidfile_read(gw->cfg.pidfile2, &errstr)) <= 0 ||
 	    proc_is_zombie(pid) || proc_uid(pid) != geteuid() ||
 	    r->usr2_tick == 0 || proc_starttime(pid) < r->usr2_tick ||
 	    l->nlisteners == 0 ||
@@ -1010,7 +1006,6 @@ static void
 forking_tick(struct gw *gw)
 {
 	struct reload	*r = gw->reload;
-	char		 path[4200];
 	pid_t		 pid;
 
 	if ((pid = reload_find_new_master(gw, r->old->pid, r->old->pid,
@@ -1033,9 +1028,8 @@ forking_tick(struct gw *gw)
 		    now_mono() - r->t0);
 		return;
 	}
-	snprintf(path, sizeof path, "%s.2", gw->cfg.pidfile);
 	log_info("reload %u: new master %d%s", r->e->id, (int)pid,
-	    access(path, F_OK) == 0 ? " (pidfile.2 written)" : "");
+	    access(gw->cfg.pidfile2, F_OK) == 0 ? " (pidfile.2 written)" : "");
 	reload_warm(gw);
 }
 

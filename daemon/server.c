@@ -480,7 +480,6 @@ static void
 server_cleanup(struct gw *gw)
 {
 	struct stat	sb;
-	char		path[4200];
 
 	if (gw->ctl_socket != NULL && gw->release != NULL &&
 	    lstat(gw->ctl_socket, &sb) == 0 && S_ISLNK(sb.st_mode) &&
@@ -491,9 +490,8 @@ server_cleanup(struct gw *gw)
 		return;
 	if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
 		log_warn("unlink %s", gw->cfg.pidfile);
-	snprintf(path, sizeof path, "%s.2", gw->cfg.pidfile);
-	if (unlink(path) == -1 && errno != ENOENT)
-		log_warn("unlink %s", path);
+	if (unlink(gw->cfg.pidfile2) == -1 && errno != ENOENT)
+		log_warn("unlink %s", gw->cfg.pidfile2);
 }
 
 static int
