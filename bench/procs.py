@@ -11,17 +11,20 @@ SIGKILL): cleanup finds them all in its own process tree and kills them by
 PID, and reaps the orphans so that none is left as a zombie.
 """
 
-import ctypes
 import os
 import select
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
-PR_SET_CHILD_SUBREAPER = 36
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))), "tests", "lib"))
+import procfs  # noqa: E402
+
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
@@ -34,8 +37,11 @@ def helper_thread():
 
 
 def set_subreaper():
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    try:
+        procfs.become_subreaper()
+    except OSError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -49,61 +55,15 @@ def read(path, mode="r"):
         return None
 
 
-def stat_fields(pid):
-    """Fields of /proc/PID/stat after the command name: [state, ppid, ...]."""
-    raw = read("/proc/{}/stat".format(pid))
-    if not raw:
-        return None
-    return raw.rpartition(")")[2].split()
-
-
-def alive(pid):
-    f = stat_fields(pid)
-    return f is not None and f[0] not in ("Z", "X", "x")
-
-
-def children(pid):
-    """Children of pid, zombies included (the kernel lists them until reaped)."""
-    kids = []
-    try:
-        tids = os.listdir("/proc/{}/task".format(pid))
-    except OSError:
-        return []
-    for tid in tids:
-        raw = read("/proc/{}/task/{}/children".format(pid, tid))
-        if raw:
-            kids.extend(int(x) for x in raw.split())
-    return sorted(set(kids))
-
-
-def live_children(pid):
-    return [k for k in children(pid) if alive(k)]
-
-
-def descendants(pid, cap=5000):
-    out, queue, seen = [], [pid], {pid}
-    while queue and len(out) < cap:
-        for kid in children(queue.pop(0)):
-            if kid not in seen:
-                seen.add(kid)
-                out.append(kid)
-                queue.append(kid)
-    return out
-
-
-def environ_has(pid, needle):
-    raw = read("/proc/{}/environ".format(pid), "rb")
-    return bool(raw) and needle in raw.split(b"\0")
-
-
-def new_master_of(old):
-    """The master gunicorn forks on SIGUSR2: a child of `old` whose
-    environment holds GUNICORN_PID=old (its workers' children do not)."""
-    needle = "GUNICORN_PID={}".format(old).encode()
-    for kid in live_children(old):
-        if environ_has(kid, needle):
-            return kid
-    return None
+# The /proc readers the tests use too (tests/lib/procfs.py), by the names
+# the benchmark has always called them.  children() here includes zombies.
+stat_fields = procfs.stat_fields
+alive = procfs.is_alive
+children = procfs.raw_children
+live_children = procfs.children
+descendants = procfs.descendants
+environ_has = procfs.environ_has
+new_master_of = procfs.new_master_of
 
 
 def status_fields(pid):

@@ -34,20 +34,20 @@ import socket
 import subprocess
 import sys
 import tempfile
-import struct
 import threading
 import time
-import zlib
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))  # shared with the tests
 
 import msgpack  # noqa: E402
 
 import control  # noqa: E402
 import plot  # noqa: E402
+import history_file  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 from readiness import reload_entry  # noqa: E402
@@ -512,19 +512,16 @@ def fs_type(path):
 
 
 def seed_history(path, n):
-    """Write n history records in the wrapper's file format (man
-    gunicorn-wrapper.8, FILES): "GWH1", payload length and CRC-32, each 32
-    bits big-endian, then the entry as a msgpack map.  Typical values: the
-    point is the size of the status reply, not the figures in it."""
+    """Write n history records in the wrapper's file format
+    (tests/lib/history_file.py).  Typical values: the point is the size of
+    the status reply, not the figures in it."""
     now = time.time()
     with open(path, "wb") as f:
         for k in range(n):
-            e = {"id": k + 1, "trigger": "signal", "started": now - 600.0 * (n - k), "duration": 3.61,
-                 "result": "ok", "reason": None, "old_master": 100000 + k, "new_master": 100001 + k,
-                 "workers": WORKERS, "note": None, "t_check": None, "t_settle": None, "t_fork": 0.01,
-                 "t_warmup": 3.3, "t_drain": 0.25, "t_promote": 0.05}
-            payload = msgpack.packb(e, use_bin_type=True)
-            f.write(b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload) & 0xffffffff) + payload)
+            f.write(history_file.record(history_file.entry(
+                id=k + 1, started=now - 600.0 * (n - k), duration=3.61,
+                old_master=100000 + k, new_master=100001 + k, workers=WORKERS,
+                t_warmup=3.3, t_probation=5.0, t_drain=0.25, t_promote=0.05)))
 
 
 def kill9(ctx, w):

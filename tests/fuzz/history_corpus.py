@@ -21,26 +21,19 @@ parser works more than linearly or lets an out-of-range number through.
 
 import os
 import struct
+import sys
 import zlib
 
 import msgpack
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import history_file  # noqa: E402
+
 DIR = "tests/fuzz/corpus/history"
 
 
-def record(payload):
-    return (b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload))
-            + payload)
-
-
-def entry(**kw):
-    e = {"id": 1, "trigger": "signal", "started": 1700000000.0,
-         "duration": 1.5, "result": "ok", "reason": None,
-         "old_master": 100, "new_master": 200, "workers": 2, "note": None,
-         "t_check": None, "t_settle": None, "t_fork": 0.01,
-         "t_warmup": 1.0, "t_drain": 0.2, "t_promote": 0.1}
-    e.update(kw)
-    return msgpack.packb(e)
+record = history_file.record
+entry = history_file.entry
 
 
 def hostile_numbers():

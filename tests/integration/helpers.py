@@ -31,7 +31,6 @@ not its own Popen children (reap_orphans()); everything here treats a
 zombie ('Z'/'X' state) as gone.
 """
 
-import ctypes
 import http.client
 import os
 import re
@@ -39,6 +38,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -46,6 +46,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import procfs  # noqa: E402
+from procfs import (CLK_TCK, all_pids, arg_start, become_subreaper, children,  # noqa: E402,F401
+                    cmdline, descendants, environ_has, exe, is_alive, now_ticks,
+                    ppid_of, proc_stat, raw_children, starttime)
 
 GW_BIN = os.environ.get("GW_BIN", "/work/main/gunicorn-wrapper")
 GUNICORN = "/usr/bin/gunicorn"
@@ -122,7 +128,7 @@ def wait_for(predicate, timeout, what="condition", interval=POLL, on_timeout=Non
 
 
 # --------------------------------------------------------------------------
-# /proc helpers (all tolerate processes vanishing mid-read)
+# /proc helpers: the readers are tests/lib/procfs.py, shared with the bench
 
 def _read(path, mode="rb"):
     try:
@@ -130,75 +136,6 @@ def _read(path, mode="rb"):
             return f.read()
     except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
         return None
-
-
-def proc_stat(pid):
-    """(state, ppid) of pid, or None if it does not exist."""
-    raw = _read("/proc/{}/stat".format(pid))
-    if not raw:
-        return None
-    rest = raw.decode(errors="replace").rpartition(")")[2].split()
-    if len(rest) < 2:
-        return None
-    return rest[0], int(rest[1])
-
-
-def is_alive(pid):
-    """True if pid exists and is not a zombie."""
-    st = proc_stat(pid)
-    return st is not None and st[0] not in ("Z", "X", "x")
-
-
-def ppid_of(pid):
-    st = proc_stat(pid)
-    return st[1] if st else None
-
-
-def cmdline(pid):
-    raw = _read("/proc/{}/cmdline".format(pid))
-    if not raw:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
-def environ_has(pid, needle: bytes):
-    raw = _read("/proc/{}/environ".format(pid))
-    return bool(raw) and needle in raw.split(b"\0")
-
-
-def all_pids():
-    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
-
-
-def children(pid):
-    """Live children of pid (via /proc/PID/task/*/children, /proc scan fallback)."""
-    kids = []
-    task_dir = "/proc/{}/task".format(pid)
-    try:
-        tids = os.listdir(task_dir)
-    except OSError:
-        return []
-    found_file = False
-    for tid in tids:
-        raw = _read("{}/{}/children".format(task_dir, tid))
-        if raw is None:
-            continue
-        found_file = True
-        kids.extend(int(x) for x in raw.split())
-    if not found_file:  # kernel without CONFIG_PROC_CHILDREN
-        kids = [p for p in all_pids() if ppid_of(p) == pid]
-    return sorted(k for k in set(kids) if is_alive(k))
-
-
-def descendants(pid, cap=10000):
-    """All live descendants of pid (breadth first, bounded)."""
-    out, queue = [], [pid]
-    while queue and len(out) < cap:
-        for kid in children(queue.pop(0)):
-            if kid not in out:
-                out.append(kid)
-                queue.append(kid)
-    return out
 
 
 def _own_lineage():
@@ -210,39 +147,6 @@ def _own_lineage():
         pids.add(pid)
         pid = ppid_of(pid)
     return pids
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def starttime(pid):
-    """Start time of pid in clock ticks since boot (field 22), or None."""
-    raw = _read("/proc/{}/stat".format(pid))
-    if not raw:
-        return None
-    rest = raw.decode(errors="replace").rpartition(")")[2].split()
-    return int(rest[19]) if len(rest) > 19 else None
-
-
-def arg_start(pid):
-    """Where the kernel put pid's argv (stat field 48): a fork keeps its
-    parent's, an exec (with ASLR) gets a new one.  0 if unknown."""
-    raw = _read("/proc/{}/stat".format(pid))
-    rest = raw.decode(errors="replace").rpartition(")")[2].split() if raw else []
-    return int(rest[45]) if len(rest) > 45 else 0
-
-
-def now_ticks():
-    """The current time on the start-time clock (ticks since boot)."""
-    with open("/proc/uptime") as f:
-        return int(float(f.read().split()[0]) * CLK_TCK)
-
-
-def exe(pid):
-    try:
-        return os.readlink("/proc/{}/exe".format(pid))
-    except OSError:
-        return None
 
 
 def _interpreter(script):
@@ -265,41 +169,19 @@ def _interpreter(script):
 GUNICORN_EXE = _interpreter(GUNICORN)
 
 
-def become_subreaper():
-    """Make this (pytest) process a child subreaper: orphans of the tests'
-    processes re-parent to it, not to PID 1, and stay in its tree."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_CHILD_SUBREAPER = 36
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-
-
 _popen_pids = set()  # our Popen children: subprocess reaps those itself
 
 
 def reap_orphans():
     """Reap zombies re-parented to us that no Popen object will wait for."""
     me = os.getpid()
-    for pid in _raw_children(me):
+    for pid in raw_children(me):
         st = proc_stat(pid)
         if st and st[0] in ("Z", "X") and pid not in _popen_pids:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-
-
-def _raw_children(pid):
-    kids = []
-    try:
-        tids = os.listdir("/proc/{}/task".format(pid))
-    except OSError:
-        return []
-    for tid in tids:
-        raw = _read("/proc/{}/task/{}/children".format(pid, tid))
-        if raw:
-            kids.extend(int(x) for x in raw.split())
-    return sorted(set(kids))
 
 
 def tree_pids(since=None):
@@ -1050,22 +932,8 @@ def setproctitle_active():
 
 
 def new_master_of(old):
-    """During a reload: the new gunicorn master forked by `old` on SIGUSR2,
-    by lineage: a gunicorn child of `old` that exec'd (its argv lives
-    elsewhere than its parent's, which a forked worker's does not), or that
-    has children of its own; GUNICORN_PID=<old> in its environment is a
-    hint (setproctitle blanks it).  None if not (yet) there."""
-    needle = "GUNICORN_PID={}".format(old).encode()
-    kids = [k for k in children(old) if is_gunicorn(k)]
-    mine = arg_start(old)
-    for kid in kids:
-        theirs = arg_start(kid)
-        if (mine and theirs and theirs != mine) or environ_has(kid, needle):
-            return kid
-    for kid in kids:
-        if children(kid):
-            return kid
-    return None
+    """During a reload: the new gunicorn master forked by `old` (procfs)."""
+    return procfs.new_master_of(old, is_gunicorn)
 
 
 RELOAD_OK = r"^reload {} ok: master (\d+) -> (\d+) in ([0-9.]+) s"

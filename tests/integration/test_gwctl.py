@@ -38,6 +38,7 @@ import pytest
 
 import control_helpers as ch
 import helpers
+import history_file
 
 EXIT_UNTRUSTED = 5
 
@@ -688,11 +689,9 @@ def seed_history(path, n, result):
     """A history file of n finished reloads with ids 1..n, all result."""
     with open(path, "wb") as f:
         for i in range(1, n + 1):
-            payload = msgpack.packb({
-                "id": i, "trigger": "signal", "started": 1700000000.0 + i, "duration": 1.0,
-                "result": result, "reason": None if result == "ok" else "seeded",
-                "old_master": 100, "new_master": 200, "workers": 2, "note": None})
-            f.write(b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload)) + payload)
+            f.write(history_file.record(history_file.entry(
+                id=i, started=1700000000.0 + i, duration=1.0, result=result,
+                reason=None if result == "ok" else "seeded")))
 
 
 def test_last_success_outlives_the_history(gw):
@@ -704,12 +703,9 @@ def test_last_success_outlives_the_history(gw):
     with open(path, "wb") as f:
         for i in range(1, 52):
             ok = i == 1
-            payload = msgpack.packb({
-                "id": i, "trigger": "signal", "started": 1700000000.0 + 10 * i,
-                "duration": 2.5, "result": "ok" if ok else "failed",
-                "reason": None if ok else "seeded", "old_master": 100, "new_master": 200,
-                "workers": 2, "note": None})
-            f.write(b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload)) + payload)
+            f.write(history_file.record(history_file.entry(
+                id=i, started=1700000000.0 + 10 * i, duration=2.5,
+                result="ok" if ok else "failed", reason=None if ok else "seeded")))
     w = gw.wrapper(workers=1)
     w.wait_ready(timeout=30)
     st = ch.status(ch.sock_path(gw))

@@ -32,14 +32,13 @@ import stat
 import struct
 import subprocess
 import time
-import zlib
 from pathlib import Path
 
-import msgpack
 import pytest
 
 import control_helpers as ch
 import helpers
+import history_file
 
 PRECIOUS = b"precious: must stay as it is\n"
 
@@ -383,20 +382,8 @@ def test_stop_signal_before_the_loop(gw):
 # hostile history
 
 
-def record(payload):
-    return (b"GWH1" + struct.pack(">II", len(payload), zlib.crc32(payload))
-            + payload)
-
-
-def entry(**kw):
-    e = {"id": 1, "trigger": "signal", "started": 1700000000.0,
-         "duration": 1.5, "result": "ok", "reason": None,
-         "old_master": 100, "new_master": 200, "workers": 2, "note": None,
-         "release": None, "old_release": None, "down": False,
-         "t_check": None, "t_settle": None, "t_fork": 0.01,
-         "t_warmup": 1.0, "t_probation": None, "t_drain": 0.2, "t_promote": 0.1}
-    e.update(kw)
-    return msgpack.packb(e)
+record = history_file.record
+entry = history_file.entry
 
 
 def test_hostile_history_numbers(gw):
