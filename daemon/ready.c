@@ -719,6 +719,55 @@ worker_seen(struct ready *r, pid_t pid, enum wkind kind)
 	w->seen = 1;
 }
 
+/* The heartbeats in n bytes of inotify events: each marks its worker. */
+static void
+heartbeats(struct ready *r, const char *buf, size_t n)
+{
+	const struct inotify_event	*ev;
+	size_t				 off, i;
+
+	for (off = 0; off + sizeof *ev <= n; off += sizeof *ev + ev->len) {
+		ev = (const struct inotify_event *)(const void *)(buf + off);
+		if ((ev->mask & IN_ATTRIB) == 0)
+			continue;
+		for (i = 0; i < r->nw; i++) {
+			struct worker *w = &r->w[i];
+
+			if (w->wd != ev->wd || w->kind != K_HTTP || w->ready)
+				continue;
+			w->ready = 1;
+			w->ready_at = now_mono();
+			worker_unwatch(r, w);
+			break;
+		}
+	}
+}
+
+/*
+ * Each inotify event is a worker's heartbeat: the watch is on its own file
+ * from after a look that saw none.  Counted from the event, not from a
+ * look afterwards, and before any exit is decided (ready_scan): a worker
+ * that serves its --max-requests and exits at once may be gone by the
+ * next look, its fd directory with it, and its exit may be read first;
+ * it would count as one that never served, and readiness would wait for
+ * another import.  (Its heartbeat happened before its exit, so the event
+ * is queued by the time the exit is seen.)
+ */
+static void
+inotify_drain(struct ready *r)
+{
+	char		 buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t		 n;
+
+	if (r->ifd == -1)
+		return;
+	while ((n = read(r->ifd, buf, sizeof buf)) > 0)
+		heartbeats(r, buf, (size_t)n);
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		log_warn("read inotify");
+}
+
 /* Refresh the process list from the master's children, and theirs. */
 static void
 ready_scan(struct ready *r)
@@ -726,6 +775,7 @@ ready_scan(struct ready *r)
 	pid_t	*kids, *dk;
 	size_t	 n, i, j, nd, narb = 0;
 
+	inotify_drain(r);	/* heartbeats before exits */
 	cn_drain(r);
 	/* Children first: each one's file was created before its fork,
 	 * so the master holds it when we read its files next. */
@@ -940,18 +990,9 @@ ready_tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ready_inotify_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct ready	*r = arg;
-	char		 buf[4096]
-	    __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t		 n;
-
+	(void)fd;
 	(void)what;
-	/* Drain; which worker it was does not matter, we look at all. */
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		;
-	if (n == -1 && errno != EAGAIN && errno != EINTR)
-		log_warn("read inotify");
-	(void)ready_check(r);
+	(void)ready_check(arg);		/* it reads the events first */
 }
 
 static void

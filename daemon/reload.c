@@ -1331,7 +1331,8 @@ reload_retire_old(struct gw *gw)
 	else
 		(void)ready_kill_booting(r->old->pid);
 	reload_set_state(gw, RS_DRAINING);
-	reload_arm(r, gw->cfg.stop_timeout);
+	r->deadline = now_mono() + gw->cfg.stop_timeout;
+	reload_arm(r, READY_TICK);
 }
 
 static void
@@ -1424,6 +1425,18 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		forking_tick(gw);
 		break;
 	case RS_DRAINING:
+		if (now_mono() < r->deadline) {
+			/*
+			 * gunicorn replaces a worker that dies before it has
+			 * acted on SIGTERM: a recycled worker's replacement,
+			 * or one of the booting workers killed above.  Still
+			 * importing, it would hold the old master's exit for a
+			 * whole import.  Again, until the old master is gone.
+			 */
+			(void)ready_kill_booting(r->old->pid);
+			reload_arm(r, READY_TICK);
+			break;
+		}
 		/* The stop timeout ran out: no more waiting for requests. */
 		log_warnx("reload %u: old master %d still running after %g s: "
 		    "SIGKILL to it and its workers", r->e->id,
@@ -1434,7 +1447,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		master_signal_children(r->old, r->new->pid, SIGKILL);
 		if (master_signal(r->old, SIGKILL) == -1)
 			log_warn("SIGKILL to master %d", (int)r->old->pid);
-		reload_arm(r, gw->cfg.stop_timeout);
+		r->deadline = now_mono() + gw->cfg.stop_timeout;
+		reload_arm(r, READY_TICK);
 		break;
 	case RS_PROMOTING:
 		if (pidfile_read(gw->cfg.pidfile, &errstr) == r->new->pid) {

@@ -22,11 +22,14 @@ and real HTTP:
     old master used to unlink the path, the new master's socket with it.
 """
 
+import json
 import os
 import re
 import signal
 import socket
 import time
+
+import pytest
 
 import control_helpers as ch
 import helpers
@@ -64,6 +67,58 @@ def test_max_requests_churn_boot_and_reload(gw):
     # the churn was real: gunicorn recycled workers while we watched
     recycled = len(helpers.LogFile(w.log_path).find_all(r"Autorestarting worker", wrapper_only=False))
     assert recycled >= 5, "only {} recycled workers: no churn to test".format(recycled)
+
+
+def test_drain_does_not_wait_for_respawned_workers(gw):
+    """--max-requests 2 under load: the old generation always has a worker
+    importing (1.5 s) when it is told to stop.  Killed, gunicorn replaces
+    it before it acts on SIGTERM, and the replacement would hold the old
+    master's exit for a whole import: the drain kills those too, until
+    the old master is gone, so each drain takes well under an import.
+    (Without that, about one drain in three here took 1.8 s.)"""
+    w = versions.wrapper(gw, workers=2, warmup=25, extra_gunicorn=["--max-requests", "2"],
+                         app_env={"APP_BOOT": "1.5", "GW_PROBATION": "0.5"})
+    with gw.load(clients=4, timeout=10) as load:
+        w.wait_ready(timeout=20)
+        load.wait_version("1", 15)
+        for n in range(1, 6):
+            gw.set_version(str(n + 1))
+            r = ch.gwctl(gw, "--json", "reload", "app", timeout=60)
+            res = json.loads(r.stdout)
+            assert r.returncode == 0 and res["result"] == "ok", (r.returncode, res)
+            assert res["phases"]["drain"] < 1.0, \
+                "reload {}: the drain took {:.2f} s: it waited for a booting worker".format(
+                    n, res["phases"]["drain"])
+    recycled = len(helpers.LogFile(w.log_path).find_all(r"Autorestarting worker",
+                                                        wrapper_only=False))
+    assert recycled >= 5, "only {} recycled workers: no churn to test".format(recycled)
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+
+
+@pytest.mark.parametrize("version", versions.ALL)
+def test_max_requests_one_is_ready_in_one_import(gw, version):
+    """--max-requests 1 under load: each new worker heartbeats, serves one
+    request and exits at once, before a look at /proc could see it.  Its
+    heartbeat is counted from the inotify event itself, so each reload is
+    ready after one import (1.5 s), not two, and none fails as "died
+    before it could serve"."""
+    w = versions.wrapper(gw, version=version, workers=2, warmup=25,
+                         extra_gunicorn=["--max-requests", "1"],
+                         app_env={"APP_BOOT": "1.5", "GW_PROBATION": "0.5"})
+    with gw.load(clients=4, timeout=10) as load:
+        w.wait_ready(timeout=20)
+        load.wait_version("1", 15)
+        for n in range(1, 4):
+            gw.set_version(str(n + 1))
+            r = ch.gwctl(gw, "--json", "reload", "app", timeout=60)
+            res = json.loads(r.stdout)
+            assert r.returncode == 0 and res["result"] == "ok", (r.returncode, res)
+            assert res["phases"]["warmup"] < 2 * 1.5, \
+                "reload {}: ready after {:.2f} s, more than one import".format(
+                    n, res["phases"]["warmup"])
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
 
 
 def crash_loop(gw, delay):
