@@ -642,7 +642,7 @@ probe_run(struct gw *gw, char *out, size_t size)
 
 /* One line of the probe's that release mode needs: 1 if it was one. */
 static int
-probe_release_line(struct gw *gw, const char *p, const char *cwd)
+probe_release_line(struct gw *gw, const char *p)
 {
 	struct listen_opts	*o = &gw->listen_opts;
 
@@ -657,16 +657,23 @@ probe_release_line(struct gw *gw, const char *p, const char *cwd)
 			o->backlog = 2048;
 		return 1;
 	}
-	if (strncmp(p, "gw-probe ctl ", 13) == 0) {
-		free(gw->ctl_socket);
-		if (p[13] == '/' || cwd == NULL)
-			gw->ctl_socket = xstrdup(p + 13);
-		else
-			xasprintf(&gw->ctl_socket, "%s/%s", gw->cfg.link,
-			    p + 13);
-		return 1;
-	}
 	return 0;
+}
+
+/*
+ * gunicorn 25+'s control socket, wherever it is set (command line, config
+ * file, or gunicorn's default): relative to the release's link in release
+ * mode, to gunicorn's working directory in place.
+ */
+static void
+probe_ctl_line(struct gw *gw, const char *path, const char *cwd)
+{
+	free(gw->ctl_socket);
+	if (path[0] == '/' || cwd == NULL)
+		gw->ctl_socket = xstrdup(path);
+	else
+		xasprintf(&gw->ctl_socket, "%s/%s", gw->release != NULL ?
+		    gw->cfg.link : cwd, path);
 }
 
 int
@@ -703,9 +710,12 @@ gunicorn_probe_config(struct gw *gw)
 			pidfile = p + 17;
 		else if (strcmp(p, "gw-probe end") == 0)
 			ended = 1;
+		else if (strncmp(p, "gw-probe ctl ", 13) == 0)
+			probe_ctl_line(gw, p + 13, cwd);
 		else if (gw->cfg.releases != NULL)
-			(void)probe_release_line(gw, p, cwd);
+			(void)probe_release_line(gw, p);
 	}
+	gw->ctl_probed = ended;
 	if (daemon) {
 		log_warnx("gunicorn's settings say daemon = True (a config "
 		    "file?): not supported, the wrapper must stay gunicorn's "

@@ -97,6 +97,7 @@ struct gw {
 	struct listen_opts	 listen_opts;
 	struct listeners	 listeners;	/* held */
 	char			*ctl_socket;	/* gunicorn 25+'s; NULL: none */
+	int			 ctl_probed;	/* ... as the config probe said */
 };
 
 #ifndef TAILQ_FOREACH_SAFE

@@ -23,7 +23,9 @@
  * on a fresh stack, never from inside this machinery.
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
@@ -207,6 +209,11 @@ struct reload {
 	TAILQ_HEAD(, waiter)	 waiters;
 	char			*ctl_path;	/* gunicorn 25+'s control */
 	char			*ctl_hidden;	/* socket, moved aside */
+	/* In place, the old master's control socket, moved aside while a
+	 * new master binds the path (parked) or while a failed one stops
+	 * and unlinks it (sheltered): put back if the reload fails. */
+	char			*ctl_parked;
+	char			*ctl_sheltered;
 
 	/* Release mode (release.h): the release this reload deploys and
 	 * the one a queued reload will (NULL: the serving one); the new
@@ -233,6 +240,9 @@ static void	reload_gen_names(struct gw *, unsigned, char **, char **);
 static void	reload_uncommit(struct gw *);
 static void	check_done(struct gw *);
 static void	ctl_restore(struct gw *);
+static void	ctl_recover(struct gw *);
+static void	ctl_park(struct gw *);
+static void	ctl_shelter(struct gw *);
 
 /*
  * The table's word on ev in the current state, for a handler: 1 when the
@@ -358,6 +368,8 @@ reload_free(struct gw *gw)
 	event_free(r->done_ev);
 	free(r->ctl_path);
 	free(r->ctl_hidden);
+	free(r->ctl_parked);
+	free(r->ctl_sheltered);
 	free(r->target);
 	free(r->pending_target);
 	free(r->gen_pidfile);
@@ -1030,6 +1042,7 @@ forking_tick(struct gw *gw)
 	}
 	log_info("reload %u: new master %d%s", r->e->id, (int)pid,
 	    access(gw->cfg.pidfile2, F_OK) == 0 ? " (pidfile.2 written)" : "");
+	ctl_park(gw);
 	reload_warm(gw);
 }
 
@@ -1135,6 +1148,11 @@ ctl_socket_path(struct gw *gw)
 	char			*out, cwd[4096];
 	struct stat		 sb;
 
+	/* The config probe's word, when it ran: gunicorn's own settings. */
+	if (gw->ctl_socket != NULL)
+		return xstrdup(gw->ctl_socket);
+	if (gw->ctl_probed)
+		return NULL;	/* none: before 25, or disabled */
 	ready_hints(gw->cfg.argv, &h);
 	if (h.no_control_socket)
 		return NULL;
@@ -1239,6 +1257,136 @@ ctl_hide(struct gw *gw)
 	r->ctl_hidden = hidden;
 }
 
+/*
+ * The process listening on the Unix socket at path, as the kernel says
+ * (SO_PEERCRED of a connection to it); -1 if none does.  gunicorn's
+ * control server reads the connection's EOF and carries on.
+ */
+static pid_t
+ctl_listener(const char *path)
+{
+	struct sockaddr_un	 sun;
+	struct ucred		 uc;
+	socklen_t		 len = sizeof uc;
+	pid_t			 pid = -1;
+	int			 fd;
+
+	if (strlen(path) >= sizeof sun.sun_path ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return -1;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0)
+		pid = uc.pid;
+	close(fd);
+	return pid;
+}
+
+/* Move the control socket at path aside, to path.gw-TAG-PID: the new name,
+ * or NULL when there was none to move. */
+static char *
+ctl_move_aside(const struct reload *r, const char *path, const char *tag,
+    pid_t pid)
+{
+	struct stat	 sb;
+	char		*aside;
+
+	if (lstat(path, &sb) == -1 || !S_ISSOCK(sb.st_mode))
+		return NULL;
+	xasprintf(&aside, "%s.gw-%s-%d", path, tag, (int)pid);
+	if (rename(path, aside) == -1) {
+		log_warn("reload %u: rename %s to %s", r->e->id, path, aside);
+		free(aside);
+		return NULL;
+	}
+	return aside;
+}
+
+/*
+ * In place, gunicorn 25+: the old master's control socket, once the new
+ * master is seen.  The new master binds the same path, and unlinks it
+ * when it exits: a failed reload would leave the old master, which serves
+ * on, without its socket until its next worker fork (gunicorn binds its
+ * socket again then).  Moved aside now, it is put back by ctl_recover().
+ */
+static void
+ctl_park(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		*path;
+
+	if (r->target != NULL || r->ctl_parked != NULL ||
+	    (path = ctl_socket_path(gw)) == NULL)
+		return;
+	if (ctl_listener(path) == r->old->pid)
+		r->ctl_parked = ctl_move_aside(r, path, "old", r->old->pid);
+	free(path);
+}
+
+/* In place: whatever the path names as a failed new master stops (its
+ * own socket, or the old master's bound again since), kept from the new
+ * master's unlink on exit. */
+static void
+ctl_shelter(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		*path;
+
+	if (r->target != NULL || r->old == NULL || r->ctl_sheltered != NULL ||
+	    (path = ctl_socket_path(gw)) == NULL)
+		return;
+	r->ctl_sheltered = ctl_move_aside(r, path, "held", r->new->pid);
+	free(path);
+}
+
+/*
+ * The reload is over: if the old master serves on, the path names its
+ * socket again (the sheltered one if it is the old master's, else the
+ * parked one); every other name moved aside is removed.
+ */
+static void
+ctl_recover(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		*names[2] = { r->ctl_sheltered, r->ctl_parked }, *path;
+	pid_t		 old = r->old != NULL && !r->old->exited &&
+			    r->old == gw->cur ? r->old->pid : 0;
+	int		 done;
+	size_t		 i;
+
+	if (names[0] == NULL && names[1] == NULL)
+		return;
+	path = ctl_socket_path(gw);
+	done = path == NULL || old == 0 || ctl_listener(path) == old;
+	for (i = 0; i < 2; i++) {
+		if (names[i] == NULL)
+			continue;
+		if (!done && ctl_listener(names[i]) == old) {
+			if (rename(names[i], path) == 0) {
+				log_info("reload %u: %s names master %d's "
+				    "control socket again", r->e->id, path,
+				    (int)old);
+				done = 1;
+				continue;
+			}
+			log_warn("rename %s to %s", names[i], path);
+		}
+		if (unlink(names[i]) == -1 && errno != ENOENT)
+			log_warn("unlink %s", names[i]);
+	}
+	if (!done)
+		log_info("reload %u: master %d's control socket is not at %s "
+		    "now; gunicorn binds it again when it next forks a "
+		    "worker", r->e->id, (int)old, path);
+	free(path);
+	free(r->ctl_parked);
+	free(r->ctl_sheltered);
+	r->ctl_parked = r->ctl_sheltered = NULL;
+}
+
 static void
 ctl_restore(struct gw *gw)
 {
@@ -1247,7 +1395,13 @@ ctl_restore(struct gw *gw)
 
 	if (r->ctl_hidden == NULL)
 		return;
-	if (lstat(r->ctl_path, &sb) == 0)
+	if (lstat(r->ctl_path, &sb) == 0 && r->new != NULL &&
+	    ctl_listener(r->ctl_path) == r->new->pid) {
+		/* Bound again meanwhile (gunicorn 26 does, at each worker
+		 * fork): the name moved aside is a closed socket's. */
+		if (unlink(r->ctl_hidden) == -1 && errno != ENOENT)
+			log_warn("unlink %s", r->ctl_hidden);
+	} else if (lstat(r->ctl_path, &sb) == 0)
 		log_warnx("%s exists again: the new master's control socket "
 		    "stays at %s", r->ctl_path, r->ctl_hidden);
 	else if (rename(r->ctl_hidden, r->ctl_path) == -1)
@@ -1525,6 +1679,7 @@ reload_fail(struct gw *gw, const char *fmt, ...)
 	else
 		log_info("reload %u: stopping new master %d (the old master "
 		    "is gone too)", r->e->id, (int)r->new->pid);
+	ctl_shelter(gw);
 	if (master_signal(r->new, SIGTERM) == -1)
 		log_warn("SIGTERM to new master %d", (int)r->new->pid);
 	if (r->probe != NULL)
@@ -1583,6 +1738,7 @@ reload_finish(struct gw *gw, enum reload_result result)
 	ready_free(r->probe);
 	r->probe = NULL;
 	ctl_restore(gw);	/* the old master is gone, or is no more */
+	ctl_recover(gw);	/* ... or serves on, with its socket */
 	if (result != RESULT_OK) {
 		/* A failed generation's names, if it could not remove them. */
 		if (r->gen_pidfile != NULL && unlink(r->gen_pidfile) == -1 &&

@@ -321,6 +321,62 @@ def test_control_socket_usable_after_reload(gw):
         assert not [p for p in os.listdir(str(w.tmpdir)) if ".gw-" in p]
 
 
+def listener_of(path):
+    """The PID listening at the Unix socket path (SO_PEERCRED), or None."""
+    import struct
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        try:
+            s.connect(path)
+        except OSError:
+            return None
+        cred = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return struct.unpack("3i", cred)[0]
+
+
+@pytest.mark.parametrize("recycle", [False, True], ids=["steady", "recycling"])
+def test_control_socket_from_config_file_after_every_outcome(gw, recycle):
+    """gunicorn 26.1 in place, control_socket set in its config file, not on
+    the command line: after a failed reload gunicornc still reaches the old
+    master (the failed new master used to unlink the path on its way
+    out), and after a good one the new master; nothing is left aside."""
+    extra = ["--max-requests", "3"] if recycle else []
+    w = versions.wrapper(gw, version="26.1.0", workers=2, start=False, extra_gunicorn=extra,
+                         app_env={"GW_PROBATION": "1", "APP_BOOT": "0.5"})
+    i = w.argv.index("--control-socket")
+    del w.argv[i:i + 2]
+    ctl = str(w.tmpdir / "from-config.ctl")
+    conf = gw.app_dir / "gunicorn.conf.py"
+    conf.write_text("control_socket = {!r}\n".format(ctl))
+    w.argv[i:i] = ["-c", str(conf)]
+    w.start()
+    old, _ = w.wait_ready(timeout=20)
+    helpers.wait_for(lambda: listener_of(ctl) == old, 10, "gunicornc to reach master {}".format(old),
+                     on_timeout=lambda: w.log.tail())
+    with gw.load(clients=2) as load:
+        # A failure the old generation's recycled workers do not share (in
+        # place they would import a broken version too): too short a
+        # warm-up budget for the import.
+        assert ch.gwctl(gw, "set", "app", "warmup", "0.2").returncode == 0
+        r = ch.gwctl(gw, "--json", "reload", "app", timeout=60)
+        assert r.returncode == 1, r
+        assert ch.gwctl(gw, "set", "app", "warmup", "30").returncode == 0
+        helpers.wait_for(lambda: listener_of(ctl) == old, 10,
+                         "gunicornc to reach the old master {} after the failure".format(old),
+                         on_timeout=lambda: w.log.tail())
+        gw.set_version("2")
+        r = ch.gwctl(gw, "--json", "reload", "app", timeout=60)
+        res = json.loads(r.stdout)
+        assert r.returncode == 0, res
+        helpers.wait_for(lambda: listener_of(ctl) == res["new_master"], 10,
+                         "gunicornc to reach the new master {}".format(res["new_master"]))
+        load.wait_version("2", 10)
+    load.assert_no_failures()
+    assert not [p for p in os.listdir(str(w.tmpdir)) if ".gw-" in p], os.listdir(str(w.tmpdir))
+    w.signal(signal.SIGTERM)
+    assert w.wait_exit(30) == 0
+
+
 def test_seventy_workers_boot_and_reload(gw):
     """Readiness counts every worker, however many: with -w 70 the boot and
     a reload used to stop at 64 ready ("not ready after 60 s: 64 of 70")."""
