@@ -56,14 +56,24 @@ def read(path, mode="r"):
 
 
 # The /proc readers the tests use too (tests/lib/procfs.py), by the names
-# the benchmark has always called them.  children() here includes zombies.
+# the benchmark has always called them.  children() and descendants() here
+# include zombies (their CPU time counts until they are reaped).
 stat_fields = procfs.stat_fields
 alive = procfs.is_alive
 children = procfs.raw_children
 live_children = procfs.children
-descendants = procfs.descendants
 environ_has = procfs.environ_has
-new_master_of = procfs.new_master_of
+
+
+def descendants(pid, cap=5000):
+    return procfs.descendants(pid, cap, procfs.raw_children)
+
+
+def new_master_of(old):
+    """The master `old` forked on SIGUSR2: a gunicorn (the same executable)
+    child that exec'd; see procfs.new_master_of."""
+    exe = procfs.exe(old)
+    return procfs.new_master_of(old, lambda pid: exe is not None and procfs.exe(pid) == exe)
 
 
 def status_fields(pid):

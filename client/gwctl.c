@@ -652,8 +652,13 @@ show_answer(const struct ctl *ctl, const char *path, const struct answer *ans)
 		printf("\n");
 	if (cmd_reloads(a->cmd) && a->wait &&
 	    proto_get(m, PROTO_K_RELOAD) != NULL) {
-		if (!a->json || !reply_bool(m, PROTO_K_OK))
+		if (!a->json || result_outcome(m, 1) != RESULT_OK)
 			show_reload(stdout, stderr, NULL, m);
+	} else if (cmd_reloads(a->cmd) && a->wait &&
+	    reply_kind(m) == REPLY_OK) {
+		escape_cstr(who, sizeof who, path);
+		fprintf(stderr, "gwctl: %s: the daemon's reply holds no "
+		    "outcome\n", who);
 	} else if (reply_kind(m) != REPLY_OK) {
 		escape_cstr(who, sizeof who, path);
 		fprintf(stderr, "gwctl: %s: %s\n", who,

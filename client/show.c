@@ -13,6 +13,7 @@
 #include "escape.h"
 #include "proto.h"
 #include "reply.h"
+#include "result.h"
 #include "show.h"
 
 #define TIME_MAX	253402300799.0	/* 9999-12-31: anything later is bogus */
@@ -338,6 +339,7 @@ show_reload(FILE *out, FILE *err, const char *rawprefix,
 	const msgpack_object	*e = reply_map(m, PROTO_K_RELOAD);
 	char			 m1[16], m2[16], buf[512], prefix[140],
 				 rel[540];
+	enum result_kind	 kind;
 	long long		 id;
 
 	if (e == NULL)
@@ -354,14 +356,16 @@ show_reload(FILE *out, FILE *err, const char *rawprefix,
 	rel[0] = '\0';
 	if (reply_str(e, PROTO_K_RELEASE, buf, sizeof buf) != NULL)
 		snprintf(rel, sizeof rel, ", release %s", buf);
-	if (reply_bool(m, PROTO_K_OK))
+	/* The outcome as the result object and the exit status say it. */
+	kind = result_outcome(m, 1);
+	if (kind == RESULT_OK)
 		fprintf(out, "%sreload %lld ok: master %s -> %s in %.2f s%s\n",
 		    prefix, id, m1, m2,
 		    reply_range(e, PROTO_K_DURATION, 0, SECONDS_MAX, 0), rel);
 	else
 		fprintf(err, "gwctl: %sreload %lld failed%s: %s%s\n", prefix,
-		    id, reply_str_is(m, PROTO_K_CODE, PROTO_E_DOWN) ?
-		    ", and nothing serves now" : "",
-		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf : "?",
+		    id, kind == RESULT_DOWN ? ", and nothing serves now" : "",
+		    reply_str(m, PROTO_K_ERROR, buf, sizeof buf) ? buf :
+		    reply_str(e, PROTO_K_REASON, buf, sizeof buf) ? buf : "?",
 		    rel);
 }

@@ -512,6 +512,8 @@ worker_add(struct ready *r, pid_t pid, enum wkind kind)
 }
 
 /* A watched process is gone: what does its death say? */
+static void	inotify_drain(struct ready *);
+
 static void
 worker_gone(struct ready *r, struct worker *w)
 {
@@ -542,6 +544,8 @@ worker_gone(struct ready *r, struct worker *w)
 	case K_HTTP:
 		break;
 	}
+	if (!w->ready)
+		inotify_drain(r);	/* a heartbeat since the scan began? */
 	if (!w->ready) {
 		r->unready++;
 		if (r->why_unready[0] == '\0')
@@ -1341,6 +1345,12 @@ pid_t
 ready_new_master(const struct ready *r)
 {
 	return r->newmaster;
+}
+
+double
+ready_budget(const struct ready *r)
+{
+	return r->budget;
 }
 
 double

@@ -74,6 +74,8 @@ void		 ready_term_leftovers(struct ready *);
 pid_t		 ready_new_master(const struct ready *);
 /* Seconds since the probe started. */
 double		 ready_elapsed(const struct ready *);
+/* The budget it was started with (a later `gwctl set` does not change it). */
+double		 ready_budget(const struct ready *);
 void		 ready_free(struct ready *);
 
 /*

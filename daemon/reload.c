@@ -1335,10 +1335,16 @@ ctl_shelter(struct gw *gw)
 	struct reload	*r = gw->reload;
 	char		*path;
 
+	pid_t		 l;
+
 	if (r->target != NULL || r->old == NULL || r->ctl_sheltered != NULL ||
 	    (path = ctl_socket_path(gw)) == NULL)
 		return;
-	r->ctl_sheltered = ctl_move_aside(r, path, "held", r->new->pid);
+	/* Only ours: the path may be gunicorn's per-user default, which
+	 * another gunicorn of this user may listen on. */
+	if ((l = ctl_listener(path)) == r->new->pid || l == r->old->pid)
+		r->ctl_sheltered = ctl_move_aside(r, path, "held",
+		    r->new->pid);
 	free(path);
 }
 
@@ -1395,15 +1401,20 @@ ctl_restore(struct gw *gw)
 
 	if (r->ctl_hidden == NULL)
 		return;
-	if (lstat(r->ctl_path, &sb) == 0 && r->new != NULL &&
-	    ctl_listener(r->ctl_path) == r->new->pid) {
-		/* Bound again meanwhile (gunicorn 26 does, at each worker
-		 * fork): the name moved aside is a closed socket's. */
+	if (r->new == NULL || ctl_listener(r->ctl_hidden) != r->new->pid) {
+		/* Closed since: gunicorn 26 binds its socket again at each
+		 * worker fork (at the path, if it is free), and a master's
+		 * exit unlinks the path whoever listens there. */
 		if (unlink(r->ctl_hidden) == -1 && errno != ENOENT)
 			log_warn("unlink %s", r->ctl_hidden);
-	} else if (lstat(r->ctl_path, &sb) == 0)
-		log_warnx("%s exists again: the new master's control socket "
-		    "stays at %s", r->ctl_path, r->ctl_hidden);
+		if (r->new != NULL && ctl_listener(r->ctl_path) != r->new->pid)
+			log_info("%s does not reach master %d now; gunicorn "
+			    "binds it again when it next forks a worker",
+			    r->ctl_path, (int)r->new->pid);
+	} else if (lstat(r->ctl_path, &sb) == 0 &&
+	    ctl_listener(r->ctl_path) != -1)
+		log_warnx("%s is another socket's now: the new master's "
+		    "control socket stays at %s", r->ctl_path, r->ctl_hidden);
 	else if (rename(r->ctl_hidden, r->ctl_path) == -1)
 		log_warn("rename %s to %s", r->ctl_hidden, r->ctl_path);
 	free(r->ctl_path);

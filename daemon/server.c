@@ -159,7 +159,7 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	else
 		log_warnx("master %d not ready after %g s: %d of %d workers "
 		    "ready; carrying on (a reload can replace it)",
-		    (int)gw->cur->pid, gw->cfg.warmup, nr, nw);
+		    (int)gw->cur->pid, ready_budget(gw->boot), nr, nw);
 	ready_free(gw->boot);
 	gw->boot = NULL;
 	if (gw->interrupted_id != 0)
@@ -196,7 +196,8 @@ boot_extend_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (gw->boot == NULL || ready_elapsed(gw->boot) >= gw->cfg.warmup)
+	if (gw->boot == NULL || ready_elapsed(gw->boot) >=
+	    ready_budget(gw->boot))
 		return;
 	notify_send(gw, "EXTEND_TIMEOUT_USEC=10000000");
 	event_add(gw->boot_extend, &tv);

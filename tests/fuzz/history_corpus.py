@@ -24,8 +24,6 @@ import struct
 import sys
 import zlib
 
-import msgpack
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import history_file  # noqa: E402
 

@@ -382,7 +382,8 @@ def test_serial_half_rolls_two_batches(fleet):
 
 def test_synchronize_transfer(gw):
     """gunicorn_wrapper_transfer=synchronize (ansible.posix, rsync) rolls a
-    release as copy does, deleting files the source does not have."""
+    release as copy does, deleting files the source does not have, but for
+    the bytecode of a release that has run."""
     if not _has_ansible_posix():
         pytest.skip("ansible.posix.synchronize or rsync not installed (Debian's "
                     "ansible and rsync)")
@@ -400,5 +401,12 @@ def test_synchronize_transfer(gw):
         for h in fleet.hosts:
             assert h.linked() == "v2" and not (h.releases / "v2" / "stale.txt").exists()
             h.serves("v2")
+            # Bytecode Python wrote beside the code it imported: not a
+            # difference from the source (a re-run changes nothing).
+            (h.releases / "v2" / "__pycache__").mkdir(exist_ok=True)
+            (h.releases / "v2" / "__pycache__" / "rapp.cpython-311.pyc").write_bytes(b"x")
+        r = fleet.play("v2", gunicorn_wrapper_transfer="synchronize")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert all("serves already" in d["msg"] for d in r.deploys.values()), r.deploys
     finally:
         fleet.shutdown()

@@ -24,13 +24,11 @@ import re
 import select
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import msgpack
@@ -823,6 +821,12 @@ def test_result_object(gw, fake, reply, rc, want):
         ran = "reload" in reply
         assert not ch.result_problems(j, ran), (ch.result_problems(j, ran), j)
         assert j["name"] == "app" and {k: j[k] for k in want} == want, j
+        # The text says what the exit status says: an error line exactly
+        # when it is not 0, never an "ok" line then.
+        t = ch.gwctl(gw, *args, *extra, timeout=10)
+        assert t.returncode == rc, (args, t.returncode, t.stdout, t.stderr)
+        assert bool(t.stderr.strip()) == (rc != 0), (args, t.stdout, t.stderr)
+        assert rc == 0 or " ok:" not in t.stdout, (args, t.stdout)
 
 
 def test_result_object_from_a_hostile_reply(gw, fake):

@@ -377,6 +377,33 @@ def test_control_socket_from_config_file_after_every_outcome(gw, recycle):
     assert w.wait_exit(30) == 0
 
 
+def test_failed_reload_leaves_another_gunicorns_control_socket(gw):
+    """gunicorn 20.1 in place, no config file: a failed reload must not
+    move or remove a socket at gunicorn's per-user default control path,
+    which another gunicorn of the same user may listen on."""
+    home = gw.tmp / "home"
+    (home / ".gunicorn").mkdir(parents=True)
+    path = home / ".gunicorn" / "gunicorn.ctl"
+    other = socket.socket(socket.AF_UNIX)
+    try:
+        other.bind(str(path))
+        other.listen(5)
+        w = versions.wrapper(gw, version="20.1", workers=1,
+                             extra_env={"HOME": str(home), "XDG_RUNTIME_DIR": ""},
+                             app_env={"APP_BOOT": "1.0"})
+        w.wait_ready(timeout=20)
+        assert ch.gwctl(gw, "set", "app", "warmup", "0.2").returncode == 0
+        r = ch.gwctl(gw, "--json", "reload", "app", timeout=60)
+        assert r.returncode == 1, r
+        assert os.listdir(str(home / ".gunicorn")) == ["gunicorn.ctl"], \
+            os.listdir(str(home / ".gunicorn"))
+        assert listener_of(str(path)) == os.getpid(), "the other socket is not at its path"
+        w.signal(signal.SIGTERM)
+        assert w.wait_exit(30) == 0
+    finally:
+        other.close()
+
+
 def test_seventy_workers_boot_and_reload(gw):
     """Readiness counts every worker, however many: with -w 70 the boot and
     a reload used to stop at 64 ready ("not ready after 60 s: 64 of 70")."""

@@ -123,11 +123,14 @@ def children(pid):
     return [k for k in kids if is_alive(k)]
 
 
-def descendants(pid, cap=10000):
-    """All live descendants of pid (breadth first, bounded)."""
+def descendants(pid, cap=10000, kids_of=None):
+    """All live descendants of pid (breadth first, bounded); kids_of=
+    raw_children counts zombies too (whose CPU time is not yet their
+    parent's)."""
+    kids_of = kids_of or children
     out, queue, seen = [], [pid], {pid}
     while queue and len(out) < cap:
-        for kid in children(queue.pop(0)):
+        for kid in kids_of(queue.pop(0)):
             if kid not in seen:
                 seen.add(kid)
                 out.append(kid)

@@ -122,13 +122,14 @@ def fail(module, msg, **kw):
 
 
 def serving(module):
-    """The wrapper's status: (releases directory, serving release)."""
+    """The wrapper's status: (releases directory, serving release, the
+    release a deploy in flight is starting, or None)."""
     rc, st, err = gwctl(module, "status", module.params["name"])
     if st is None or st.get("ok") is not True:
         fail(module, why(st, err, "no status (exit status {})".format(rc)), rc=rc)
     if not st.get("releases"):
         fail(module, "the wrapper is not in release mode (start it with --releases DIR)")
-    return os.path.realpath(st["releases"]), st.get("release")
+    return os.path.realpath(st["releases"]), st.get("release"), st.get("new_release")
 
 
 def main():
@@ -154,11 +155,17 @@ def main():
         fail(module, "gwctl not found: {} (set gunicorn_wrapper_gwctl)".format(p["gwctl"]))
     p["gwctl_path"] = exe
 
-    releases, current = serving(module)
+    releases, current, incoming = serving(module)
     target = os.path.realpath(p["release"])
     if os.path.dirname(target) != releases:
         fail(module, "release {} is not a directory of the releases directory {}".format(
             target, releases), release=current, previous_release=current)
+    if incoming == target:
+        # Its new generation is loading from it: its files must not change
+        # under it, and its outcome is that deploy's.
+        fail(module, "release {} is being deployed on this host now: wait for that "
+             "deploy's outcome (gwctl status {})".format(target, name),
+             release=current, previous_release=current)
     serves = current == target
     same = dict(rc=0, result=None, release=current, previous_release=current, serves=serves)
     if p["inspect"]:
