@@ -1590,16 +1590,22 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		forking_tick(gw);
 		break;
 	case RS_DRAINING:
-		if (now_mono() < r->deadline) {
+		if (now_mono() < r->deadline &&
+		    now_mono() - r->phase_t0 < RELOAD_RESPAWN_WINDOW) {
 			/*
 			 * gunicorn replaces a worker that dies before it has
 			 * acted on SIGTERM: a recycled worker's replacement,
 			 * or one of the booting workers killed above.  Still
 			 * importing, it would hold the old master's exit for a
-			 * whole import.  Again, until the old master is gone.
+			 * whole import.  Again, while gunicorn may still be
+			 * spawning (it acts on SIGTERM within its 1 s sleep).
 			 */
 			(void)ready_kill_booting(r->old->pid);
 			reload_arm(r, READY_TICK);
+			break;
+		}
+		if (now_mono() < r->deadline) {
+			reload_arm(r, r->deadline - now_mono());
 			break;
 		}
 		/* The stop timeout ran out: no more waiting for requests. */

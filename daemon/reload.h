@@ -203,6 +203,10 @@ unsigned long long reload_down_total(const struct gw *);
 #define RELOAD_PROMOTE_MAX	3.0	/* new master to take the pidfile */
 #define RELOAD_POLL_FAST	0.01
 #define RELOAD_POLL		0.05
+/* s into a drain during which the old master's booting workers are killed
+ * again each tick: gunicorn acts on SIGTERM within its 1 s sleep, and
+ * spawns no more once it has. */
+#define RELOAD_RESPAWN_WINDOW	2.0
 
 /* A running reload, as the control socket reports its progress. */
 struct reload_progress {
