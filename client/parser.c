@@ -211,6 +211,22 @@ absolute_dir(const char *dir, char *out, size_t size, char *err,
 	return 0;
 }
 
+/*
+ * The command's words: NAME and then k more, or with -s the k alone (the
+ * socket names the daemon).  0 with a->name set (NULL with -s), or -1 and
+ * the command's usage.
+ */
+static int
+name_then(struct ctl_args *a, const struct cmd_entry *e, const char **words,
+    int n, int k, char *err, size_t errlen)
+{
+	if (n == k + 2)
+		a->name = words[1];
+	else if (!(n == k + 1 && a->socket != NULL))
+		return errbuf_set(err, errlen, "usage: gwctl %s", e->usage);
+	return 0;
+}
+
 /* A setting's value as typed, against its entry (NULL: key is unknown). */
 static int
 parse_value(const char *key, const struct setting_entry *e, const char *v,
@@ -302,32 +318,23 @@ parser_parse(int argc, char **argv, struct ctl_args *a, char *err,
 			a->name = NAME_ARG(1);
 			break;
 		case CMD_W_NAME_VALUE:
-			if (n == 3)
-				a->name = words[1];
-			else if (!(n == 2 && a->socket != NULL))
-				return errbuf_set(err, errlen,
-				    "usage: gwctl %s", e->usage);
+			if (name_then(a, e, words, n, 1, err, errlen) == -1)
+				return -1;
 			if (parse_value(e->setting->key, e->setting,
 			    words[n - 1], a, err, errlen) == -1)
 				return -1;
 			break;
 		case CMD_W_NAME_KEY_VALUE:
-			if (n == 4)
-				a->name = words[1];
-			else if (!(n == 3 && a->socket != NULL))
-				return errbuf_set(err, errlen,
-				    "usage: gwctl %s", e->usage);
+			if (name_then(a, e, words, n, 2, err, errlen) == -1)
+				return -1;
 			if (parse_value(words[n - 2], setting_find(words[n - 2],
 			    strlen(words[n - 2])), words[n - 1], a, err,
 			    errlen) == -1)
 				return -1;
 			break;
 		case CMD_W_NAME_DIR:
-			if (n == 3)
-				a->name = words[1];
-			else if (!(n == 2 && a->socket != NULL))
-				return errbuf_set(err, errlen,
-				    "usage: gwctl %s", e->usage);
+			if (name_then(a, e, words, n, 1, err, errlen) == -1)
+				return -1;
 			if (absolute_dir(words[n - 1], a->release,
 			    sizeof a->release, err, errlen) == -1)
 				return -1;

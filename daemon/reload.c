@@ -28,7 +28,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1136,9 +1135,9 @@ reload_promote(struct gw *gw)
  * gunicorn 25+'s control socket (gunicornc): every master binds the same
  * path, and the old master unlinks it when it exits, taking the new
  * master's socket with it.  While the old master drains, the new master's
- * socket is moved aside, under PATH.gw-NEWPID, and put back once the old
- * master is gone.  Only a socket proven to be the new master's is moved:
- * the path's listening socket in /proc/net/unix, held by the new master.
+ * socket is moved aside, under PATH.gw-new-NEWPID, and put back once the
+ * old master is gone.  Only a socket proven to be one of our masters' is
+ * ever moved: the listener the kernel names for a connection to it.
  */
 static char *
 ctl_socket_path(struct gw *gw)
@@ -1178,83 +1177,6 @@ ctl_socket_path(struct gw *gw)
 		return NULL;
 	xasprintf(&out, "%s/.gunicorn/gunicorn.ctl", home);
 	return out;
-}
-
-/* 1 if pid holds the socket with this inode. */
-static int
-ctl_held_by(pid_t pid, unsigned long inode)
-{
-	char		 path[64], link[64], want[64], fdpath[320];
-	DIR		*d;
-	struct dirent	*de;
-	ssize_t		 n;
-	int		 found = 0;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof want, "socket:[%lu]", inode);
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while (!found && (de = readdir(d)) != NULL) {
-		snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
-		if ((n = readlink(fdpath, link, sizeof link - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		found = strcmp(link, want) == 0;
-	}
-	closedir(d);
-	return found;
-}
-
-/*
- * 1 if pid holds a listening Unix socket bound to path.  /proc/net/unix
- * keeps the name a socket was bound to after the file is unlinked, so the
- * old master's socket is listed under the same path: look at each.
- */
-static int
-ctl_listens(pid_t pid, const char *path)
-{
-	FILE		*f;
-	char		 line[4608], sockpath[4096];
-	unsigned long	 flags, inode;
-	int		 found = 0;
-
-	if ((f = fopen("/proc/net/unix", "re")) == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof line, f) != NULL) {
-		/* Num RefCount Protocol Flags Type St Inode Path */
-		sockpath[0] = '\0';
-		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %lu %4095s", &flags,
-		    &inode, sockpath) == 3 && (flags & 0x10000) != 0 &&
-		    strcmp(sockpath, path) == 0)
-			found = ctl_held_by(pid, inode);
-	}
-	fclose(f);
-	return found;
-}
-
-static void
-ctl_hide(struct gw *gw)
-{
-	struct reload	*r = gw->reload;
-	struct stat	 sb;
-	char		*path, *hidden;
-
-	if ((path = ctl_socket_path(gw)) == NULL)
-		return;
-	if (lstat(path, &sb) == -1 || !S_ISSOCK(sb.st_mode) ||
-	    !ctl_listens(r->new->pid, path)) {
-		free(path);
-		return;
-	}
-	xasprintf(&hidden, "%s.gw-%d", path, (int)r->new->pid);
-	if (rename(path, hidden) == -1) {
-		log_warn("reload %u: rename %s to %s", r->e->id, path, hidden);
-		free(path);
-		free(hidden);
-		return;
-	}
-	r->ctl_path = path;
-	r->ctl_hidden = hidden;
 }
 
 /*
@@ -1303,6 +1225,22 @@ ctl_move_aside(const struct reload *r, const char *path, const char *tag,
 		return NULL;
 	}
 	return aside;
+}
+
+static void
+ctl_hide(struct gw *gw)
+{
+	struct reload	*r = gw->reload;
+	char		*path;
+
+	if ((path = ctl_socket_path(gw)) == NULL)
+		return;
+	if (ctl_listener(path) == r->new->pid &&
+	    (r->ctl_hidden = ctl_move_aside(r, path, "new",
+	    r->new->pid)) != NULL)
+		r->ctl_path = path;
+	else
+		free(path);
 }
 
 /*
