@@ -364,10 +364,7 @@ exit_status(const struct ctl *ctl, const struct answer *ans)
 	case REPLY_REFUSED:
 		return status ? STATUS_UNKNOWN : EXIT_UNREACH;
 	case REPLY_FAILED:
-		if (status)
-			return STATUS_UNKNOWN;
-		return reply_str_is(ans->reply, PROTO_K_CODE, PROTO_E_DOWN) ?
-		    EXIT_DOWN : EXIT_FAILED;
+		return status ? STATUS_UNKNOWN : EXIT_FAILED;
 	case REPLY_OK:
 		break;
 	}
@@ -524,14 +521,9 @@ all_daemons(struct ctl *ctl)
 		fflush(stdout);
 		ask(ctl, names[i], path, &sb, a->timeout > 0 ? a->timeout :
 		    a->cmd == CMD_RELOAD ? 0 : LIST_TIMEOUT, &ans);
-		/* status of all keeps the plain meanings: 0, 1, 3, 5. */
-		st = ans.st == CONN_OK && a->cmd == CMD_RELOAD ?
-		    reload_exit(ans.reply, a->wait) :
-		    ans.st == CONN_OK ? (reply_kind(ans.reply) == REPLY_OK ?
-		    EXIT_OK : reply_kind(ans.reply) == REPLY_REFUSED ?
-		    EXIT_UNREACH : reply_str_is(ans.reply, PROTO_K_CODE,
-		    PROTO_E_DOWN) ? EXIT_DOWN : EXIT_FAILED) :
-		    ans.st == CONN_UNTRUSTED ? EXIT_UNTRUSTED : EXIT_UNREACH;
+		/* status of all keeps the plain meanings: 0, 1, 3, 5 (not
+		 * status NAME's LSB ones). */
+		st = exit_status(ctl, &ans);
 		rc = worse(rc, st);
 		escape_cstr(buf, sizeof buf, ans.err);
 		if (ans.st != CONN_OK && a->json && a->cmd == CMD_RELOAD)
