@@ -767,7 +767,7 @@ static const size_t setting_fields[] = {
 _Static_assert(sizeof setting_fields / sizeof setting_fields[0] ==
     SETTING_COUNT, "one configuration field per setting");
 
-/* set, set-warmup: store the value, log who changed it; the old value. */
+/* set and set-warmup: store the value, log who changed it; the old one. */
 static double
 setting_apply(struct client *c, const struct cmd_request *req)
 {
@@ -784,19 +784,6 @@ setting_apply(struct client *c, const struct cmd_request *req)
 }
 
 static void
-cmd_set_warmup(struct client *c, const struct cmd_request *req)
-{
-	struct proto_map	 m;
-	double			 old = setting_apply(c, req);
-
-	proto_map_init(&m);
-	proto_map_bool(&m, PROTO_K_OK, 1);
-	proto_map_double(&m, PROTO_K_OLD, old);
-	proto_map_double(&m, PROTO_K_NEW, req->value);
-	client_reply(c, &m);
-}
-
-static void
 cmd_set(struct client *c, const struct cmd_request *req)
 {
 	struct proto_map	 m;
@@ -804,7 +791,8 @@ cmd_set(struct client *c, const struct cmd_request *req)
 
 	proto_map_init(&m);
 	proto_map_bool(&m, PROTO_K_OK, 1);
-	proto_map_str(&m, PROTO_K_KEY, req->setting->key);
+	if (req->cmd == CMD_SET)	/* set-warmup's reply has no key */
+		proto_map_str(&m, PROTO_K_KEY, req->setting->key);
 	proto_map_double(&m, PROTO_K_OLD, old);
 	proto_map_double(&m, PROTO_K_NEW, req->value);
 	client_reply(c, &m);
@@ -821,7 +809,7 @@ static void (*const control_cmds[])(struct client *,
 	[CMD_STATUS] =		cmd_status,
 	[CMD_RELOAD] =		cmd_reload,
 	[CMD_STOP] =		cmd_stop,
-	[CMD_SET_WARMUP] =	cmd_set_warmup,
+	[CMD_SET_WARMUP] =	cmd_set,
 	[CMD_WORKERS] =		cmd_workers,
 	[CMD_DEPLOY] =		cmd_deploy,
 	[CMD_ROLLBACK] =	cmd_rollback,
