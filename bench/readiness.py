@@ -9,7 +9,7 @@ connection per request):
 
   churn   gunicorn recycles its workers (--max-requests 20
           --max-requests-jitter 5, 4 workers) while --runs reloads follow
-          one another: each must end ok, and within BOOT + probation + 1 s
+          one another: each must end ok, and within BOOT + probation + 0.5 s
           (the wrapper waits for as many ready workers as gunicorn runs,
           counting recycled ones, not for a moment when none is booting);
   crash   a deploy whose workers serve, then die by SIGSEGV 0.5 s or 3 s
@@ -160,19 +160,24 @@ def churn(ctx):
             rc, e, err = w.reload()
             runs.append({"exit": rc, "result": e.get("result"), "duration_s": e.get("duration"),
                          "t_warmup": e.get("t_warmup"), "t_probation": e.get("t_probation"),
-                         "wall_s": mono() - t, "reason": e.get("reason") or (err or None)})
+                         "t_fork": e.get("t_fork"), "t_drain": e.get("t_drain"),
+                         "t_promote": e.get("t_promote"), "wall_s": mono() - t, "reason": e.get("reason") or (err or None)})
             log("churn reload {}: {} in {:.2f} s (warm-up {})".format(
                 n + 1, e.get("result"), e.get("duration") or -1, e.get("t_warmup")))
         r1 = recycled(w.log)
     finally:
         ld.stop()
     t1 = mono()
-    limit = a.boot + a.probation + 1
+    limit = a.boot + a.probation + 0.5
     durs = [r["duration_s"] for r in runs if r["result"] == "ok" and r["duration_s"] is not None]
     return {"runs": runs, "ok": sum(r["result"] == "ok" for r in runs), "of": len(runs),
             "limit_s": limit, "within_limit": sum(d <= limit for d in durs),
             "duration_s": {"min": min(durs), "median": statistics.median(durs), "max": max(durs)}
             if durs else None,
+            "phases_median_s": {k: statistics.median(r[k] for r in runs if r[k] is not None)
+                                for k in ("t_fork", "t_warmup", "t_probation", "t_drain",
+                                          "t_promote")
+                                if any(r[k] is not None for r in runs)},
             "workers_recycled_during_reloads": r1 - r0, "load": load_summary(ld, t0, t1)}
 
 
@@ -214,11 +219,13 @@ def table(res):
         a["boot_s"], a["probation_s"], a["clients"]), ""]
     d = c["duration_s"] or {}
     out.append("reload under --max-requests 20 churn: {}/{} ok, {}/{} within BOOT + probation "
-               "+ 1 s = {:.1f} s".format(c["ok"], c["of"], c["within_limit"], c["of"], c["limit_s"]))
+               "+ 0.5 s = {:.1f} s".format(c["ok"], c["of"], c["within_limit"], c["of"], c["limit_s"]))
     if d:
         out.append("  duration min {:.2f} s, median {:.2f} s, max {:.2f} s (BOOT + probation = "
                    "{:.1f} s)".format(d["min"], d["median"], d["max"],
                                       a["boot_s"] + a["probation_s"]))
+        out.append("  median phases: " + ", ".join("{} {:.2f} s".format(k[2:], v) for k, v in
+                                                   c.get("phases_median_s", {}).items()))
     out.append("  {} workers recycled during the reloads; load {:.0f} req/s, {} failed of {}".format(
         c["workers_recycled_during_reloads"], c["load"]["rate_per_s"], c["load"]["failed"],
         c["load"]["requests"]))

@@ -39,9 +39,6 @@
 #include "signame.h"
 #include "xmalloc.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
@@ -71,7 +68,7 @@ master_watch(struct gw *gw, pid_t pid, int adopted)
 
 	if ((m = master_find(gw, pid)) != NULL)
 		return m;
-	if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
+	if ((fd = proc_pidfd(pid)) == -1) {
 		if (errno != ESRCH)
 			log_warn("pidfd_open %d", (int)pid);
 		return NULL;
@@ -499,6 +496,7 @@ static const char probe_script[] =
 "            w('gw-probe bind unix %s\\n' % a)\n"
 "    w('gw-probe sockopts %d %d %d\\n' % (c.backlog, c.umask,\n"
 "      bool(c.reuse_port)))\n"
+"    w('gw-probe retire %d %d\\n' % (c.max_requests or 0, bool(c.reload)))\n"
 "    ctl = getattr(c, 'control_socket', None)\n"
 "    if ctl and not getattr(c, 'control_socket_disable', False):\n"
 "        w('gw-probe ctl %s\\n' % ctl)\n"
@@ -682,7 +680,8 @@ gunicorn_probe_config(struct gw *gw)
 	char	 out[8192], *p, *e, *cwd = NULL, *pidfile = NULL, *abs;
 	int	 daemon = 0, ended = 0;
 
-	if (!gw->cfg.config_file && gw->cfg.releases == NULL)
+	if (!gw->cfg.config_file && !gw->cfg.env_args &&
+	    gw->cfg.releases == NULL)
 		return 0;
 	if (probe_run(gw, out, sizeof out) == -1) {
 		if (gw->cfg.releases != NULL) {
@@ -712,6 +711,9 @@ gunicorn_probe_config(struct gw *gw)
 			ended = 1;
 		else if (strncmp(p, "gw-probe ctl ", 13) == 0)
 			probe_ctl_line(gw, p + 13, cwd);
+		else if (strncmp(p, "gw-probe retire ", 16) == 0)
+			gw->retire_probed = sscanf(p + 16, "%d %d",
+			    &gw->probe_max_requests, &gw->probe_reload) == 2;
 		else if (gw->cfg.releases != NULL)
 			(void)probe_release_line(gw, p);
 	}

@@ -98,6 +98,11 @@ struct gw {
 	struct listeners	 listeners;	/* held */
 	char			*ctl_socket;	/* gunicorn 25+'s; NULL: none */
 	int			 ctl_probed;	/* ... as the config probe said */
+	/* How gunicorn retires workers, as the probe read its settings
+	 * (GUNICORN_CMD_ARGS and a config file too); retire_probed 0: not. */
+	int			 retire_probed;
+	int			 probe_max_requests;
+	int			 probe_reload;
 };
 
 #ifndef TAILQ_FOREACH_SAFE

@@ -666,6 +666,7 @@ options_parse(int argc, char **argv, options_getenv get,
 	 * -c says otherwise: its settings may matter to us (pidfile). */
 	cfg->config_file = g.config != NULL || ge.config != NULL ||
 	    access("gunicorn.conf.py", F_OK) == 0;
+	cfg->env_args = envargs != NULL;
 	if (g.chdir != NULL)
 		chdir_abs = absolute(g.chdir, start);
 	else if (ge.chdir != NULL)

@@ -50,6 +50,7 @@ struct gw_config {
 	char		*pidfile2;
 	int		  pidfile_added; /* we added --pid */
 	int		  config_file;	/* a gunicorn config file may apply */
+	int		  env_args;	/* GUNICORN_CMD_ARGS is set */
 
 	char		*socket;	/* control socket path */
 	char		*history;	/* RUN_DIR/NAME.history */

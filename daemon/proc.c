@@ -13,12 +13,15 @@
  * hint: gunicorn's reexec() sets GUNICORN_PID=<old master> there, and
  * setproctitle blanks it a moment after exec.
  */
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +208,43 @@ stat_fields(pid_t pid, char *buf, size_t size)
 	return p + 2;	/* at field 3, the state */
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int
+proc_pidfd(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);	/* always O_CLOEXEC */
+}
+
+/* Linux 6.15's <linux/pidfd.h>, which Debian 12's headers predate: the
+ * first version of the structure, the one that has exit_code. */
+struct gw_pidfd_info {
+	uint64_t	mask;
+	uint64_t	cgroupid;
+	uint32_t	pid, tgid, ppid, ruid, rgid, euid, egid;
+	uint32_t	suid, sgid, fsuid, fsgid;
+	int32_t		exit_code;
+};
+#define GW_PIDFD_GET_INFO	_IOWR(0xFF, 11, struct gw_pidfd_info)
+#define GW_PIDFD_INFO_EXIT	(1ULL << 3)
+
+int
+proc_pidfd_exit_status(int pidfd)
+{
+	struct gw_pidfd_info	info;
+
+	if (pidfd == -1)
+		return -1;
+	memset(&info, 0, sizeof info);
+	info.mask = GW_PIDFD_INFO_EXIT;
+	if (ioctl(pidfd, GW_PIDFD_GET_INFO, &info) == -1 ||
+	    (info.mask & GW_PIDFD_INFO_EXIT) == 0)
+		return -1;
+	return info.exit_code;
+}
+
 unsigned long long
 proc_starttime(pid_t pid)
 {
@@ -255,6 +295,13 @@ unsigned long long
 proc_arg_start(pid_t pid)
 {
 	return stat_field(pid, 48);
+}
+
+int
+proc_exiting(pid_t pid)
+{
+	/* vsize, field 23: 0 once exit_mm() has run (and when gone). */
+	return proc_is_zombie(pid) || stat_field(pid, 23) == 0;
 }
 
 int

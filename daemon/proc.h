@@ -33,12 +33,28 @@ unsigned long long proc_starttime(pid_t);
 pid_t	proc_ppid(pid_t);
 /* 1 if a zombie, or gone. */
 int	proc_is_zombie(pid_t);
+/*
+ * 1 if exiting: gone, a zombie, or already without its memory.  From then
+ * on the kernel shows the process's files (/proc/PID/fd) to root alone,
+ * so a wrapper that is not root cannot read a worker that is ending.
+ */
+int	proc_exiting(pid_t);
 /* Owner (effective uid) of the process, or (uid_t)-1. */
 uid_t	proc_uid(pid_t);
 /* Where its argv lives: changes on exec, kept on fork; 0 if unknown. */
 unsigned long long proc_arg_start(pid_t);
 /* Now, on the clock of proc_starttime() (ticks since boot). */
 unsigned long long proc_now_ticks(void);
+/* A pidfd for pid (pidfd_open(2)), close-on-exec; -1 with errno. */
+int	proc_pidfd(pid_t);
+/*
+ * The wait status of the process a pidfd refers to once its parent has
+ * reaped it; -1 while it runs or is a zombie, or on a kernel before 6.15
+ * (PIDFD_GET_INFO with PIDFD_INFO_EXIT).  Any holder of the pidfd may read
+ * it, root or not: the one way a process learns, after the fact, how a
+ * process it is not the parent of ended.
+ */
+int	proc_pidfd_exit_status(int);
 /* This boot's id (/proc/sys/kernel/random/boot_id); 0 or -1. */
 int	proc_boot_id(char *, size_t);
 

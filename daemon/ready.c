@@ -34,19 +34,22 @@
  * (unless -w says how many to expect); and every dirty worker's file has
  * a heartbeat.
  *
- * Exits, and telling recycling from crashing.  Exact when we run as root:
- * the kernel's process connector (netlink, CN_IDX_PROC) reports every
- * process exit with its wait status, before the parent is even told.  A
- * worker that exits 0 was retired by gunicorn (max-requests, or a
- * graceful stop); anything else (a signal, a non-zero status: gunicorn's
- * WORKER TIMEOUT makes a worker exit 1) is abnormal.  Without it (not
- * root, or no netlink in a container), the status is read from
- * /proc/PID/stat while the dead worker is a zombie, when a look catches
- * it before gunicorn reaps it; failing that it is unknown, and a ready
- * worker that exits with an unknown status counts as recycled when
- * --max-requests is on the command line, abnormal otherwise.  A worker
- * that dies before its first heartbeat always counts against the
- * generation: when every new worker has, the reload fails at once
+ * Exits, and telling recycling from crashing.  A signal, or a status
+ * other than 0 (gunicorn's WORKER TIMEOUT makes a worker exit 1), is
+ * abnormal.  Exit 0 is gunicorn retiring the worker only where it retires
+ * any (--max-requests, --reload: retired()); elsewhere it is abnormal
+ * too.  The status: as root, the kernel's process connector (netlink,
+ * CN_IDX_PROC) reports every exit with its wait status, before the parent
+ * is even told.  As any user, the worker's pidfd (opened when first seen)
+ * gives it once gunicorn has reaped the worker (Linux 6.15's
+ * PIDFD_INFO_EXIT).  Before 6.15 it is read from /proc/PID/stat while the
+ * dead worker is a zombie, looked at as the pidfd reports the exit, when
+ * that beats gunicorn's reap; failing all that it is unknown, and a ready
+ * worker that exits with an unknown status counts as recycled where
+ * gunicorn retires workers, abnormal otherwise.  A worker that dies
+ * before its first heartbeat counts against the generation unless it was
+ * retired (at full load, one can serve its --max-requests before the
+ * first look): when every new worker has, the reload fails at once
  * (READY_FAILED), it does not wait out the budget.
  *
  * Events: an inotify IN_ATTRIB watch on each HTTP worker's file fires on
@@ -107,6 +110,8 @@ struct worker {
 	double			 mtime0;
 	double			 born, ready_at;
 	int			 status;	/* wait status, -1 unknown */
+	int			 pidfd;		/* -1 none */
+	struct event		*pev;		/* its exit: read the zombie */
 };
 
 /* A dirty worker's heartbeat file, as its arbiter holds it. */
@@ -410,6 +415,26 @@ worker_find(struct ready *r, pid_t pid)
 	return NULL;
 }
 
+/*
+ * Exit 0 is gunicorn retiring a worker only where it retires any
+ * (--max-requests, --reload): otherwise a worker that ends on its own was
+ * not asked to.  Under them, exit 0 is a retirement even before the
+ * worker's heartbeat was seen: at full load, a worker can serve its
+ * --max-requests before the first look.
+ */
+static int
+retires(const struct ready *r)
+{
+	return r->hints.max_requests > 0 || r->hints.reload;
+}
+
+static int
+retired(const struct ready *r, int status)
+{
+	return retires(r) && status != -1 && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0;
+}
+
 /* Read every pending connector message; note the exits that concern us. */
 static void
 cn_drain(struct ready *r)
@@ -462,6 +487,10 @@ cn_drain(struct ready *r)
 			if (w != NULL && w->status == -1)
 				w->status = code;
 			else if (w == NULL && !r->ok &&
+			    ev.event_data.exit.parent_tgid == r->master &&
+			    retired(r, code))
+				r->recycled++;	/* served before a look */
+			else if (w == NULL && !r->ok &&
 			    ev.event_data.exit.parent_tgid == r->master) {
 				/* A child that died before any look saw it. */
 				r->unready++;
@@ -491,6 +520,8 @@ worker_unwatch(struct ready *r, struct worker *w)
 	w->wd = -1;
 }
 
+static void	ready_pidfd_cb(evutil_socket_t, short, void *);
+
 static struct worker *
 worker_add(struct ready *r, pid_t pid, enum wkind kind)
 {
@@ -503,12 +534,57 @@ worker_add(struct ready *r, pid_t pid, enum wkind kind)
 	w = &r->w[r->nw++];
 	memset(w, 0, sizeof *w);
 	w->pid = pid;
+	w->pidfd = proc_pidfd(pid);	/* first: then the start is its own */
 	w->start = proc_starttime(pid);
 	w->kind = kind;
 	w->wd = -1;
 	w->born = now_mono();
 	w->status = -1;
+	if (w->pidfd != -1) {
+		w->pev = event_new(r->gw->base, w->pidfd, EV_READ,
+		    ready_pidfd_cb, r);
+		if (w->pev == NULL || event_add(w->pev, NULL) == -1)
+			fatalx("ready: event_add failed");
+	}
 	return w;
+}
+
+/* r->w[j] is done with: forget it (the array's last takes its place). */
+static void
+worker_drop(struct ready *r, size_t j)
+{
+	struct worker	*w = &r->w[j];
+
+	worker_unwatch(r, w);
+	if (w->pev != NULL)
+		event_free(w->pev);
+	if (w->pidfd != -1)
+		close(w->pidfd);
+	r->w[j] = r->w[--r->nw];
+}
+
+/*
+ * A worker has exited: it is a zombie until gunicorn reaps it, and its
+ * wait status can be read from /proc meanwhile.  Reading it now, at the
+ * exit, is the wrapper's best chance of doing so before the master's
+ * reap when neither the connector nor PIDFD_INFO_EXIT can tell it.
+ */
+static void
+ready_pidfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ready	*r = arg;
+	size_t		 j;
+	int		 status;
+
+	(void)what;
+	for (j = 0; j < r->nw; j++) {
+		if (r->w[j].pidfd != fd)
+			continue;
+		if (r->w[j].status == -1 &&
+		    is_gone(r->w[j].pid, &status) && status != -1)
+			r->w[j].status = status;
+		return;
+	}
 }
 
 /* A watched process is gone: what does its death say? */
@@ -517,12 +593,14 @@ static void	inotify_drain(struct ready *);
 static void
 worker_gone(struct ready *r, struct worker *w)
 {
-	char	how[128];
+	char	how[128], why[400];
 	double	now = now_mono(), age = now - w->born;
-	int	normal;
+	int	normal, exited0;
 
 	if (w->status == -1)
 		cn_drain(r);
+	if (w->status == -1)
+		w->status = proc_pidfd_exit_status(w->pidfd);
 	ready_describe_status(w->status, how, sizeof how);
 	switch (w->kind) {
 	case K_UNKNOWN:
@@ -544,25 +622,31 @@ worker_gone(struct ready *r, struct worker *w)
 	case K_HTTP:
 		break;
 	}
+	exited0 = w->status != -1 && WIFEXITED(w->status) &&
+	    WEXITSTATUS(w->status) == 0;
 	if (!w->ready)
 		inotify_drain(r);	/* a heartbeat since the scan began? */
-	if (!w->ready) {
+	if (!w->ready && !retired(r, w->status)) {
+		snprintf(why, sizeof why, "worker %d %s %.1f s after it "
+		    "started, before it could serve%s", (int)w->pid, how, age,
+		    r->hints.timeout > 0 && age >= r->hints.timeout * 0.9 ?
+		    "; gunicorn's --timeout is shorter than the boot (WORKER "
+		    "TIMEOUT)" : "");
 		r->unready++;
 		if (r->why_unready[0] == '\0')
-			snprintf(r->why_unready, sizeof r->why_unready,
-			    "worker %d %s %.1f s after it started, before it "
-			    "could serve%s", (int)w->pid, how, age,
-			    r->hints.timeout > 0 && age >=
-			    r->hints.timeout * 0.9 ? "; gunicorn's --timeout "
-			    "is shorter than the boot (WORKER TIMEOUT)" : "");
-		if (r->ok)
-			r->abnormal++;	/* a replacement that cannot boot */
+			snprintf(r->why_unready, sizeof r->why_unready, "%s",
+			    why);
+		if (r->ok) {
+			/* A replacement that cannot boot. */
+			r->abnormal++;
+			if (r->why_abnormal[0] == '\0')
+				snprintf(r->why_abnormal,
+				    sizeof r->why_abnormal, "%s", why);
+		}
 		return;
 	}
-	if (w->status != -1)
-		normal = WIFEXITED(w->status) && WEXITSTATUS(w->status) == 0;
-	else
-		normal = r->hints.max_requests > 0;	/* cannot tell */
+	/* An unknown status: what gunicorn's settings allow (ready only). */
+	normal = w->status != -1 ? retired(r, w->status) : retires(r);
 	if (normal) {
 		r->recycled++;
 		return;
@@ -570,8 +654,9 @@ worker_gone(struct ready *r, struct worker *w)
 	r->abnormal++;
 	if (r->why_abnormal[0] == '\0')
 		snprintf(r->why_abnormal, sizeof r->why_abnormal, "worker %d "
-		    "%s %.1f s after it became ready", (int)w->pid, how,
-		    now - w->ready_at);
+		    "%s %.1f s after it became ready%s", (int)w->pid, how,
+		    now - w->ready_at, exited0 ? ", and gunicorn retires "
+		    "workers only under --max-requests" : "");
 }
 
 /*
@@ -815,8 +900,7 @@ ready_scan(struct ready *r)
 	for (j = 0; j < r->nw; ) {
 		if (!r->w[j].seen) {
 			worker_gone(r, &r->w[j]);
-			worker_unwatch(r, &r->w[j]);
-			r->w[j] = r->w[--r->nw];
+			worker_drop(r, j);
 		} else
 			j++;
 	}
@@ -842,8 +926,11 @@ ready_stop(struct ready *r)
 		event_del(r->iev);
 	if (r->cnev != NULL)
 		event_del(r->cnev);
-	for (j = 0; j < r->nw; j++)
+	for (j = 0; j < r->nw; j++) {
 		worker_unwatch(r, &r->w[j]);
+		if (r->w[j].pev != NULL)
+			event_del(r->w[j].pev);
+	}
 }
 
 /* Tell the callback; 1 (r may be freed by then). */
@@ -940,7 +1027,10 @@ ready_check(struct ready *r)
 		}
 		if (r->w[j].kind == K_DIRTY || r->w[j].ready)
 			continue;
-		if ((look = worker_look(r, &r->w[j])) == -1) {
+		if ((look = worker_look(r, &r->w[j])) == -1 &&
+		    errno == EACCES && proc_exiting(r->w[j].pid))
+			continue;	/* its exit will be judged */
+		if (look == -1) {
 			log_warnx("cannot read /proc/%d/fd (%s): falling back "
 			    "to the timer for this generation",
 			    (int)r->w[j].pid, strerror(errno));
@@ -951,8 +1041,7 @@ ready_check(struct ready *r)
 		if (look == -2) {
 			/* A new master after all: set it apart. */
 			r->newmaster = r->w[j].pid;
-			worker_unwatch(r, &r->w[j]);
-			r->w[j] = r->w[--r->nw];
+			worker_drop(r, j);
 			j--;
 		}
 	}
@@ -1083,6 +1172,10 @@ ready_hints(char **argv, struct ready_hints *h)
 			h->preload = 1;
 			continue;
 		}
+		if (strcmp(argv[i], "--reload") == 0) {
+			h->reload = 1;
+			continue;
+		}
 		if (strcmp(argv[i], "--no-control-socket") == 0) {
 			h->no_control_socket = 1;
 			continue;
@@ -1159,6 +1252,10 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 	r->ifd = r->cnfd = -1;
 	r->master_status = -1;
 	ready_hints(gw->cfg.argv, &r->hints);
+	if (gw->retire_probed) {
+		r->hints.max_requests = gw->probe_max_requests;
+		r->hints.reload = gw->probe_reload;
+	}
 
 	if (mode == READY_HEARTBEAT) {
 		r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -1362,12 +1459,10 @@ ready_elapsed(const struct ready *r)
 void
 ready_free(struct ready *r)
 {
-	size_t	j;
-
 	if (r == NULL)
 		return;
-	for (j = 0; j < r->nw; j++)
-		worker_unwatch(r, &r->w[j]);
+	while (r->nw > 0)
+		worker_drop(r, r->nw - 1);
 	if (r->tick != NULL)
 		event_free(r->tick);
 	if (r->deadline != NULL)

@@ -110,6 +110,7 @@ struct ready_hints {
 	double	timeout;	/* -t/--timeout S; < 0: not given */
 	int	max_requests;	/* --max-requests N; 0: not given */
 	int	preload;	/* --preload */
+	int	reload;		/* --reload: workers restart on a change */
 	const char *control_socket;	/* --control-socket P (25+) */
 	int	no_control_socket;	/* --no-control-socket */
 	const char *chdir;	/* --chdir D */

@@ -387,6 +387,7 @@ class Wrapper:
         self.argv = argv
         self.proc_env = env.base_env(dict(app_env or {}, **(extra_env or {})))
         self.log_path = env.tmp / log_name
+        self.cwd = env.tmp
         self.proc = None
         self.log = LogFile(self.log_path, exit_status=self.poll, who="wrapper")
 
@@ -395,7 +396,7 @@ class Wrapper:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env=self.proc_env,
-                                         cwd=str(self.env.tmp), start_new_session=True)
+                                         cwd=str(self.cwd), start_new_session=True)
         self.env.track(self.proc)
         return self
 

@@ -16,6 +16,11 @@ a generation misbehaves:
   N            serves "version=N pid=P"
   crash:S      serves, then each worker kills itself with SIGSEGV S s
                after its import (a crash loop after boot)
+  exit:S:N:P   serves, then each worker calls os._exit(N) S s after its
+               import (a crash loop that no signal shows; N=0 too), unless
+               its master is P: the old master's recycled workers (which
+               import the code on disk without --preload) serve on, as a
+               release's would
   slow:S       the import takes S s (longer than gunicorn's --timeout)
   broken       raises at import
   hang         the import never finishes
@@ -69,6 +74,7 @@ def launcher(version):
     if version in _cache:
         return _cache[version]
     base = Path(tempfile.mkdtemp(prefix="gw-gunicorn-{}-".format(version)))
+    base.chmod(0o755)   # a wrapper run as another user runs it too
     import atexit
     atexit.register(shutil.rmtree, str(base), True)
     with tarfile.open(SHARED / "gunicorn-{}.tar.gz".format(version)) as tf:
@@ -114,6 +120,11 @@ if VERSION.startswith("crash:"):
     def _die():
         os.kill(os.getpid(), signal.SIGSEGV)
     _t = threading.Timer(float(VERSION[6:]), _die)
+    _t.daemon = True
+    _t.start()
+if VERSION.startswith("exit:") and os.getppid() != int(VERSION.split(":")[3]):
+    _t = threading.Timer(float(VERSION.split(":")[1]), os._exit,
+                         (int(VERSION.split(":")[2]),))
     _t.daemon = True
     _t.start()
 
