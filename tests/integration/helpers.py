@@ -481,13 +481,15 @@ class Supervisor:
     dropin=True: command= holds only gunicorn args and the wrapper settings
     come from environment= (GW_GUNICORN, GW_RUN_DIR, ...); the name then
     defaults to SUPERVISOR_PROCESS_NAME ("app").  Otherwise the command is
-    `gunicorn-wrapper --run-dir ... -- gunicorn args`."""
+    `gunicorn-wrapper --run-dir ... -- gunicorn args`.  user= runs the
+    program as that user (supervisord's own user=), in directory= (default:
+    the test's tmp, which only root can enter)."""
 
     PROGRAM = "app"
 
     def __init__(self, env, dropin=False, workers=2, warmup=30, stop_timeout=20,
                  graceful_timeout=10, stopwaitsecs=40, extra_gunicorn=(), app_env=None,
-                 command=None):
+                 command=None, user=None, directory=None):
         self.env = env
         self.custom_command = command is not None
         self.conf = env.tmp / "supervisord.conf"
@@ -527,8 +529,9 @@ class Supervisor:
         self.conf.write_text(supervisord_head(self.sock, t) + """\
 [program:{prog}]
 command={command}
-directory={t}
+directory={directory}
 {envline}
+{userline}
 autostart=true
 autorestart=true
 startsecs=1
@@ -543,6 +546,8 @@ stdout_logfile_maxbytes=0
 """.format(t=esc(t), prog=self.PROGRAM,
            command=" ".join(esc(a) for a in command),
            envline=("environment=" + env_line) if env_line else "",
+           directory=esc(directory or t),
+           userline="user=" + user if user else "",
            stopwait=stopwaitsecs, log=esc(self.log_path)))
         (t / "childlogs").mkdir(exist_ok=True)
         self.stopwaitsecs = stopwaitsecs

@@ -22,6 +22,10 @@ with real HTTP load:
     or GUNICORN_CMD_ARGS (read by the wrapper's probe of gunicorn's
     settings), not on the command line.
 
+And the field's own cell: supervisord runs the wrapper with user=nobody,
+--max-requests under load, the new workers os._exit(1) 3 s after their
+import, inside probation: the reload fails, supervisord keeps its PID.
+
 Heavy recycling found two false crash loops, fixed with it: a worker that
 serves its quota and exits 0 before the first look saw its heartbeat, and
 a non-root wrapper taking an ending worker's unreadable /proc/PID/fd (the
@@ -202,3 +206,50 @@ def test_max_requests_outside_the_command_line_is_recycling(gw, source):
     assert "Autorestarting worker" in w.log.text(), "gunicorn did not recycle"
     w.signal(signal.SIGTERM)
     assert w.wait_exit(30) == 0
+
+
+@pytest.mark.parametrize("version", versions.ALL)
+def test_crash_loop_three_seconds_under_supervisord_as_nobody(gw, version):
+    """The field's cell: supervisord (root) runs the wrapper with
+    user=nobody, gunicorn with --max-requests under load; the new workers
+    os._exit(1) 3 s after their import (before their quota), past the
+    warm-up and inside the 5 s probation.  The reload fails safe, supervisord still sees the
+    same wrapper PID, and the old master serves on."""
+    if not ch.can_run_as_other_user():
+        pytest.skip("needs root to give supervisord's program another user")
+    if not kernel_reads_exit_status():
+        pytest.skip("kernel {} is older than 6.15: no PIDFD_INFO_EXIT".format(
+            os.uname().release))
+    nobody_env(gw)
+    versions.install_apps(gw)
+    tmpdir = versions.short_tmpdir(gw)
+    for d in (gw.run_dir, tmpdir):
+        os.chown(d, *NOBODY)
+    gargs = ["-w", "2", "-b", "127.0.0.1:{}".format(gw.port), "--chdir", str(gw.app_dir),
+             "--max-requests", "2000", "--max-requests-jitter", "50"]
+    if version not in (versions.DEBIAN, "23.0.0"):
+        gargs += ["--control-socket", str(tmpdir / "gunicorn.ctl")]
+    command = [helpers.GW_BIN, "--name", "app", "--run-dir", str(gw.run_dir),
+               "--gunicorn", versions.launcher(version), "--warmup", "20",
+               "--stop-timeout", "20", "--"] + gargs + ["rapp:app"]
+    helpers.require_binary()
+    sv = gw.supervisor(command=command, user="nobody", directory=gw.app_dir.parent,
+                       app_env={"TMPDIR": str(tmpdir), "GW_PROBATION": "5"})
+    m = sv.wait_log(r"^master (\d+) ready", timeout=25)
+    old = int(m.group(1))
+    pid = sv.program_pid()
+    assert os.stat("/proc/{}".format(pid)).st_uid == NOBODY[0], "the wrapper is not nobody's"
+    with gw.load(clients=4, timeout=10) as load:
+        load.wait_version("1", 15)
+        gw.set_version("exit:3:1:{}".format(old))
+        r, res = reload_json(gw)
+        assert r.returncode == 1 and res["result"] == "failed", \
+            "exit {}: {}\n{}".format(r.returncode, res, sv.log.tail(60))
+        assert "probation" in res["reason"] and "exited with status 1" in res["reason"], res
+        assert res["master"] == old, res
+        helpers.wait_for(lambda: gw.masters() == [old], 15, "only the old master to remain",
+                         on_timeout=lambda: helpers.describe(gw.gunicorn_procs()))
+        after = load.wait_more(20, timeout=15)
+        assert after and all(x.ok for x in after), load.summary()
+    assert sv.program_pid() == pid and sv.state() == "RUNNING", sv.state()
+    assert sv.shutdown() == 0
