@@ -508,6 +508,35 @@ def can_run_as_other_user():
     return os.geteuid() == 0 and (shutil.which("setpriv") or shutil.which("su"))
 
 
+NOBODY = (65534, 65534)
+
+
+def wrapper_as(gw, w, user):
+    """Wrapper `w` (not started) to run as `user` ("root": unchanged).
+    Its app and run directories move under a directory every user can
+    traverse (the test's tmp is root's 0700), the run directory and its
+    TMPDIR become the user's.  Skips when no other user can be had."""
+    if user == "root":
+        return w
+    if not can_run_as_other_user():
+        import pytest
+        pytest.skip("needs root and setpriv or su to run the wrapper as " + user)
+    base = world_traversable_dir(gw, "gwuser-")
+    app = base / "app"
+    shutil.copytree(gw.app_dir, app)
+    run = base / "run"
+    run.mkdir()
+    for d in (run, getattr(w, "tmpdir", None)):
+        if d is not None:
+            os.chown(d, *NOBODY)
+    old_app, old_run = str(gw.app_dir), str(gw.run_dir)
+    w.argv = as_user_argv(user, [a.replace(old_app, str(app)).replace(old_run, str(run))
+                                 for a in w.argv])
+    w.cwd = base
+    gw.app_dir, gw.run_dir = app, run
+    return w
+
+
 # A raw client for another user: connects, sends {"cmd": "status"}, prints
 # the reply as JSON ({"connect_error": ...} if connect() failed, plus
 # "closed": true if the daemon hung up after the reply).

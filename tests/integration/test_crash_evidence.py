@@ -49,7 +49,7 @@ import control_helpers as ch
 import helpers
 import versions
 
-NOBODY = (65534, 65534)
+NOBODY = ch.NOBODY
 
 
 def kernel_reads_exit_status():
@@ -62,37 +62,27 @@ def kernel_reads_exit_status():
 
 
 def as_user(gw, w, user):
-    """Run wrapper `w` (not started) as `user`: every directory it needs
-    made reachable and writable for that user."""
-    if user == "root":
-        return w
-    if not ch.can_run_as_other_user():
-        pytest.skip("needs root and setpriv or su to run the wrapper as nobody")
-    if not kernel_reads_exit_status():
+    """ch.wrapper_as(), on a kernel that tells a non-child's exit status."""
+    if user != "root" and not kernel_reads_exit_status():
         pytest.skip("kernel {} is older than 6.15: no PIDFD_INFO_EXIT, so a "
                     "wrapper that is not root reads a worker's exit status only "
                     "when it catches the zombie".format(os.uname().release))
-    for d in (w.env.run_dir, w.tmpdir):
-        os.chown(d, *NOBODY)
-    w.argv = ch.as_user_argv(user, w.argv)
-    w.cwd = gw.app_dir.parent
-    return w
+    return ch.wrapper_as(gw, w, user)
 
 
 def nobody_env(gw):
-    """Move the test's app and run directories under a directory every user
-    can traverse (the test's own tmp is root's 0700)."""
+    """The test's app and run directories under one every user can
+    traverse (the test's tmp is root's 0700), the run directory nobody's."""
     base = ch.world_traversable_dir(gw, "gwcrash-")
     app = base / "app"
     shutil.copytree(gw.app_dir, app)
     gw.app_dir = app
     gw.run_dir = base / "run"
     gw.run_dir.mkdir()
+    os.chown(gw.run_dir, *NOBODY)
 
 
 def start(gw, version, user, extra_gunicorn, probation="3"):
-    if user != "root":
-        nobody_env(gw)
     w = versions.wrapper(gw, version=version, workers=2, warmup=20, start=False,
                          extra_gunicorn=extra_gunicorn,
                          app_env={"GW_PROBATION": probation})
@@ -223,8 +213,7 @@ def test_crash_loop_three_seconds_under_supervisord_as_nobody(gw, version):
     nobody_env(gw)
     versions.install_apps(gw)
     tmpdir = versions.short_tmpdir(gw)
-    for d in (gw.run_dir, tmpdir):
-        os.chown(d, *NOBODY)
+    os.chown(tmpdir, *NOBODY)
     gargs = ["-w", "2", "-b", "127.0.0.1:{}".format(gw.port), "--chdir", str(gw.app_dir),
              "--max-requests", "2000", "--max-requests-jitter", "50"]
     if version not in (versions.DEBIAN, "23.0.0"):

@@ -69,15 +69,18 @@ def test_max_requests_churn_boot_and_reload(gw):
     assert recycled >= 5, "only {} recycled workers: no churn to test".format(recycled)
 
 
-def test_drain_does_not_wait_for_respawned_workers(gw):
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_drain_does_not_wait_for_respawned_workers(gw, user):
     """--max-requests 2 under load: the old generation always has a worker
     importing (1.5 s) when it is told to stop.  Killed, gunicorn replaces
     it before it acts on SIGTERM, and the replacement would hold the old
     master's exit for a whole import: the drain kills those too, until
     the old master is gone, so each drain takes well under an import.
-    (Without that, about one drain in three here took 1.8 s.)"""
+    (Without that, about one drain in three here took 1.8 s.)  As root and
+    as nobody: the workers are killed by the wrapper, whoever it is."""
     w = versions.wrapper(gw, workers=2, warmup=25, extra_gunicorn=["--max-requests", "2"],
-                         app_env={"APP_BOOT": "1.5", "GW_PROBATION": "0.5"})
+                         app_env={"APP_BOOT": "1.5", "GW_PROBATION": "0.5"}, start=False)
+    ch.wrapper_as(gw, w, user).start()
     with gw.load(clients=4, timeout=10) as load:
         w.wait_ready(timeout=20)
         load.wait_version("1", 15)
@@ -96,16 +99,19 @@ def test_drain_does_not_wait_for_respawned_workers(gw):
     assert w.wait_exit(30) == 0
 
 
+@pytest.mark.parametrize("user", ["root", "nobody"])
 @pytest.mark.parametrize("version", versions.ALL)
-def test_max_requests_one_is_ready_in_one_import(gw, version):
+def test_max_requests_one_is_ready_in_one_import(gw, version, user):
     """--max-requests 1 under load: each new worker heartbeats, serves one
     request and exits at once, before a look at /proc could see it.  Its
     heartbeat is counted from the inotify event itself, so a reload is
     ready after one import (1.5 s), not three as before, and none fails as
-    "died before it could serve"."""
+    "died before it could serve".  As root and as nobody, whose wrapper
+    cannot read an ending worker's files."""
     w = versions.wrapper(gw, version=version, workers=2, warmup=25,
                          extra_gunicorn=["--max-requests", "1"],
-                         app_env={"APP_BOOT": "1.5", "GW_PROBATION": "0.5"})
+                         app_env={"APP_BOOT": "1.5", "GW_PROBATION": "0.5"}, start=False)
+    ch.wrapper_as(gw, w, user).start()
     with gw.load(clients=4, timeout=10) as load:
         w.wait_ready(timeout=20)
         load.wait_version("1", 15)
