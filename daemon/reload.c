@@ -23,9 +23,6 @@
  * on a fresh stack, never from inside this machinery.
  */
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -38,6 +35,7 @@
 
 #include <event2/event.h>
 
+#include "ctlsock.h"
 #include "gunicorn.h"
 #include "gw.h"
 #include "log.h"
@@ -206,13 +204,7 @@ struct reload {
 	struct reload_outcome	 outcome;	/* the last end, ... */
 	struct event		*done_ev;	/* ... delivered from here */
 	TAILQ_HEAD(, waiter)	 waiters;
-	char			*ctl_path;	/* gunicorn 25+'s control */
-	char			*ctl_hidden;	/* socket, moved aside */
-	/* In place, the old master's control socket, moved aside while a
-	 * new master binds the path (parked) or while a failed one stops
-	 * and unlinks it (sheltered): put back if the reload fails. */
-	char			*ctl_parked;
-	char			*ctl_sheltered;
+	struct ctlsock		 ctl;		/* gunicorn 25+'s, moved aside */
 
 	/* Release mode (release.h): the release this reload deploys and
 	 * the one a queued reload will (NULL: the serving one); the new
@@ -238,10 +230,6 @@ static void	reload_names_take(struct gw *, const char *, const char *);
 static void	reload_gen_names(struct gw *, unsigned, char **, char **);
 static void	reload_uncommit(struct gw *);
 static void	check_done(struct gw *);
-static void	ctl_restore(struct gw *);
-static void	ctl_recover(struct gw *);
-static void	ctl_park(struct gw *);
-static void	ctl_shelter(struct gw *);
 
 /*
  * The table's word on ev in the current state, for a handler: 1 when the
@@ -365,10 +353,7 @@ reload_free(struct gw *gw)
 	event_free(r->timer);
 	event_free(r->kick);
 	event_free(r->done_ev);
-	free(r->ctl_path);
-	free(r->ctl_hidden);
-	free(r->ctl_parked);
-	free(r->ctl_sheltered);
+	ctlsock_clear(&r->ctl);
 	free(r->target);
 	free(r->pending_target);
 	free(r->gen_pidfile);
@@ -1041,7 +1026,8 @@ forking_tick(struct gw *gw)
 	}
 	log_info("reload %u: new master %d%s", r->e->id, (int)pid,
 	    access(gw->cfg.pidfile2, F_OK) == 0 ? " (pidfile.2 written)" : "");
-	ctl_park(gw);
+	if (r->target == NULL)	/* in place: the new master binds the path */
+		ctlsock_park(&r->ctl, gw, r->e->id, r->old->pid);
 	reload_warm(gw);
 }
 
@@ -1122,242 +1108,13 @@ reload_promote(struct gw *gw)
 		if (unlink(gw->cfg.pidfile) == -1 && errno != ENOENT)
 			log_warn("unlink %s", gw->cfg.pidfile);
 	}
-	ctl_restore(gw);	/* the old master has exited */
+	ctlsock_restore(&r->ctl, r->new->pid);	/* the old master exited */
 	/* SIGCHLD makes gunicorn look at once instead of within 1 s. */
 	if (master_signal(r->new, SIGCHLD) == -1)
 		log_warn("SIGCHLD to master %d", (int)r->new->pid);
 	reload_set_state(gw, RS_PROMOTING);
 	r->deadline = now_mono() + RELOAD_PROMOTE_MAX;
 	reload_arm(r, RELOAD_POLL);
-}
-
-/*
- * gunicorn 25+'s control socket (gunicornc): every master binds the same
- * path, and the old master unlinks it when it exits, taking the new
- * master's socket with it.  While the old master drains, the new master's
- * socket is moved aside, under PATH.gw-new-NEWPID, and put back once the
- * old master is gone.  Only a socket proven to be one of our masters' is
- * ever moved: the listener the kernel names for a connection to it.
- */
-static char *
-ctl_socket_path(struct gw *gw)
-{
-	struct ready_hints	 h;
-	const char		*p, *xdg, *home;
-	char			*out, cwd[4096];
-	struct stat		 sb;
-
-	/* The config probe's word, when it ran: gunicorn's own settings. */
-	if (gw->ctl_socket != NULL)
-		return xstrdup(gw->ctl_socket);
-	if (gw->ctl_probed)
-		return NULL;	/* none: before 25, or disabled */
-	ready_hints(gw->cfg.argv, &h);
-	if (h.no_control_socket)
-		return NULL;
-	if ((p = h.control_socket) != NULL && p[0] == '/')
-		return xstrdup(p);
-	if (p != NULL) {
-		if (h.chdir != NULL && h.chdir[0] == '/')
-			xasprintf(&out, "%s/%s", h.chdir, p);
-		else if (getcwd(cwd, sizeof cwd) != NULL)
-			xasprintf(&out, "%s/%s%s%s", cwd, h.chdir ? h.chdir :
-			    "", h.chdir ? "/" : "", p);
-		else
-			return NULL;
-		return out;
-	}
-	xdg = getenv("XDG_RUNTIME_DIR");
-	if (xdg != NULL && xdg[0] == '/' && stat(xdg, &sb) == 0 &&
-	    S_ISDIR(sb.st_mode)) {
-		xasprintf(&out, "%s/gunicorn.ctl", xdg);
-		return out;
-	}
-	if ((home = getenv("HOME")) == NULL || home[0] != '/')
-		return NULL;
-	xasprintf(&out, "%s/.gunicorn/gunicorn.ctl", home);
-	return out;
-}
-
-/*
- * The process listening on the Unix socket at path, as the kernel says
- * (SO_PEERCRED of a connection to it); -1 if none does.  gunicorn's
- * control server reads the connection's EOF and carries on.
- */
-static pid_t
-ctl_listener(const char *path)
-{
-	struct sockaddr_un	 sun;
-	struct ucred		 uc;
-	socklen_t		 len = sizeof uc;
-	pid_t			 pid = -1;
-	int			 fd;
-
-	if (strlen(path) >= sizeof sun.sun_path ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1)
-		return -1;
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0)
-		pid = uc.pid;
-	close(fd);
-	return pid;
-}
-
-/* Move the control socket at path aside, to path.gw-TAG-PID: the new name,
- * or NULL when there was none to move. */
-static char *
-ctl_move_aside(const struct reload *r, const char *path, const char *tag,
-    pid_t pid)
-{
-	struct stat	 sb;
-	char		*aside;
-
-	if (lstat(path, &sb) == -1 || !S_ISSOCK(sb.st_mode))
-		return NULL;
-	xasprintf(&aside, "%s.gw-%s-%d", path, tag, (int)pid);
-	if (rename(path, aside) == -1) {
-		log_warn("reload %u: rename %s to %s", r->e->id, path, aside);
-		free(aside);
-		return NULL;
-	}
-	return aside;
-}
-
-static void
-ctl_hide(struct gw *gw)
-{
-	struct reload	*r = gw->reload;
-	char		*path;
-
-	if ((path = ctl_socket_path(gw)) == NULL)
-		return;
-	if (ctl_listener(path) == r->new->pid &&
-	    (r->ctl_hidden = ctl_move_aside(r, path, "new",
-	    r->new->pid)) != NULL)
-		r->ctl_path = path;
-	else
-		free(path);
-}
-
-/*
- * In place, gunicorn 25+: the old master's control socket, once the new
- * master is seen.  The new master binds the same path, and unlinks it
- * when it exits: a failed reload would leave the old master, which serves
- * on, without its socket until its next worker fork (gunicorn binds its
- * socket again then).  Moved aside now, it is put back by ctl_recover().
- */
-static void
-ctl_park(struct gw *gw)
-{
-	struct reload	*r = gw->reload;
-	char		*path;
-
-	if (r->target != NULL || r->ctl_parked != NULL ||
-	    (path = ctl_socket_path(gw)) == NULL)
-		return;
-	if (ctl_listener(path) == r->old->pid)
-		r->ctl_parked = ctl_move_aside(r, path, "old", r->old->pid);
-	free(path);
-}
-
-/* In place: whatever the path names as a failed new master stops (its
- * own socket, or the old master's bound again since), kept from the new
- * master's unlink on exit. */
-static void
-ctl_shelter(struct gw *gw)
-{
-	struct reload	*r = gw->reload;
-	char		*path;
-
-	pid_t		 l;
-
-	if (r->target != NULL || r->old == NULL || r->ctl_sheltered != NULL ||
-	    (path = ctl_socket_path(gw)) == NULL)
-		return;
-	/* Only ours: the path may be gunicorn's per-user default, which
-	 * another gunicorn of this user may listen on. */
-	if ((l = ctl_listener(path)) == r->new->pid || l == r->old->pid)
-		r->ctl_sheltered = ctl_move_aside(r, path, "held",
-		    r->new->pid);
-	free(path);
-}
-
-/*
- * The reload is over: if the old master serves on, the path names its
- * socket again (the sheltered one if it is the old master's, else the
- * parked one); every other name moved aside is removed.
- */
-static void
-ctl_recover(struct gw *gw)
-{
-	struct reload	*r = gw->reload;
-	char		*names[2] = { r->ctl_sheltered, r->ctl_parked }, *path;
-	pid_t		 old = r->old != NULL && !r->old->exited &&
-			    r->old == gw->cur ? r->old->pid : 0;
-	int		 done;
-	size_t		 i;
-
-	if (names[0] == NULL && names[1] == NULL)
-		return;
-	path = ctl_socket_path(gw);
-	done = path == NULL || old == 0 || ctl_listener(path) == old;
-	for (i = 0; i < 2; i++) {
-		if (names[i] == NULL)
-			continue;
-		if (!done && ctl_listener(names[i]) == old) {
-			if (rename(names[i], path) == 0) {
-				log_info("reload %u: %s names master %d's "
-				    "control socket again", r->e->id, path,
-				    (int)old);
-				done = 1;
-				continue;
-			}
-			log_warn("rename %s to %s", names[i], path);
-		}
-		if (unlink(names[i]) == -1 && errno != ENOENT)
-			log_warn("unlink %s", names[i]);
-	}
-	if (!done)
-		log_info("reload %u: master %d's control socket is not at %s "
-		    "now; gunicorn binds it again when it next forks a "
-		    "worker", r->e->id, (int)old, path);
-	free(path);
-	free(r->ctl_parked);
-	free(r->ctl_sheltered);
-	r->ctl_parked = r->ctl_sheltered = NULL;
-}
-
-static void
-ctl_restore(struct gw *gw)
-{
-	struct reload	*r = gw->reload;
-	struct stat	 sb;
-
-	if (r->ctl_hidden == NULL)
-		return;
-	if (r->new == NULL || ctl_listener(r->ctl_hidden) != r->new->pid) {
-		/* Closed since: gunicorn 26 binds its socket again at each
-		 * worker fork (at the path, if it is free), and a master's
-		 * exit unlinks the path whoever listens there. */
-		if (unlink(r->ctl_hidden) == -1 && errno != ENOENT)
-			log_warn("unlink %s", r->ctl_hidden);
-		if (r->new != NULL && ctl_listener(r->ctl_path) != r->new->pid)
-			log_info("%s does not reach master %d now; gunicorn "
-			    "binds it again when it next forks a worker",
-			    r->ctl_path, (int)r->new->pid);
-	} else if (lstat(r->ctl_path, &sb) == 0 &&
-	    ctl_listener(r->ctl_path) != -1)
-		log_warnx("%s is another socket's now: the new master's "
-		    "control socket stays at %s", r->ctl_path, r->ctl_hidden);
-	else if (rename(r->ctl_hidden, r->ctl_path) == -1)
-		log_warn("rename %s to %s", r->ctl_hidden, r->ctl_path);
-	free(r->ctl_path);
-	free(r->ctl_hidden);
-	r->ctl_path = r->ctl_hidden = NULL;
 }
 
 /*
@@ -1427,8 +1184,8 @@ reload_retire_old(struct gw *gw)
 		reload_promote(gw);
 		return;
 	}
-	if (r->target == NULL)
-		ctl_hide(gw);	/* release mode: its own name already */
+	if (r->target == NULL)	/* release mode: its own name already */
+		ctlsock_hide(&r->ctl, gw, r->e->id, r->new->pid);
 	if (master_signal(r->old, SIGTERM) == -1)
 		log_warn("SIGTERM to old master %d", (int)r->old->pid);
 	else
@@ -1634,7 +1391,9 @@ reload_fail(struct gw *gw, const char *fmt, ...)
 	else
 		log_info("reload %u: stopping new master %d (the old master "
 		    "is gone too)", r->e->id, (int)r->new->pid);
-	ctl_shelter(gw);
+	if (r->target == NULL && r->old != NULL)
+		ctlsock_shelter(&r->ctl, gw, r->e->id, r->new->pid,
+		    r->old->pid);
 	if (master_signal(r->new, SIGTERM) == -1)
 		log_warn("SIGTERM to new master %d", (int)r->new->pid);
 	if (r->probe != NULL)
@@ -1692,8 +1451,11 @@ reload_finish(struct gw *gw, enum reload_result result)
 		reload_remember_new(r, e->new_master);
 	ready_free(r->probe);
 	r->probe = NULL;
-	ctl_restore(gw);	/* the old master is gone, or is no more */
-	ctl_recover(gw);	/* ... or serves on, with its socket */
+	/* The old master is gone, or is no more ... */
+	ctlsock_restore(&r->ctl, r->new != NULL ? r->new->pid : 0);
+	/* ... or serves on, with its socket. */
+	ctlsock_recover(&r->ctl, gw, r->e->id, r->old != NULL &&
+	    !r->old->exited && r->old == gw->cur ? r->old->pid : 0);
 	if (result != RESULT_OK) {
 		/* A failed generation's names, if it could not remove them. */
 		if (r->gen_pidfile != NULL && unlink(r->gen_pidfile) == -1 &&
