@@ -62,13 +62,9 @@
  * so once and falls back to the timer for this generation.
  */
 #include <sys/inotify.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <linux/cn_proc.h>
-#include <linux/connector.h>
-#include <linux/netlink.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -83,6 +79,7 @@
 
 #include <event2/event.h>
 
+#include "connector.h"
 #include "gw.h"
 #include "log.h"
 #include "proc.h"
@@ -363,46 +360,6 @@ ready_describe_status(int status, char *buf, size_t size)
 		snprintf(buf, size, "exited (wait status %#x)", status);
 }
 
-static int
-cn_open(void)
-{
-	struct sockaddr_nl	 sa;
-	/* nlmsghdr, cn_msg (whose data[] ends it), then the operation. */
-	char			 msg[NLMSG_LENGTH(sizeof(struct cn_msg) +
-				    sizeof(enum proc_cn_mcast_op))]
-	    __attribute__((aligned(__alignof__(struct nlmsghdr))));
-	struct nlmsghdr		*nh = (struct nlmsghdr *)msg;
-	struct cn_msg		*cn;
-	enum proc_cn_mcast_op	 op = PROC_CN_MCAST_LISTEN;
-	int			 fd, saved;
-
-	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, NETLINK_CONNECTOR)) == -1)
-		return -1;
-	memset(&sa, 0, sizeof sa);
-	sa.nl_family = AF_NETLINK;
-	sa.nl_groups = CN_IDX_PROC;
-	sa.nl_pid = 0;		/* the kernel picks: several probes may run */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
-		goto fail;
-	memset(msg, 0, sizeof msg);
-	nh->nlmsg_len = sizeof msg;
-	nh->nlmsg_type = NLMSG_DONE;
-	cn = NLMSG_DATA(nh);
-	cn->id.idx = CN_IDX_PROC;
-	cn->id.val = CN_VAL_PROC;
-	cn->len = sizeof op;
-	memcpy(cn->data, &op, sizeof op);
-	if (send(fd, msg, sizeof msg, 0) == -1)
-		goto fail;
-	return fd;
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
 static struct worker *
 worker_find(struct ready *r, pid_t pid)
 {
@@ -435,78 +392,42 @@ retired(const struct ready *r, int status)
 	    WEXITSTATUS(status) == 0;
 }
 
-/* Read every pending connector message; note the exits that concern us. */
+/* One exit the connector reports: note it if it concerns us. */
+static void
+cn_exit(pid_t pid, pid_t parent, int code, void *arg)
+{
+	struct ready	*r = arg;
+	struct worker	*w;
+	char		 how[80];
+
+	if (pid == r->master) {
+		r->master_status = code;
+		return;
+	}
+	w = worker_find(r, pid);
+	if (w != NULL && w->status == -1)
+		w->status = code;
+	else if (w == NULL && !r->ok && parent == r->master &&
+	    retired(r, code))
+		r->recycled++;	/* served before a look */
+	else if (w == NULL && !r->ok && parent == r->master) {
+		/* A child that died before any look saw it. */
+		r->unready++;
+		if (r->why_unready[0] == '\0') {
+			ready_describe_status(code, how, sizeof how);
+			snprintf(r->why_unready, sizeof r->why_unready,
+			    "worker %d %s right after it was forked",
+			    (int)pid, how);
+		}
+	}
+}
+
+/* Read every pending connector message. */
 static void
 cn_drain(struct ready *r)
 {
-	char			 buf[8192]
-	    __attribute__((aligned(__alignof__(struct nlmsghdr))));
-	struct nlmsghdr		*nh;
-	struct cn_msg		*cn;
-	struct proc_event	 ev;
-	struct worker		*w;
-	char			 how[80];
-	pid_t			 pid;
-	int			 code;
-	ssize_t			 n;
-	size_t			 len;
-
-	if (r->cnfd == -1)
-		return;
-	for (;;) {
-		n = recv(r->cnfd, buf, sizeof buf, 0);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == ENOBUFS)
-			continue;	/* overrun: some exits are lost */
-		if (n <= 0)
-			break;
-		len = (size_t)n;
-		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, len);
-		    nh = NLMSG_NEXT(nh, len)) {
-			if (nh->nlmsg_type == NLMSG_ERROR ||
-			    nh->nlmsg_type == NLMSG_NOOP)
-				continue;
-			cn = NLMSG_DATA(nh);
-			if (nh->nlmsg_len < NLMSG_LENGTH(sizeof *cn +
-			    sizeof ev) || cn->len < sizeof ev)
-				continue;
-			/* Copied: the event is not 8-byte aligned there. */
-			memcpy(&ev, cn->data, sizeof ev);
-			if (ev.what != PROC_EVENT_EXIT ||
-			    ev.event_data.exit.process_pid !=
-			    ev.event_data.exit.process_tgid)
-				continue;
-			pid = ev.event_data.exit.process_pid;
-			code = (int)ev.event_data.exit.exit_code;
-			if (pid == r->master) {
-				r->master_status = code;
-				continue;
-			}
-			w = worker_find(r, pid);
-			if (w != NULL && w->status == -1)
-				w->status = code;
-			else if (w == NULL && !r->ok &&
-			    ev.event_data.exit.parent_tgid == r->master &&
-			    retired(r, code))
-				r->recycled++;	/* served before a look */
-			else if (w == NULL && !r->ok &&
-			    ev.event_data.exit.parent_tgid == r->master) {
-				/* A child that died before any look saw it. */
-				r->unready++;
-				if (r->why_unready[0] == '\0') {
-					ready_describe_status(code, how,
-					    sizeof how);
-					snprintf(r->why_unready,
-					    sizeof r->why_unready, "worker %d "
-					    "%s right after it was forked",
-					    (int)pid, how);
-				}
-			}
-		}
-	}
-	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
-		log_warn("process connector: recv");
+	if (r->cnfd != -1)
+		connector_drain(r->cnfd, cn_exit, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1287,7 +1208,7 @@ ready_set_failfast(struct ready *r, int on)
 	if (!on || r->cnfd != -1 || r->mode != READY_HEARTBEAT)
 		return;
 	/* Exit statuses for telling recycling from crashing. */
-	if ((r->cnfd = cn_open()) == -1) {
+	if ((r->cnfd = connector_open()) == -1) {
 		log_info("process connector unavailable (%s): worker exit "
 		    "statuses are read from /proc when seen", strerror(errno));
 		return;
