@@ -239,31 +239,36 @@ static const struct {
 };
 #define NPATH_OPTS	(sizeof path_opts / sizeof path_opts[0])
 
-/*
- * If a is one of path_opts (by its exact long name, "--name=VALUE", its
- * short letter, or the letter with the value attached), its index; *val
- * the value (NULL when it is the next argument), *vlen the length of what
- * precedes an attached value.  -1 otherwise.
- */
+int
+gunicorn_opt(const char *a, const char *lng, char shrt, const char **val,
+    size_t *plen)
+{
+	size_t	n = strlen(lng);
+
+	if (strncmp(a, lng, n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+		*val = a[n] == '=' ? a + n + 1 : NULL;
+		*plen = n + 1;
+		return 1;
+	}
+	if (shrt != 0 && a[0] == '-' && a[1] == shrt) {
+		*val = a[2] != '\0' ? a + 2 : NULL;
+		*plen = 2;
+		return 1;
+	}
+	return 0;
+}
+
+/* If a is one of path_opts, its index (*val, *plen: gunicorn_opt()'s);
+ * -1 otherwise. */
 static int
 path_opt(const char *a, const char **val, size_t *plen)
 {
-	size_t	i, n;
+	size_t	i;
 
 	for (i = 0; i < NPATH_OPTS; i++) {
-		n = strlen(path_opts[i].name);
-		if (strncmp(a, path_opts[i].name, n) == 0 &&
-		    (a[n] == '\0' || a[n] == '=')) {
-			*val = a[n] == '=' ? a + n + 1 : NULL;
-			*plen = n + 1;
+		if (gunicorn_opt(a, path_opts[i].name, path_opts[i].letter,
+		    val, plen))
 			return (int)i;
-		}
-		if (path_opts[i].letter != 0 && a[0] == '-' &&
-		    a[1] == path_opts[i].letter) {
-			*val = a[2] != '\0' ? a + 2 : NULL;
-			*plen = 2;
-			return (int)i;
-		}
 	}
 	return -1;
 }

@@ -87,4 +87,14 @@ void	options_use_pidfile(struct gw_config *, const char *);
 const char *options_ready_name(enum ready_mode);
 void	options_usage(FILE *);
 
+/*
+ * Whether arg is gunicorn's option lng (its short form the letter shrt, or
+ * 0), in argparse's forms: "--x", "--x=V", "-x", "-xV".  1 if so, with
+ * *val the attached value (NULL: none, the next argument is the value) and
+ * *plen the length of what precedes it; 0 if not.  Every reader of
+ * gunicorn's command line (options.c's paths, ready.c's hints) uses it.
+ */
+int	gunicorn_opt(const char *, const char *, char, const char **,
+	    size_t *);
+
 #endif

@@ -1060,22 +1060,20 @@ ready_deadline_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ */
 /* gunicorn's command line */
 
-/* The value of option opt (long "--x" or short "-x") at argv[i], if any:
- * "--x V", "--x=V", "-x V", "-xV".  Advances *i past a separate value. */
+/* The value of gunicorn's option lng (short form the letter shrt, or 0)
+ * at argv[*i], if it is that option (gunicorn_opt()); *i advanced past a
+ * separate value. */
 static const char *
-opt_value(char **argv, int *i, const char *lng, const char *shrt)
+opt_value(char **argv, int *i, const char *lng, char shrt)
 {
-	const char	*a = argv[*i];
-	size_t		 n = strlen(lng);
+	const char	*v;
+	size_t		 plen;
 
-	if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0))
-		return argv[*i + 1] != NULL ? argv[++*i] : NULL;
-	if (strncmp(a, lng, n) == 0 && a[n] == '=')
-		return a + n + 1;
-	if (shrt != NULL && strncmp(a, shrt, 2) == 0 && a[2] != '\0' &&
-	    a[1] != '-')
-		return a + 2;
-	return NULL;
+	if (!gunicorn_opt(argv[*i], lng, shrt, &v, &plen))
+		return NULL;
+	if (v == NULL && argv[*i + 1] != NULL)
+		v = argv[++*i];
+	return v;
 }
 
 void
@@ -1101,26 +1099,26 @@ ready_hints(char **argv, struct ready_hints *h)
 			h->no_control_socket = 1;
 			continue;
 		}
-		if ((v = opt_value(argv, &i, "--control-socket", NULL)) !=
+		if ((v = opt_value(argv, &i, "--control-socket", 0)) !=
 		    NULL) {
 			h->control_socket = v;
 			continue;
 		}
-		if ((v = opt_value(argv, &i, "--chdir", NULL)) != NULL) {
+		if ((v = opt_value(argv, &i, "--chdir", 0)) != NULL) {
 			h->chdir = v;
 			continue;
 		}
-		if ((v = opt_value(argv, &i, "--workers", "-w")) != NULL)
+		if ((v = opt_value(argv, &i, "--workers", 'w')) != NULL)
 			h->workers = atoi(v) > 0 ? atoi(v) : 0;
-		else if ((v = opt_value(argv, &i, "--dirty-workers", NULL)) !=
+		else if ((v = opt_value(argv, &i, "--dirty-workers", 0)) !=
 		    NULL)
 			dirty = atoi(v) > 0 ? atoi(v) : 0;
-		else if ((v = opt_value(argv, &i, "--dirty-app", NULL)) !=
+		else if ((v = opt_value(argv, &i, "--dirty-app", 0)) !=
 		    NULL)
 			dirty_app = 1;
-		else if ((v = opt_value(argv, &i, "--timeout", "-t")) != NULL)
+		else if ((v = opt_value(argv, &i, "--timeout", 't')) != NULL)
 			h->timeout = strtod(v, NULL);
-		else if ((v = opt_value(argv, &i, "--max-requests", NULL)) !=
+		else if ((v = opt_value(argv, &i, "--max-requests", 0)) !=
 		    NULL)
 			h->max_requests = atoi(v) > 0 ? atoi(v) : 0;
 	}
