@@ -159,6 +159,7 @@ conn_recv(struct conn *c, double deadline, int tick_ms,
 			if (ms <= 0) {
 				snprintf(err, errlen, "no answer from %s "
 				    "within %g s", c->path, c->timeout);
+				c->timed_out = 1;
 				return -1;
 			}
 		}

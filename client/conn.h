@@ -26,6 +26,7 @@ struct conn {
 	int			 fd;
 	const char		*path;
 	double			 timeout;	/* for the error: seconds */
+	int			 timed_out;	/* conn_recv() met its deadline */
 	char			*buf;
 	size_t			 len, cap, used;
 	msgpack_unpacked	 u;

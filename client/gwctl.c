@@ -302,7 +302,9 @@ ask(const struct ctl *ctl, const char *name, const char *path,
 		    PROGRESS_TICK : -1, &o, ans->err, sizeof ans->err);
 		if (r == -1) {
 			ans->st = CONN_UNREACHABLE;
-			ans->timed_out = deadline > 0 && now_mono() >= deadline;
+			/* Its own word: a clock read here could still be
+			 * short of the deadline that ended the wait. */
+			ans->timed_out = ans->c.timed_out;
 			break;
 		}
 		/*
