@@ -65,7 +65,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
