@@ -1207,7 +1207,8 @@ ready_set_failfast(struct ready *r, int on)
 	/* Exit statuses for telling recycling from crashing. */
 	if ((r->cnfd = connector_open()) == -1) {
 		log_info("process connector unavailable (%s): worker exit "
-		    "statuses are read from /proc when seen", strerror(errno));
+		    "statuses come from their pidfds once reaped (Linux "
+		    "6.15), else from /proc when seen", strerror(errno));
 		return;
 	}
 	r->cnev = event_new(r->gw->base, r->cnfd, EV_READ | EV_PERSIST,
