@@ -245,6 +245,22 @@ proc_pidfd_exit_status(int pidfd)
 	return info.exit_code;
 }
 
+int
+proc_pidfd_exit_works(void)
+{
+	struct gw_pidfd_info	info;
+	int			fd, ok;
+
+	if ((fd = proc_pidfd(getpid())) == -1)
+		return 0;
+	memset(&info, 0, sizeof info);
+	info.mask = GW_PIDFD_INFO_EXIT;
+	/* A running process: no exit yet, but the kernel knows the ask. */
+	ok = ioctl(fd, GW_PIDFD_GET_INFO, &info) == 0;
+	close(fd);
+	return ok;
+}
+
 unsigned long long
 proc_starttime(pid_t pid)
 {

@@ -55,6 +55,8 @@ int	proc_pidfd(pid_t);
  * process it is not the parent of ended.
  */
 int	proc_pidfd_exit_status(int);
+/* 1 if this kernel has PIDFD_INFO_EXIT (asked of our own pidfd). */
+int	proc_pidfd_exit_works(void);
 /* This boot's id (/proc/sys/kernel/random/boot_id); 0 or -1. */
 int	proc_boot_id(char *, size_t);
 

@@ -47,10 +47,12 @@
  * that beats gunicorn's reap; failing all that it is unknown, and a ready
  * worker that exits with an unknown status counts as recycled where
  * gunicorn retires workers, abnormal otherwise.  A worker that dies
- * before its first heartbeat counts against the generation unless it was
- * retired (at full load, one can serve its --max-requests before the
- * first look): when every new worker has, the reload fails at once
- * (READY_FAILED), it does not wait out the budget.
+ * before its first heartbeat was seen counts against the generation,
+ * unless it exited 0 where gunicorn retires workers: that counts neither
+ * way (at full load a worker can serve its --max-requests before the
+ * first look; a hook's process exits 0 too).  When every new worker has
+ * died unready, the reload fails at once (READY_FAILED), it does not wait
+ * out the budget.
  *
  * Events: an inotify IN_ATTRIB watch on each HTTP worker's file fires on
  * the heartbeat, so readiness is noticed at once; a 100 ms tick finds new
@@ -58,8 +60,10 @@
  * connector socket is read on each event and before each look.  All of
  * it runs only while a generation warms up and through its probation.
  *
- * If a worker's fd directory cannot be read (another user), the probe says
- * so once and falls back to the timer for this generation.
+ * If a worker's fd directory cannot be read (another user's, or made
+ * unreadable), the probe says so once and falls back to the timer for
+ * this generation; one that cannot be read because the worker is ending
+ * (its files are root's once it has no memory) is left to its exit.
  */
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -374,9 +378,9 @@ worker_find(struct ready *r, pid_t pid)
 /*
  * Exit 0 is gunicorn retiring a worker only where it retires any
  * (--max-requests, --reload): otherwise a worker that ends on its own was
- * not asked to.  Under them, exit 0 is a retirement even before the
- * worker's heartbeat was seen: at full load, a worker can serve its
- * --max-requests before the first look.
+ * not asked to.  Under them, before the worker's heartbeat was seen, it
+ * counts neither way: at full load a worker can serve its --max-requests
+ * before the first look.
  */
 static int
 retires(const struct ready *r)
@@ -408,7 +412,7 @@ cn_exit(pid_t pid, pid_t parent, int code, void *arg)
 		w->status = code;
 	else if (w == NULL && !r->ok && parent == r->master &&
 	    retired(r, code))
-		r->recycled++;	/* served before a look */
+		return;	/* served before a look, or a hook's process */
 	else if (w == NULL && !r->ok && parent == r->master) {
 		/* A child that died before any look saw it. */
 		r->unready++;
@@ -546,7 +550,9 @@ worker_gone(struct ready *r, struct worker *w)
 	    WEXITSTATUS(w->status) == 0;
 	if (!w->ready)
 		inotify_drain(r);	/* a heartbeat since the scan began? */
-	if (!w->ready && !retired(r, w->status)) {
+	if (!w->ready && retired(r, w->status))
+		return;	/* served its quota before a look, or not at all */
+	if (!w->ready) {
 		snprintf(why, sizeof why, "worker %d %s %.1f s after it "
 		    "started, before it could serve%s", (int)w->pid, how, age,
 		    r->hints.timeout > 0 && age >= r->hints.timeout * 0.9 ?
@@ -576,7 +582,7 @@ worker_gone(struct ready *r, struct worker *w)
 		snprintf(r->why_abnormal, sizeof r->why_abnormal, "worker %d "
 		    "%s %.1f s after it became ready%s", (int)w->pid, how,
 		    now - w->ready_at, exited0 ? ", and gunicorn retires "
-		    "workers only under --max-requests" : "");
+		    "workers only under --max-requests or --reload" : "");
 }
 
 /*
@@ -1201,14 +1207,25 @@ ready_start(struct gw *gw, pid_t master, enum ready_mode mode, double budget,
 void
 ready_set_failfast(struct ready *r, int on)
 {
+	int	saved;
+
 	r->failfast = on;
 	if (!on || r->cnfd != -1 || r->mode != READY_HEARTBEAT)
 		return;
 	/* Exit statuses for telling recycling from crashing. */
 	if ((r->cnfd = connector_open()) == -1) {
-		log_info("process connector unavailable (%s): worker exit "
-		    "statuses come from their pidfds once reaped (Linux "
-		    "6.15), else from /proc when seen", strerror(errno));
+		saved = errno;
+		if (proc_pidfd_exit_works())
+			log_info("process connector unavailable (%s): worker "
+			    "exit statuses come from their pidfds",
+			    strerror(saved));
+		else
+			log_warnx("process connector unavailable (%s) and no "
+			    "PIDFD_INFO_EXIT (Linux 6.15): a worker's exit "
+			    "status is known only when its zombie is caught%s",
+			    strerror(saved), retires(r) ? "; an unknown one "
+			    "counts as a retirement under --max-requests, so "
+			    "a crash loop can pass" : "");
 		return;
 	}
 	r->cnev = event_new(r->gw->base, r->cnfd, EV_READ | EV_PERSIST,
@@ -1259,12 +1276,6 @@ ready_deaths(const struct ready *r, int *bad, int *recycled)
 {
 	*bad = r->abnormal + r->unready;
 	*recycled = r->recycled;
-}
-
-int
-ready_exact(const struct ready *r)
-{
-	return r->cnfd != -1;
 }
 
 int

@@ -54,8 +54,6 @@ void		 ready_counts(const struct ready *, int *, int *);
 const char	*ready_reason(const struct ready *);
 /* Workers that died abnormally or unready, and ready ones recycled. */
 void		 ready_deaths(const struct ready *, int *, int *);
-/* 1 when exit statuses come from the kernel (process connector). */
-int		 ready_exact(const struct ready *);
 /* The master's exit status seen by the probe (a wait status), or -1. */
 int		 ready_master_status(const struct ready *);
 /* "exited with status 3 (gunicorn: worker failed to boot)", "killed by

@@ -10,17 +10,19 @@ setpriv to nobody) it used to read none: a crash loop under --max-requests
 was promoted and the healthy generation retired.  And exit 0 was taken as
 gunicorn's own retirement even where gunicorn retires no worker.
 
-Each case runs on gunicorn 20.1, 23.0 and 26.1, as root and as nobody,
-with real HTTP load:
+The first three cases run on gunicorn 20.1, 23.0 and 26.1, as root and as
+nobody, with real HTTP load:
 
   * new workers serve, then os._exit(1) 0.5 s after their import, under
     --max-requests recycling: the reload fails safe, the old generation
     keeps serving;
   * the same with os._exit(0), without --max-requests: it fails too;
   * --max-requests 5 at full load (a healthy deploy that recycles all the
-    time) still reloads ok, also with --max-requests set in a config file
-    or GUNICORN_CMD_ARGS (read by the wrapper's probe of gunicorn's
-    settings), not on the command line.
+    time) still reloads ok.
+
+Then, on 20.1 as root: --max-requests set in a config file or in
+GUNICORN_CMD_ARGS, not on the command line (read by the wrapper's probe
+of gunicorn's settings at start), is recycling too.
 
 And the field's own cell: supervisord runs the wrapper with user=nobody,
 --max-requests under load, the new workers os._exit(1) 3 s after their
@@ -33,9 +35,9 @@ kernel shows it to root alone once the process has no memory) for a
 reason to fall back to the timer.
 
 The status as another user comes from the worker's pidfd once gunicorn has
-reaped it (Linux 6.15, PIDFD_INFO_EXIT); on an older kernel the non-root
-cases skip with the reason, since the status is then read only when a
-look catches the zombie.
+reaped it (Linux 6.15, PIDFD_INFO_EXIT, asked of the kernel); where the
+kernel lacks it the non-root cases skip with the reason, since the status
+is then read only when a look catches the zombie.
 """
 
 import json
@@ -53,18 +55,35 @@ NOBODY = ch.NOBODY
 
 
 def kernel_reads_exit_status():
-    """Whether a pidfd tells a non-child's exit status (Linux 6.15+)."""
+    """Whether a pidfd tells a reaped process's exit status (Linux 6.15's
+    PIDFD_GET_INFO with PIDFD_INFO_EXIT): asked of the kernel, with a
+    child of ours that exits 3, not read off its version."""
+    import fcntl
+    import struct
+    import subprocess
+    p = subprocess.Popen(["/bin/sh", "-c", "exit 3"])
     try:
-        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-    except ValueError:
+        fd = os.pidfd_open(p.pid)
+    except OSError:
+        p.wait()
         return False
-    return (major, minor) >= (6, 15)
+    try:
+        p.wait()
+        buf = bytearray(struct.pack("Q", 1 << 3) + bytes(56))
+        fcntl.ioctl(fd, 0xC040FF0B, buf)    # _IOWR(0xFF, 11, 64 bytes)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    mask, = struct.unpack_from("Q", buf, 0)
+    code, = struct.unpack_from("i", buf, 60)
+    return bool(mask & (1 << 3)) and code == 3 << 8
 
 
 def as_user(gw, w, user):
     """ch.wrapper_as(), on a kernel that tells a non-child's exit status."""
     if user != "root" and not kernel_reads_exit_status():
-        pytest.skip("kernel {} is older than 6.15: no PIDFD_INFO_EXIT, so a "
+        pytest.skip("kernel {} has no PIDFD_INFO_EXIT (Linux 6.15), so a "
                     "wrapper that is not root reads a worker's exit status only "
                     "when it catches the zombie".format(os.uname().release))
     return ch.wrapper_as(gw, w, user)
@@ -208,7 +227,7 @@ def test_crash_loop_three_seconds_under_supervisord_as_nobody(gw, version):
     if not ch.can_run_as_other_user():
         pytest.skip("needs root to give supervisord's program another user")
     if not kernel_reads_exit_status():
-        pytest.skip("kernel {} is older than 6.15: no PIDFD_INFO_EXIT".format(
+        pytest.skip("kernel {} has no PIDFD_INFO_EXIT (Linux 6.15)".format(
             os.uname().release))
     nobody_env(gw)
     versions.install_apps(gw)
