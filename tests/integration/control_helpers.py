@@ -526,9 +526,11 @@ def wrapper_as(gw, w, user):
     shutil.copytree(gw.app_dir, app)
     run = base / "run"
     run.mkdir()
+    import pwd
+    pw = pwd.getpwnam(user)
     for d in (run, getattr(w, "tmpdir", None)):
         if d is not None:
-            os.chown(d, *NOBODY)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
     old_app, old_run = str(gw.app_dir), str(gw.run_dir)
     w.argv = as_user_argv(user, [a.replace(old_app, str(app)).replace(old_run, str(run))
                                  for a in w.argv])
