@@ -93,7 +93,7 @@ static void
 server_learn_listeners(struct gw *gw)
 {
 	unsigned long long	ino[LEDGER_LISTENERS_MAX];
-	size_t			n;
+	size_t			n, i;
 
 	/* Release mode: the sockets we hold and hand to every generation
 	 * (a master's other listeners, gunicorn 26's control socket, are
@@ -111,6 +111,19 @@ server_learn_listeners(struct gw *gw)
 		return;
 	if ((n = proc_listeners(gw->cur->pid, ino, LEDGER_LISTENERS_MAX)) ==
 	    0)
+		return;
+	/*
+	 * Between its fork and its exec, a master still holds our own
+	 * descriptors, the control socket among them: never the app's.
+	 * Learnt then, the record would name sockets the master is about to
+	 * close, and a restarted wrapper could neither adopt it nor find it.
+	 */
+	for (i = 0; i < n; )
+		if (proc_holds_any(getpid(), &ino[i], 1))
+			ino[i] = ino[--n];
+		else
+			i++;
+	if (n == 0)
 		return;
 	memcpy(gw->ledger.listeners, ino, n * sizeof ino[0]);
 	gw->ledger.nlisteners = n;
