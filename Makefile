@@ -68,7 +68,7 @@ DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c \
 	      daemon/ledger.c daemon/listen.c daemon/release.c daemon/ctlsock.c \
-	      daemon/connector.c
+	      daemon/connector.c daemon/lineage.c daemon/preflight.c
 CLIENT_SRC := client/gwctl.c client/parser.c client/cmds.c client/json.c client/escape.c \
 	      client/reply.c client/result.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
@@ -108,10 +108,23 @@ tests/unit/test_control: tests/unit/test_control.o \
     $(filter-out daemon/main.o,$(DAEMON_OBJ)) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
-# The reload's state machine on synthetic events: the same modules.
+# The reload's state machine on synthetic events: the same modules, with
+# the calls reload.o makes downward replaced by the test's fakes.
+RELOAD_FAKES := master_signal master_watch master_signal_children \
+	master_describe master_exit_code gunicorn_spawn \
+	preflight_start preflight_is preflight_reaped preflight_kill \
+	ready_start ready_set_failfast ready_counts ready_reason ready_quiet \
+	ready_kill_booting ready_kill_unready ready_term_leftovers \
+	ready_kill_dirty ready_master_status ready_free \
+	lineage_new_master lineage_orphan_new_master \
+	proc_arg_start proc_starttime proc_exists proc_now_ticks pidfile_read \
+	ctlsock_hide ctlsock_park ctlsock_shelter ctlsock_recover \
+	ctlsock_restore now_mono kill event_add event_del
+comma := ,
 tests/unit/test_reload: tests/unit/test_reload.o \
     $(filter-out daemon/main.o,$(DAEMON_OBJ)) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) $(foreach f,$(RELOAD_FAKES),-Wl$(comma)--wrap=$(f)) \
+	    -o $@ $^ $(PKG_LIBS) -lcmocka
 
 tests/unit/%.o: tests/unit/%.c build.flags
 	$(CC) $(INC) $(GW_CFLAGS) -Wno-missing-prototypes $(CPPFLAGS) \

@@ -8,14 +8,18 @@
  * failure (the new master exits, the budget runs out) stops the new
  * generation and leaves the old one exactly as it was.
  *
+ * The [state][event] table below is the whole decision, as in s6: every
+ * entry point (a request, a kick, the boot's end, a resume, a timer, the
+ * probe's verdict, a master's exit, the check's exit, a stop) turns what
+ * happened into a struct reload_ev and hands it to reload_dispatch(),
+ * which calls the handler the cell names, or nothing for an empty cell.
+ * No handler asks which state it is in: a handler serves the cells that
+ * name it.  tests/unit/test_reload.c checks the table against a copy and
+ * drives every named cell with fakes for the calls downward.
+ *
  * All transitions go through reload_set_state(), which checks the range,
  * logs them and charges the time spent to the phase just left (one
- * setter, one array).  Every event (reload.h's enum reload_event: a
- * request, a kick, a timer, the probe's verdict, a master's exit, the
- * check's exit, a stop) first asks the [state][event] table
- * (reload_decide(), unit-tested row by row in tests/unit/test_reload.c),
- * then does its state's part in a switch over every state, without a
- * default, so the compiler points at any pair that has not been decided.
+ * setter, one array).
  *
  * It sits below server.c and calls nothing there: the serving master,
  * the record and the wrapper's fate change through struct reload_hooks,
@@ -23,7 +27,6 @@
  * on a fresh stack, never from inside this machinery.
  */
 #include <sys/queue.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -38,29 +41,49 @@
 #include "ctlsock.h"
 #include "gunicorn.h"
 #include "gw.h"
+#include "lineage.h"
 #include "log.h"
 #include "notify.h"
+#include "preflight.h"
 #include "proc.h"
 #include "ready.h"
 #include "release.h"
 #include "reload.h"
 #include "xmalloc.h"
 
-static const char *const reload_state_names[RS_COUNT] = {
-	[RS_IDLE] =		"idle",
-	[RS_CHECKING] =		"checking",
-	[RS_SETTLING] =		"settling",
-	[RS_FORKING] =		"forking",
-	[RS_WARMING] =		"warming",
-	[RS_PROBATION] =	"probation",
-	[RS_DRAINING] =		"draining",
-	[RS_PROMOTING] =	"promoting",
-	[RS_ABORTING] =		"aborting",
+/* Who serves in a state, for reload_roles(). */
+enum reload_cast {
+	CAST_NONE,		/* no reload: gw->cur serves */
+	CAST_OLD,		/* the old generation serves, nothing new yet */
+	CAST_INCOMING,		/* the old serves, the new one is on trial */
+	CAST_HANDOVER,		/* the new serves, the old drains */
+};
+
+/* What each state is, apart from what it does with events. */
+static const struct reload_state_info {
+	const char		*name;
+	enum reload_phase	 phase;		/* PHASE_COUNT: untimed */
+	int			 running;	/* a reload runs */
+	enum reload_cast	 cast;
+} reload_states[RS_COUNT] = {
+	[RS_BOOTING] =	 { "booting",	PHASE_COUNT,	 0, CAST_NONE },
+	[RS_IDLE] =	 { "idle",	PHASE_COUNT,	 0, CAST_NONE },
+	[RS_CHECKING] =	 { "checking",	PHASE_CHECK,	 1, CAST_OLD },
+	[RS_SETTLING] =	 { "settling",	PHASE_SETTLE,	 1, CAST_OLD },
+	[RS_FORKING] =	 { "forking",	PHASE_FORK,	 1, CAST_INCOMING },
+	[RS_WARMING] =	 { "warming",	PHASE_WARMUP,	 1, CAST_INCOMING },
+	[RS_PROBATION] = { "probation",	PHASE_PROBATION, 1, CAST_INCOMING },
+	[RS_DRAINING] =	 { "draining",	PHASE_DRAIN,	 1, CAST_HANDOVER },
+	[RS_PROMOTING] = { "promoting",	PHASE_PROMOTE,	 1, CAST_HANDOVER },
+	[RS_ABORTING] =	 { "aborting",	PHASE_COUNT,	 1, CAST_INCOMING },
+	[RS_STOPPED] =	 { "stopped",	PHASE_COUNT,	 0, CAST_NONE },
 };
 
 static const char *const reload_event_names[RE_COUNT] = {
 	[RE_REQUEST] =		"request",
 	[RE_KICK] =		"kick",
+	[RE_BOOTED] =		"booted",
+	[RE_RESUME] =		"resume",
 	[RE_TIMER] =		"timer",
 	[RE_READY] =		"ready",
 	[RE_NEW_EXIT] =		"new master exit",
@@ -69,54 +92,158 @@ static const char *const reload_event_names[RE_COUNT] = {
 	[RE_STOP] =		"stop",
 };
 
-static const char *const reload_action_names[RA_COUNT] = {
-	[RA_IGNORE] =		"ignore",
-	[RA_BEGIN] =		"begin",
-	[RA_QUEUE] =		"queue",
-	[RA_HANDLE] =		"handle",
+/* An event and what it carries (reload.h's enum reload_event). */
+struct reload_ev {
+	enum reload_event	 type;
+	/* RE_REQUEST: who asks, the release (or NULL), whom to tell; out:
+	 * the id of the reload that includes it, 0 when refused. */
+	enum reload_trigger	 trigger;
+	const char		*release;
+	reload_done_cb		 cb;
+	void			*cb_arg;
+	unsigned		 id;
+	/* RE_RESUME: the new master (0: SIGUSR2 sent, none seen: forking,
+	 * since tick), the record's id (in id) and its target (release). */
+	pid_t			 pid;
+	unsigned long long	 tick;
+	enum ready_result	 res;		/* RE_READY */
+	struct master		*m;		/* RE_NEW_EXIT, RE_OLD_EXIT */
+	/* How the master ended; RE_CHECK_EXIT: why the check failed. */
+	const char		*how;
+	int			 passed;	/* RE_CHECK_EXIT */
+	const char		*why;		/* RE_STOP */
+};
+
+typedef void reload_fn(struct gw *, struct reload_ev *);
+
+static reload_fn on_request, on_queue, on_refuse, on_kick, on_booted,
+    on_resume, on_check_late, on_settle_tick, on_fork_tick,
+    on_probation_passed, on_drain_tick, on_promote_tick, on_abort_tick,
+    on_ready, on_crash, on_new_died, on_new_died_draining, on_new_died_promoting,
+    on_new_stopped, on_old_died_checking, on_old_died_early,
+    on_old_died_forking, on_old_died_warming, on_old_died_probation,
+    on_old_drained, on_old_died_aborting, on_check_exit, on_stop_quiet,
+    on_stop_checking, on_stop_forking, on_stop;
+
+struct reload_cell {
+	reload_fn	*fn;		/* NULL: ignored */
+	const char	*name;
 };
 
 /*
- * Every (state, event) pair, decided.  Each handler asks the table first
- * and then does its state's part in one exhaustive switch.  RA_IGNORE is
- * a decision too: a probe's verdict after the reload moved on, a timer of
- * a state with none (idle; warming, where the probe keeps time), a new
- * master's exit before there is one, the old one's once promoting (it is
- * gone by then), a check's exit outside checking (a late reap).
+ * Every (state, event) pair, decided: a cell names its handler, and an
+ * empty one is a decision too: a probe's verdict after the reload moved
+ * on, a timer of a state with none (warming: the probe keeps time), a
+ * new master's exit before there is one, the old one's once promoting (it
+ * is gone by then), a check's exit outside checking (a late reap), a
+ * resume or the boot's end once the machine has left booting.
  */
-#define I	RA_IGNORE
-#define B	RA_BEGIN
-#define Q	RA_QUEUE
-#define H	RA_HANDLE
-static const enum reload_action reload_table[RS_COUNT][RE_COUNT] = {
-	/*		request	kick	timer	ready	newexit	oldexit	check	stop */
-	[RS_IDLE] =	{ B,	B,	I,	I,	I,	I,	I,	I },
-	[RS_CHECKING] =	{ Q,	I,	H,	I,	I,	H,	H,	H },
-	[RS_SETTLING] =	{ Q,	I,	H,	I,	I,	H,	I,	H },
-	[RS_FORKING] =	{ Q,	I,	H,	I,	I,	H,	I,	H },
-	[RS_WARMING] =	{ Q,	I,	I,	H,	H,	H,	I,	H },
-	[RS_PROBATION] = { Q,	I,	H,	H,	H,	H,	I,	H },
-	[RS_DRAINING] =	{ Q,	I,	H,	I,	H,	H,	I,	H },
-	[RS_PROMOTING] = { Q,	I,	H,	I,	H,	I,	I,	H },
-	[RS_ABORTING] =	{ Q,	I,	H,	I,	H,	H,	I,	H },
+#define H(fn)	{ fn, #fn }
+#define _	{ NULL, NULL }
+static const struct reload_cell reload_table[RS_COUNT][RE_COUNT] = {
+	[RS_BOOTING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = H(on_booted),	[RE_RESUME] = H(on_resume),
+		[RE_TIMER] = _,			[RE_READY] = _,
+		[RE_NEW_EXIT] = _,		[RE_OLD_EXIT] = _,
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop_quiet),
+	},
+	[RS_IDLE] = {
+		[RE_REQUEST] = H(on_request),	[RE_KICK] = H(on_kick),
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = _,			[RE_READY] = _,
+		[RE_NEW_EXIT] = _,		[RE_OLD_EXIT] = _,
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop_quiet),
+	},
+	[RS_CHECKING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_check_late),	[RE_READY] = _,
+		[RE_NEW_EXIT] = _,
+		[RE_OLD_EXIT] = H(on_old_died_checking),
+		[RE_CHECK_EXIT] = H(on_check_exit),
+		[RE_STOP] = H(on_stop_checking),
+	},
+	[RS_SETTLING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_settle_tick),	[RE_READY] = _,
+		[RE_NEW_EXIT] = _,
+		[RE_OLD_EXIT] = H(on_old_died_early),
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop),
+	},
+	[RS_FORKING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_fork_tick),	[RE_READY] = _,
+		[RE_NEW_EXIT] = _,
+		[RE_OLD_EXIT] = H(on_old_died_forking),
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop_forking),
+	},
+	[RS_WARMING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = _,			[RE_READY] = H(on_ready),
+		[RE_NEW_EXIT] = H(on_new_died),
+		[RE_OLD_EXIT] = H(on_old_died_warming),
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop),
+	},
+	[RS_PROBATION] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_probation_passed),
+		[RE_READY] = H(on_crash),
+		[RE_NEW_EXIT] = H(on_new_died),
+		[RE_OLD_EXIT] = H(on_old_died_probation),
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop),
+	},
+	[RS_DRAINING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_drain_tick),	[RE_READY] = _,
+		[RE_NEW_EXIT] = H(on_new_died_draining),
+		[RE_OLD_EXIT] = H(on_old_drained),
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop),
+	},
+	[RS_PROMOTING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_promote_tick), [RE_READY] = _,
+		[RE_NEW_EXIT] = H(on_new_died_promoting),
+		[RE_OLD_EXIT] = _,
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop),
+	},
+	[RS_ABORTING] = {
+		[RE_REQUEST] = H(on_queue),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = H(on_abort_tick),	[RE_READY] = _,
+		[RE_NEW_EXIT] = H(on_new_stopped),
+		[RE_OLD_EXIT] = H(on_old_died_aborting),
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop),
+	},
+	[RS_STOPPED] = {
+		[RE_REQUEST] = H(on_refuse),	[RE_KICK] = _,
+		[RE_BOOTED] = _,		[RE_RESUME] = _,
+		[RE_TIMER] = _,			[RE_READY] = _,
+		[RE_NEW_EXIT] = _,		[RE_OLD_EXIT] = _,
+		[RE_CHECK_EXIT] = _,		[RE_STOP] = H(on_stop_quiet),
+	},
 };
-#undef I
-#undef B
-#undef Q
 #undef H
+#undef _
 
-enum reload_action
-reload_decide(enum reload_state s, enum reload_event ev)
+const char *
+reload_cell(enum reload_state s, enum reload_event ev)
 {
 	if ((unsigned)s >= RS_COUNT || (unsigned)ev >= RE_COUNT)
-		return RA_IGNORE;
-	return reload_table[s][ev];
+		return NULL;
+	return reload_table[s][ev].name;
 }
 
 const char *
 reload_state_str(enum reload_state s)
 {
-	return (unsigned)s < RS_COUNT ? reload_state_names[s] : "?";
+	return (unsigned)s < RS_COUNT ? reload_states[s].name : "?";
 }
 
 const char *
@@ -125,28 +252,10 @@ reload_event_str(enum reload_event ev)
 	return (unsigned)ev < RE_COUNT ? reload_event_names[ev] : "?";
 }
 
-const char *
-reload_action_str(enum reload_action a)
-{
-	return (unsigned)a < RA_COUNT ? reload_action_names[a] : "?";
-}
-
 enum reload_phase
 reload_phase_of(enum reload_state s)
 {
-	static const enum reload_phase phase[RS_COUNT] = {
-		[RS_IDLE] =		PHASE_COUNT,
-		[RS_CHECKING] =		PHASE_CHECK,
-		[RS_SETTLING] =		PHASE_SETTLE,
-		[RS_FORKING] =		PHASE_FORK,
-		[RS_WARMING] =		PHASE_WARMUP,
-		[RS_PROBATION] =	PHASE_PROBATION,
-		[RS_DRAINING] =		PHASE_DRAIN,
-		[RS_PROMOTING] =	PHASE_PROMOTE,
-		[RS_ABORTING] =		PHASE_COUNT,
-	};
-
-	return (unsigned)s < RS_COUNT ? phase[s] : PHASE_COUNT;
+	return (unsigned)s < RS_COUNT ? reload_states[s].phase : PHASE_COUNT;
 }
 
 int
@@ -194,12 +303,10 @@ struct reload {
 	double			 probation;	/* s; 0: none */
 	struct event		*timer;		/* phase ticks, deadlines */
 
-	pid_t			 check_pid;	/* gunicorn --check-config */
-	int			 check_fd;	/* its output */
-	struct event		*check_ev;
-	char			 check_out[4096];
-	size_t			 check_len;
-	struct event		*kick;		/* deferred start */
+	struct preflight	 pf;		/* gunicorn --check-config */
+	/* The deferred start of the queued reload: active only while one
+	 * is (pending), deleted when it is taken or failed. */
+	struct event		*kick;
 	struct reload_hooks	 hooks;		/* to server.c: reload.h */
 	struct reload_outcome	 outcome;	/* the last end, ... */
 	struct event		*done_ev;	/* ... delivered from here */
@@ -222,6 +329,7 @@ static void	reload_fork(struct gw *);
 static void	reload_fail(struct gw *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	reload_finish(struct gw *, enum reload_result);
+static void	reload_end(struct gw *, enum reload_result, enum reload_state);
 static void	reload_check(struct gw *);
 static void	ready_result_cb(struct gw *, enum ready_result, void *);
 static void	reload_settle_or_fork(struct gw *);
@@ -229,33 +337,20 @@ static void	reload_spawn(struct gw *);
 static void	reload_names_take(struct gw *, const char *, const char *);
 static void	reload_gen_names(struct gw *, unsigned, char **, char **);
 static void	reload_uncommit(struct gw *);
-static void	check_done(struct gw *);
 
-/*
- * The table's word on ev in the current state, for a handler: 1 when the
- * state handles it, 0 when it ignores it.  RA_BEGIN and RA_QUEUE are the
- * words of requests and kicks only, which ask reload_decide() themselves.
- */
-static int
-reload_handles(const struct gw *gw, enum reload_event ev)
+/* The one caller of the table's handlers. */
+static void
+reload_dispatch(struct gw *gw, struct reload_ev *ev)
 {
-	enum reload_state	s = gw->reload->state;
-	enum reload_action	a = reload_decide(s, ev);
+	enum reload_state		 s = gw->reload->state;
+	const struct reload_cell	*c = &reload_table[s][ev->type];
 
-	switch (a) {
-	case RA_HANDLE:
-		return 1;
-	case RA_IGNORE:
-		log_debug("reload: %s ignored while %s", reload_event_str(ev),
-		    reload_state_str(s));
-		return 0;
-	case RA_BEGIN:
-	case RA_QUEUE:
-	case RA_COUNT:
-		break;
+	if (c->fn == NULL) {
+		log_debug("reload: %s ignored while %s",
+		    reload_event_str(ev->type), reload_state_str(s));
+		return;
 	}
-	fatalx("reload: %s while %s: %s is not for this handler",
-	    reload_event_str(ev), reload_state_str(s), reload_action_str(a));
+	c->fn(gw, ev);
 }
 
 static void
@@ -279,30 +374,34 @@ reload_set_state(struct gw *gw, enum reload_state to)
 		(void)reload_set_phase_time(r->e, r->state, spent);
 		log_debug("reload %u: %s -> %s", r->e->id,
 		    reload_state_str(r->state), reload_state_str(to));
-	}
+	} else if (to != r->state)
+		log_debug("reload: %s -> %s", reload_state_str(r->state),
+		    reload_state_str(to));
 	r->state = to;
 	r->phase_t0 = now;
 	event_del(r->timer);
-	r->hooks.record(gw);	/* a phase the next wrapper must know of */
+	if (r->e != NULL)
+		r->hooks.record(gw);	/* a phase the next wrapper must know */
+}
+
+/* The queued reload is taken, or will never run: no kick for it. */
+static void
+reload_unqueue(struct reload *r)
+{
+	r->pending = 0;
+	free(r->pending_target);
+	r->pending_target = NULL;
+	event_del(r->kick);
 }
 
 static void
 kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct gw	*gw = arg;
-	struct reload	*r = gw->reload;
-	char		*target;
+	struct reload_ev	ev = { .type = RE_KICK };
 
 	(void)fd;
 	(void)what;
-	/* Begun already by a request, or no longer wanted. */
-	if (reload_decide(r->state, RE_KICK) != RA_BEGIN || !r->pending ||
-	    gw->state != GW_RUNNING)
-		return;
-	r->pending = 0;
-	target = r->pending_target;	/* reload_begin's now */
-	r->pending_target = NULL;
-	reload_begin(gw, r->pending_trigger, target);
+	reload_dispatch(arg, &ev);
 }
 
 static void
@@ -324,9 +423,9 @@ reload_init(struct gw *gw, const struct reload_hooks *hooks)
 	struct reload	*r;
 
 	r = xcalloc(1, sizeof *r);
-	r->state = RS_IDLE;
+	r->state = RS_BOOTING;
 	r->next_id = history_next_id(&gw->history);
-	r->check_fd = -1;
+	preflight_init(&r->pf);
 	TAILQ_INIT(&r->waiters);
 	r->timer = event_new(gw->base, -1, 0, timer_cb, gw);
 	r->kick = event_new(gw->base, -1, 0, kick_cb, gw);
@@ -350,6 +449,7 @@ reload_free(struct gw *gw)
 		free(w);
 	}
 	ready_free(r->probe);
+	preflight_kill(&r->pf);
 	event_free(r->timer);
 	event_free(r->kick);
 	event_free(r->done_ev);
@@ -365,7 +465,7 @@ reload_free(struct gw *gw)
 int
 reload_running(const struct gw *gw)
 {
-	return gw->reload->state != RS_IDLE;
+	return reload_states[gw->reload->state].running;
 }
 
 int
@@ -386,25 +486,18 @@ reload_roles(const struct gw *gw, struct reload_roles *ro)
 
 	ro->serving = gw->cur;
 	ro->incoming = ro->outgoing = NULL;
-	switch (r->state) {
-	case RS_IDLE:
-	case RS_CHECKING:
-	case RS_SETTLING:
+	switch (reload_states[r->state].cast) {
+	case CAST_NONE:
+	case CAST_OLD:
 		break;
-	case RS_FORKING:
-	case RS_WARMING:
-	case RS_PROBATION:
-	case RS_ABORTING:
+	case CAST_INCOMING:
 		ro->incoming = r->new != gw->cur ? r->new : NULL;
 		break;
-	case RS_DRAINING:
-	case RS_PROMOTING:
+	case CAST_HANDOVER:
 		if (r->new != NULL)
 			ro->serving = r->new;
 		if (r->old != NULL && r->old != ro->serving && !r->old->exited)
 			ro->outgoing = r->old;
-		break;
-	case RS_COUNT:
 		break;
 	}
 	if (ro->incoming != NULL && ro->incoming->exited)
@@ -451,7 +544,7 @@ reload_notify_status(struct gw *gw)
 const char *
 reload_target(const struct gw *gw)
 {
-	return gw->reload->state != RS_IDLE ? gw->reload->target : NULL;
+	return reload_running(gw) ? gw->reload->target : NULL;
 }
 
 const char *
@@ -491,56 +584,90 @@ unsigned
 reload_request_release(struct gw *gw, enum reload_trigger trigger,
     const char *release, reload_done_cb cb, void *arg)
 {
-	struct reload	*r = gw->reload;
-	struct waiter	*w;
-	unsigned	 id;
-	int		 now;
+	struct reload_ev	ev = { .type = RE_REQUEST, .trigger = trigger,
+	    .release = release, .cb = cb, .cb_arg = arg };
 
-	/* Now, or queued behind the reload that runs (or behind the boot). */
-	now = reload_decide(r->state, RE_REQUEST) == RA_BEGIN &&
-	    gw->state == GW_RUNNING;
-	if (gw->state == GW_STOPPING ||
-	    (gw->cur == NULL && r->state == RS_IDLE)) {
-		log_warnx("reload requested by %s: refused, %s",
-		    history_trigger_name(trigger), gw->state == GW_STOPPING ?
-		    "the wrapper is stopping" : "no gunicorn master is running");
-		return 0;
+	reload_dispatch(gw, &ev);
+	return ev.id;
+}
+
+/* Whoever asked for reload id hears of its end. */
+static void
+reload_wait(struct reload *r, unsigned id, struct reload_ev *ev)
+{
+	struct waiter	*w;
+
+	ev->id = id;
+	if (ev->cb == NULL)
+		return;
+	w = xcalloc(1, sizeof *w);
+	w->id = id;
+	w->cb = ev->cb;
+	w->arg = ev->cb_arg;
+	TAILQ_INSERT_TAIL(&r->waiters, w, entry);
+}
+
+/* idle: a request begins a reload now. */
+static void
+on_request(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	log_info("reload %u: requested by %s", r->next_id,
+	    history_trigger_name(ev->trigger));
+	reload_wait(r, r->next_id, ev);
+	reload_begin(gw, ev->trigger, ev->release != NULL ?
+	    xstrdup(ev->release) : NULL);
+}
+
+/* Booting or a reload runs: coalesce into the one queued reload. */
+static void
+on_queue(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	unsigned	 id = r->next_id;
+
+	if (!r->pending) {
+		r->pending = 1;
+		r->pending_trigger = ev->trigger;
+		log_info("reload %u queued (requested by %s while %s)", id,
+		    history_trigger_name(ev->trigger), r->state == RS_BOOTING ?
+		    "starting" : "a reload runs");
+	} else
+		log_info("reload %u: request by %s coalesced", id,
+		    history_trigger_name(ev->trigger));
+	/* The last release asked for is the one it deploys. */
+	if (ev->release != NULL) {
+		free(r->pending_target);
+		r->pending_target = xstrdup(ev->release);
+		log_info("reload %u will deploy %s", id, ev->release);
 	}
-	if (now) {
-		id = r->next_id;
-		log_info("reload %u: requested by %s", id,
-		    history_trigger_name(trigger));
-	} else {
-		/* Coalesce: every request now joins the one queued reload. */
-		id = r->next_id;
-		if (!r->pending) {
-			r->pending = 1;
-			r->pending_trigger = trigger;
-			log_info("reload %u queued (requested by %s while %s)",
-			    id, history_trigger_name(trigger),
-			    r->state == RS_IDLE ? "starting" :
-			    "a reload runs");
-		} else
-			log_info("reload %u: request by %s coalesced", id,
-			    history_trigger_name(trigger));
-		/* The last release asked for is the one it deploys. */
-		if (release != NULL) {
-			free(r->pending_target);
-			r->pending_target = xstrdup(release);
-			log_info("reload %u will deploy %s", id, release);
-		}
-	}
-	if (cb != NULL) {
-		w = xcalloc(1, sizeof *w);
-		w->id = id;
-		w->cb = cb;
-		w->arg = arg;
-		TAILQ_INSERT_TAIL(&r->waiters, w, entry);
-	}
-	if (now)
-		reload_begin(gw, trigger, release != NULL ? xstrdup(release) :
-		    NULL);
-	return id;
+	reload_wait(r, id, ev);
+}
+
+/* stopped: nothing to reload any more. */
+static void
+on_refuse(struct gw *gw, struct reload_ev *ev)
+{
+	log_warnx("reload requested by %s: refused, %s",
+	    history_trigger_name(ev->trigger), gw->state == GW_STOPPING ?
+	    "the wrapper is stopping" : "no gunicorn master is running");
+	ev->id = 0;
+}
+
+/* idle, the kick active: only while a reload is queued (reload_unqueue). */
+static void
+on_kick(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	char		*target = r->pending_target;	/* reload_begin's now */
+
+	(void)ev;
+	if (!r->pending)
+		fatalx("reload: a kick with no reload queued");
+	r->pending_target = NULL;
+	reload_unqueue(r);
+	reload_begin(gw, r->pending_trigger, target);
 }
 
 void
@@ -560,8 +687,20 @@ reload_forget(struct gw *gw, void *arg)
 void
 reload_boot_done(struct gw *gw)
 {
+	struct reload_ev	ev = { .type = RE_BOOTED };
+
+	reload_dispatch(gw, &ev);
+}
+
+/* booting: the first generation is up; a reload asked for meanwhile
+ * starts now. */
+static void
+on_booted(struct gw *gw, struct reload_ev *ev)
+{
 	struct reload	*r = gw->reload;
 
+	(void)ev;
+	reload_set_state(gw, RS_IDLE);
 	if (r->pending)
 		event_active(r->kick, 0, 0);
 }
@@ -592,7 +731,7 @@ reload_blocker(struct gw *gw)
 			return r->prev_new;
 		reload_remember_new(r, 0);
 	}
-	if ((stray = reload_find_new_master(gw, r->old->pid, r->old->pid,
+	if ((stray = lineage_new_master(gw, r->old->pid, r->old->pid,
 	    r->old_arg, 0)) != 0) {
 		log_warnx("reload %u: master %d already has a new master %d "
 		    "that no reload verified: stopping it", r->e->id,
@@ -612,9 +751,7 @@ reload_open(struct gw *gw, enum reload_trigger trigger, char *target)
 {
 	struct reload	*r = gw->reload;
 
-	r->pending = 0;		/* this reload serves every request so far */
-	free(r->pending_target);
-	r->pending_target = NULL;
+	reload_unqueue(r);	/* this reload serves every request so far */
 	free(r->target);
 	r->target = NULL;
 	r->committed = 0;
@@ -686,29 +823,10 @@ reload_begin(struct gw *gw, enum reload_trigger trigger, char *target)
 void
 reload_resume(struct gw *gw, pid_t pid, unsigned id, const char *target)
 {
-	struct reload	*r = gw->reload;
+	struct reload_ev	ev = { .type = RE_RESUME, .pid = pid, .id = id,
+	    .release = target };
 
-	if (id != 0 && id >= r->next_id)
-		r->next_id = id;	/* the interrupted reload keeps its id */
-	reload_open(gw, TRIGGER_SIGNAL, target != NULL && *target != '\0' ?
-	    xstrdup(target) : NULL);
-	r->e->new_master = pid;
-	r->e->note = xstrdup("resumed by a new wrapper after the previous "
-	    "one was killed");
-	if (r->target != NULL) {
-		free(r->gen_pidfile);
-		free(r->gen_ctl);
-		reload_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
-	}
-	log_info("reload %u: master %d has a new master %d from an "
-	    "unfinished reload: resuming its warm-up", r->e->id,
-	    (int)r->old->pid, (int)pid);
-	if ((r->new = master_watch(gw, pid, 1)) == NULL) {
-		reload_fail(gw, "new master %d of the unfinished reload is "
-		    "gone", (int)pid);
-		return;
-	}
-	reload_warm(gw);
+	reload_dispatch(gw, &ev);
 }
 
 /*
@@ -720,20 +838,49 @@ reload_resume(struct gw *gw, pid_t pid, unsigned id, const char *target)
 void
 reload_resume_forking(struct gw *gw, unsigned id, unsigned long long tick)
 {
+	struct reload_ev	ev = { .type = RE_RESUME, .id = id,
+	    .tick = tick };
+
+	reload_dispatch(gw, &ev);
+}
+
+/* booting: the reload the previous wrapper did not finish goes on. */
+static void
+on_resume(struct gw *gw, struct reload_ev *ev)
+{
 	struct reload	*r = gw->reload;
 
-	if (id != 0 && id >= r->next_id)
-		r->next_id = id;
-	reload_open(gw, TRIGGER_SIGNAL, NULL);
+	if (ev->id != 0 && ev->id >= r->next_id)
+		r->next_id = ev->id;	/* the interrupted reload keeps its id */
+	reload_open(gw, TRIGGER_SIGNAL, ev->release != NULL &&
+	    *ev->release != '\0' ? xstrdup(ev->release) : NULL);
 	r->e->note = xstrdup("resumed by a new wrapper after the previous "
 	    "one was killed");
-	r->usr2_tick = tick;
-	log_info("reload %u: master %d was sent SIGUSR2 by the previous "
-	    "wrapper: looking for its new master", r->e->id,
-	    (int)r->old->pid);
-	reload_set_state(gw, RS_FORKING);
-	r->deadline = now_mono() + RELOAD_FORK_MAX;
-	reload_arm(r, RELOAD_POLL_FAST);
+	if (ev->pid == 0) {
+		r->usr2_tick = ev->tick;
+		log_info("reload %u: master %d was sent SIGUSR2 by the "
+		    "previous wrapper: looking for its new master", r->e->id,
+		    (int)r->old->pid);
+		reload_set_state(gw, RS_FORKING);
+		r->deadline = now_mono() + RELOAD_FORK_MAX;
+		reload_arm(r, RELOAD_POLL_FAST);
+		return;
+	}
+	r->e->new_master = ev->pid;
+	if (r->target != NULL) {
+		free(r->gen_pidfile);
+		free(r->gen_ctl);
+		reload_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
+	}
+	log_info("reload %u: master %d has a new master %d from an "
+	    "unfinished reload: resuming its warm-up", r->e->id,
+	    (int)r->old->pid, (int)ev->pid);
+	if ((r->new = master_watch(gw, ev->pid, 1)) == NULL) {
+		reload_fail(gw, "new master %d of the unfinished reload is "
+		    "gone", (int)ev->pid);
+		return;
+	}
+	reload_warm(gw);
 }
 
 /*
@@ -824,7 +971,7 @@ reload_record(const struct gw *gw, struct ledger *l)
 	l->old = l->new = 0;
 	l->old_start = l->new_start = 0;
 	l->target[0] = '\0';
-	if (r == NULL || r->state == RS_IDLE || r->e == NULL)
+	if (r == NULL || !reload_states[r->state].running || r->e == NULL)
 		return;
 	if (r->target != NULL)
 		snprintf(l->target, sizeof l->target, "%s", r->target);
@@ -832,8 +979,8 @@ reload_record(const struct gw *gw, struct ledger *l)
 	/* SIGUSR2 is on its way: the next wrapper must look for a new
 	 * master even if we die before we say "forking". */
 	snprintf(l->phase, sizeof l->phase, "%s",
-	    reload_state_names[r->state < RS_FORKING && r->usr2_tick != 0 ?
-	    RS_FORKING : r->state]);
+	    reload_state_str(r->state < RS_FORKING && r->usr2_tick != 0 ?
+	    RS_FORKING : r->state));
 	l->usr2_tick = r->usr2_tick;
 	if (r->old != NULL) {
 		l->old = r->old->pid;
@@ -918,93 +1065,15 @@ reload_fork(struct gw *gw)
 	reload_arm(r, RELOAD_POLL_FAST);
 }
 
-/*
- * gunicorn 25+'s dirty arbiter is forked by the master (not exec'd), holds
- * the listeners it inherited and has children of its own, as a new master
- * has: what tells it apart is the dirty workers' heartbeat files it holds.
- */
-static int
-is_dirty_arbiter(pid_t master, pid_t pid)
-{
-	pid_t	arb = ready_dirty_arbiter(master, 0);
-
-	return arb != 0 && arb == pid;
-}
-
-/*
- * The new master of a reload of old, by lineage: a child of parent (old
- * itself, or us once old died and its orphans came to us) that started
- * at or after since (the SIGUSR2, on the start-time clock; 0: any time),
- * is neither a master we watch nor a zombie, and shows a fact only a new
- * master has: gunicorn named it in PIDFILE.2; it exec'd since its fork
- * (its argv is not where old's was, old_arg, as a forked worker's is); or
- * it has children of its own while holding the app's listening sockets.
- * GUNICORN_PID=old in its environment counts too, as a hint that is
- * there before setproctitle blanks it.
- */
-pid_t
-reload_find_new_master(struct gw *gw, pid_t parent, pid_t old,
-    unsigned long long old_arg, unsigned long long since)
-{
-	const char		*errstr;
-	const struct ledger	*l = &gw->ledger;
-	pid_t			*kids, *grand, found = 0, pid2;
-	size_t			 i, n, ng;
-	unsigned long long	 arg;
-
-	if (proc_children(parent, &kids, &n) == -1)
-		return 0;
-	pid2 = pidfile_read(gw->cfg.pidfile2, &errstr);
-	for (i = 0; i < n && found == 0; i++) {
-		if (master_find(gw, kids[i]) != NULL ||
-		    proc_is_zombie(kids[i]) ||
-		    (since != 0 && proc_starttime(kids[i]) < since))
-			continue;
-		arg = proc_arg_start(kids[i]);
-		if (kids[i] == pid2 || proc_env_reexec_of(kids[i], old) == 1 ||
-		    (arg != 0 && old_arg != 0 && arg != old_arg))
-			found = kids[i];
-		else if (proc_children(kids[i], &grand, &ng) == 0) {
-			if (ng > 0 && (l->nlisteners == 0 || proc_holds_any(
-			    kids[i], l->listeners, l->nlisteners)) &&
-			    !is_dirty_arbiter(parent, kids[i]))
-				found = kids[i];
-			free(grand);
-		}
-	}
-	free(kids);
-	return found;
-}
-
-/*
- * The new master of an adopted old master that died while forking: it
- * re-parented to PID 1, not to us.  PIDFILE.2 names it, and the facts
- * prove it: ours, started after the SIGUSR2, holding the app's listeners.
- */
-static pid_t
-reload_orphan_new_master(struct gw *gw)
-{
-	struct reload		*r = gw->reload;
-	const struct ledger	*l = &gw->ledger;
-	const char		*errstr;
-	pid_t			 pid;
-
-	if ((pid = pidfile_read(gw->cfg.pidfile2, &errstr)) <= 0 ||
-	    proc_is_zombie(pid) || proc_uid(pid) != geteuid() ||
-	    r->usr2_tick == 0 || proc_starttime(pid) < r->usr2_tick ||
-	    l->nlisteners == 0 ||
-	    !proc_holds_any(pid, l->listeners, l->nlisteners))
-		return 0;
-	return pid;
-}
-
+/* forking: is the new master there yet? */
 static void
-forking_tick(struct gw *gw)
+on_fork_tick(struct gw *gw, struct reload_ev *ev)
 {
 	struct reload	*r = gw->reload;
 	pid_t		 pid;
 
-	if ((pid = reload_find_new_master(gw, r->old->pid, r->old->pid,
+	(void)ev;
+	if ((pid = lineage_new_master(gw, r->old->pid, r->old->pid,
 	    r->old_arg, r->usr2_tick)) == 0) {
 		if (now_mono() >= r->deadline) {
 			reload_fail(gw, "no new master appeared within %g s "
@@ -1198,30 +1267,47 @@ reload_retire_old(struct gw *gw)
 static void
 ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 {
-	struct reload	*r = gw->reload;
-	int		 nw, nr;
+	struct reload_ev	ev = { .type = RE_READY, .res = res };
 
 	(void)arg;
-	if (!reload_handles(gw, RE_READY))
-		return;		/* a verdict after the reload moved on */
-	ready_counts(r->probe, &nw, &nr);
+	reload_dispatch(gw, &ev);
+}
+
+/* A verdict other than ready fails the reload: 1 when it did. */
+static int
+verdict_failed(struct gw *gw, enum ready_result res, const char *crash)
+{
+	struct reload	*r = gw->reload;
+
 	switch (res) {
 	case READY_TIMEOUT:
 		reload_fail(gw, "not ready after %g s: %s", r->budget,
 		    ready_reason(r->probe));
-		return;
+		return 1;
 	case READY_FAILED:
 		reload_fail(gw, "%s", ready_reason(r->probe));
-		return;
+		return 1;
 	case READY_CRASH:
-		reload_fail(gw, "%s %.1f s into %s: %s", r->state ==
-		    RS_PROBATION ? "crash loop:" : "crash:",
+		reload_fail(gw, "%s %.1f s into %s: %s", crash,
 		    now_mono() - r->phase_t0, reload_state_str(r->state),
 		    ready_reason(r->probe));
-		return;
+		return 1;
 	case READY_OK:
 		break;
 	}
+	return 0;
+}
+
+/* warming: the probe's verdict on the new generation. */
+static void
+on_ready(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	int		 nw, nr;
+
+	if (verdict_failed(gw, ev->res, "crash:"))
+		return;
+	ready_counts(r->probe, &nw, &nr);
 	r->e->workers = nw;
 	log_info("reload %u: new master %d ready: %d workers in %.2f s",
 	    r->e->id, (int)r->new->pid, nw, now_mono() - r->phase_t0);
@@ -1236,125 +1322,160 @@ ready_result_cb(struct gw *gw, enum ready_result res, void *arg)
 	reload_arm(r, r->probation);
 }
 
+/* probation: the probe watches on; what it can still say is a crash. */
+static void
+on_crash(struct gw *gw, struct reload_ev *ev)
+{
+	(void)verdict_failed(gw, ev->res, "crash loop:");
+}
+
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct gw	*gw = arg;
-	struct reload	*r = gw->reload;
-	const char	*errstr;
-	pid_t		 pid;
+	struct reload_ev	ev = { .type = RE_TIMER };
 
 	(void)fd;
 	(void)what;
-	if (!reload_handles(gw, RE_TIMER))
-		return;		/* warming: the probe keeps time */
-	switch (r->state) {
-	case RS_IDLE:
-	case RS_COUNT:	/* none: reload_set_state() */
-	case RS_WARMING:
-		break;		/* the table ignores these */
-	case RS_PROBATION:
-		/* No worker died abnormally in the window. */
-		log_info("reload %u: probation of %g s passed", r->e->id,
-		    r->probation);
-		reload_retire_old(gw);
-		break;
-	case RS_CHECKING:
-		log_warnx("reload %u: check-config %d still running after "
-		    "%g s: SIGKILL", r->e->id, (int)r->check_pid,
-		    r->budget);
-		if (kill(r->check_pid, SIGKILL) == -1 && errno != ESRCH)
-			log_warn("kill %d", (int)r->check_pid);
-		check_done(gw);
-		reload_fail(gw, "pre-flight: gunicorn --check-config did not "
-		    "finish within %g s", r->budget);
-		break;
-	case RS_SETTLING:
-		if ((pid = reload_blocker(gw)) == 0) {
-			reload_fork(gw);
-		} else if (now_mono() >= r->deadline) {
-			/* Forget it: a stuck PID must not block for ever. */
-			reload_remember_new(r, 0);
-			reload_fail(gw, "earlier new master %d still not "
-			    "reaped by master %d after %g s", (int)pid,
-			    (int)r->old->pid, RELOAD_SETTLE_MAX);
-		} else
-			reload_arm(r, RELOAD_POLL);
-		break;
-	case RS_FORKING:
-		forking_tick(gw);
-		break;
-	case RS_DRAINING:
-		if (now_mono() < r->deadline &&
-		    now_mono() - r->phase_t0 < RELOAD_RESPAWN_WINDOW) {
-			/*
-			 * gunicorn replaces a worker that dies before it has
-			 * acted on SIGTERM: a recycled worker's replacement,
-			 * or one of the booting workers killed above.  Still
-			 * importing, it would hold the old master's exit for a
-			 * whole import.  Again, while gunicorn may still be
-			 * spawning (it acts on SIGTERM within its 1 s sleep).
-			 */
-			(void)ready_kill_booting(r->old->pid);
-			reload_arm(r, READY_TICK);
-			break;
-		}
-		if (now_mono() < r->deadline) {
-			reload_arm(r, r->deadline - now_mono());
-			break;
-		}
-		/* The stop timeout ran out: no more waiting for requests. */
-		log_warnx("reload %u: old master %d still running after %g s: "
-		    "SIGKILL to it and its workers", r->e->id,
-		    (int)r->old->pid, gw->cfg.stop_timeout);
-		free(r->e->note);
-		xasprintf(&r->e->note, "old master %d killed after the stop "
-		    "timeout (%g s)", (int)r->old->pid, gw->cfg.stop_timeout);
-		master_signal_children(r->old, r->new->pid, SIGKILL);
-		if (master_signal(r->old, SIGKILL) == -1)
-			log_warn("SIGKILL to master %d", (int)r->old->pid);
-		r->deadline = now_mono() + gw->cfg.stop_timeout;
+	reload_dispatch(arg, &ev);
+}
+
+/* probation: no worker died abnormally in the window. */
+static void
+on_probation_passed(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	log_info("reload %u: probation of %g s passed", r->e->id,
+	    r->probation);
+	reload_retire_old(gw);
+}
+
+/* checking: the check outlived the warm-up budget. */
+static void
+on_check_late(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	log_warnx("reload %u: check-config %d still running after %g s: "
+	    "SIGKILL", r->e->id, (int)r->pf.pid, r->budget);
+	preflight_kill(&r->pf);
+	reload_fail(gw, "pre-flight: gunicorn --check-config did not "
+	    "finish within %g s", r->budget);
+}
+
+/* settling: is the earlier new master gone yet? */
+static void
+on_settle_tick(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	pid_t		 pid;
+
+	(void)ev;
+	if ((pid = reload_blocker(gw)) == 0) {
+		reload_fork(gw);
+	} else if (now_mono() >= r->deadline) {
+		/* Forget it: a stuck PID must not block for ever. */
+		reload_remember_new(r, 0);
+		reload_fail(gw, "earlier new master %d still not reaped by "
+		    "master %d after %g s", (int)pid, (int)r->old->pid,
+		    RELOAD_SETTLE_MAX);
+	} else
+		reload_arm(r, RELOAD_POLL);
+}
+
+/* draining: keep the old generation from respawning, then wait for it,
+ * and SIGKILL it after the stop timeout. */
+static void
+on_drain_tick(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	if (now_mono() < r->deadline &&
+	    now_mono() - r->phase_t0 < RELOAD_RESPAWN_WINDOW) {
+		/*
+		 * gunicorn replaces a worker that dies before it has acted
+		 * on SIGTERM: a recycled worker's replacement, or one of the
+		 * booting workers killed when the drain began.  Still
+		 * importing, it would hold the old master's exit for a whole
+		 * import.  Again, while gunicorn may still be spawning (it
+		 * acts on SIGTERM within its 1 s sleep).
+		 */
+		(void)ready_kill_booting(r->old->pid);
 		reload_arm(r, READY_TICK);
-		break;
-	case RS_PROMOTING:
-		if (pidfile_read(gw->cfg.pidfile, &errstr) == r->new->pid) {
-			reload_finish(gw, RESULT_OK);
-		} else if (now_mono() >= r->deadline) {
-			log_warnx("reload %u: new master %d has not taken over "
-			    "%s after %g s; it serves all the same",
-			    r->e->id, (int)r->new->pid, gw->cfg.pidfile,
-			    RELOAD_PROMOTE_MAX);
-			free(r->e->note);
-			xasprintf(&r->e->note, "pidfile not taken over");
-			reload_finish(gw, RESULT_OK);
-		} else
-			reload_arm(r, RELOAD_POLL);
-		break;
-	case RS_ABORTING:
-		if (now_mono() < r->deadline) {
-			/*
-			 * The new master may have replaced the workers we
-			 * killed before it acted on SIGTERM: those would hold
-			 * its exit for its whole graceful timeout.  Again.
-			 */
-			if (r->probe != NULL)
-				ready_kill_unready(r->probe);
-			reload_arm(r, READY_TICK);
-			break;
-		}
-		log_warnx("reload %u: new master %d still running after %g s: "
-		    "SIGKILL to it and its workers", r->e->id,
-		    (int)r->new->pid, gw->cfg.stop_timeout);
-		/* Dirty workers first: they would outlive their arbiter. */
-		if (r->probe != NULL)
-			ready_kill_dirty(r->probe, SIGKILL);
-		master_signal_children(r->new, 0, SIGKILL);
-		if (master_signal(r->new, SIGKILL) == -1)
-			log_warn("SIGKILL to master %d", (int)r->new->pid);
-		r->deadline = now_mono() + gw->cfg.stop_timeout;
-		reload_arm(r, READY_TICK);
-		break;
+		return;
 	}
+	if (now_mono() < r->deadline) {
+		reload_arm(r, r->deadline - now_mono());
+		return;
+	}
+	/* The stop timeout ran out: no more waiting for requests. */
+	log_warnx("reload %u: old master %d still running after %g s: "
+	    "SIGKILL to it and its workers", r->e->id, (int)r->old->pid,
+	    gw->cfg.stop_timeout);
+	free(r->e->note);
+	xasprintf(&r->e->note, "old master %d killed after the stop timeout "
+	    "(%g s)", (int)r->old->pid, gw->cfg.stop_timeout);
+	master_signal_children(r->old, r->new->pid, SIGKILL);
+	if (master_signal(r->old, SIGKILL) == -1)
+		log_warn("SIGKILL to master %d", (int)r->old->pid);
+	r->deadline = now_mono() + gw->cfg.stop_timeout;
+	reload_arm(r, READY_TICK);
+}
+
+/* promoting: has the new master taken the pidfile? */
+static void
+on_promote_tick(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	const char	*errstr;
+
+	(void)ev;
+	if (pidfile_read(gw->cfg.pidfile, &errstr) == r->new->pid) {
+		reload_finish(gw, RESULT_OK);
+	} else if (now_mono() >= r->deadline) {
+		log_warnx("reload %u: new master %d has not taken over %s "
+		    "after %g s; it serves all the same", r->e->id,
+		    (int)r->new->pid, gw->cfg.pidfile, RELOAD_PROMOTE_MAX);
+		free(r->e->note);
+		xasprintf(&r->e->note, "pidfile not taken over");
+		reload_finish(gw, RESULT_OK);
+	} else
+		reload_arm(r, RELOAD_POLL);
+}
+
+/* aborting: keep the new generation from respawning; SIGKILL it after
+ * the stop timeout. */
+static void
+on_abort_tick(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	if (now_mono() < r->deadline) {
+		/*
+		 * The new master may have replaced the workers we killed
+		 * before it acted on SIGTERM: those would hold its exit for
+		 * its whole graceful timeout.  Again.
+		 */
+		if (r->probe != NULL)
+			ready_kill_unready(r->probe);
+		reload_arm(r, READY_TICK);
+		return;
+	}
+	log_warnx("reload %u: new master %d still running after %g s: "
+	    "SIGKILL to it and its workers", r->e->id, (int)r->new->pid,
+	    gw->cfg.stop_timeout);
+	/* Dirty workers first: they would outlive their arbiter. */
+	if (r->probe != NULL)
+		ready_kill_dirty(r->probe, SIGKILL);
+	master_signal_children(r->new, 0, SIGKILL);
+	if (master_signal(r->new, SIGKILL) == -1)
+		log_warn("SIGKILL to master %d", (int)r->new->pid);
+	r->deadline = now_mono() + gw->cfg.stop_timeout;
+	reload_arm(r, READY_TICK);
 }
 
 /*
@@ -1438,9 +1559,18 @@ phases_format(const struct reload_entry *e, char *buf, size_t size)
 static void
 reload_finish(struct gw *gw, enum reload_result result)
 {
+	reload_end(gw, result, RS_IDLE);
+}
+
+/* The end of the reload, in state to: idle, or stopped (so too when
+ * nothing serves any more). */
+static void
+reload_end(struct gw *gw, enum reload_result result, enum reload_state to)
+{
 	struct reload		*r = gw->reload;
 	struct reload_entry	*e = r->e;
 	char			 phases[256];
+	int			 unserved;
 
 	e->result = result;
 	e->duration = now_mono() - r->t0;
@@ -1473,11 +1603,13 @@ reload_finish(struct gw *gw, enum reload_result result)
 	if (result == RESULT_OK && r->new != NULL)
 		r->hooks.serve(gw, r->new);
 	r->old = r->new = NULL;
-	reload_set_state(gw, RS_IDLE);
+	/* The old master died during the reload and the new generation
+	 * did not make it: nothing serves, and server.c decides. */
+	unserved = gw->cur == NULL && gw->state != GW_STOPPING;
+	reload_set_state(gw, unserved ? RS_STOPPED : to);
 	/* Failed, and the old generation is gone (or going, doomed): not
 	 * "the old one serves on". */
-	e->down = result != RESULT_OK && (r->doomed ||
-	    (gw->cur == NULL && gw->state != GW_STOPPING));
+	e->down = result != RESULT_OK && (r->doomed || unserved);
 	r->doomed = 0;
 	/* On disk before anyone hears of it. */
 	(void)history_append(&gw->history, gw->cfg.history, e);
@@ -1510,29 +1642,25 @@ reload_finish(struct gw *gw, enum reload_result result)
 
 	reload_answer(gw, e);
 
-	/* The old master died during the reload and the new generation
-	 * did not make it: nothing serves, and server.c decides. */
 	r->outcome.id = e->id;
 	r->outcome.result = result;
-	r->outcome.unserved = gw->cur == NULL && gw->state != GW_STOPPING;
+	r->outcome.unserved = unserved;
 	r->outcome.code = r->old_code;
 	event_active(r->done_ev, 0, 0);
-	if (r->pending && !r->outcome.unserved)
+	if (r->pending && r->state == RS_IDLE)
 		event_active(r->kick, 0, 0);
 }
 
 void
 reload_master_exited(struct gw *gw, struct master *m)
 {
-	struct reload	*r = gw->reload;
-	char		 how[128];
-	int		 nw = 0, nr = 0;
-	pid_t		 pid;
+	struct reload		*r = gw->reload;
+	struct reload_ev	 ev = { .m = m };
+	char			 how[128];
 
 	if (m != r->old && m != r->new)
 		return;		/* not this reload's (idle: none is) */
-	if (!reload_handles(gw, m == r->new ? RE_NEW_EXIT : RE_OLD_EXIT))
-		return;
+	ev.type = m == r->new ? RE_NEW_EXIT : RE_OLD_EXIT;
 	master_describe(m, how, sizeof how);
 	/* Not our child: the probe may have seen its status all the same
 	 * (gunicorn exits 3 or 4 when a worker cannot boot or load). */
@@ -1540,126 +1668,172 @@ reload_master_exited(struct gw *gw, struct master *m)
 	    ready_master_status(r->probe) != -1)
 		ready_describe_status(ready_master_status(r->probe), how,
 		    sizeof how);
-	if (m == r->new) {
-		if (r->probe != NULL)
-			ready_counts(r->probe, &nw, &nr);
-		switch (r->state) {
-		case RS_IDLE:
-		case RS_COUNT:	/* none: reload_set_state() */
-		case RS_CHECKING:
-		case RS_SETTLING:
-		case RS_FORKING:
-			break;		/* the table ignores these */
-		case RS_WARMING:
-		case RS_PROBATION:
-			reload_fail(gw, "new master %d %s %.1f s into %s, "
-			    "%d of %d workers ready", (int)m->pid, how,
-			    now_mono() - r->phase_t0, r->state == RS_WARMING ?
-			    "warm-up" : "probation", nr, nw);
-			break;
-		case RS_ABORTING:
-			if (r->probe != NULL)
-				ready_term_leftovers(r->probe);
-			reload_finish(gw, RESULT_FAILED);
-			break;
-		case RS_DRAINING:
-			r->new = NULL;
-			free(r->e->reason);
-			xasprintf(&r->e->reason, "new master %d %s while the "
-			    "old one was draining", (int)m->pid, how);
-			reload_uncommit(gw);
-			/* The old one exits 0 when drained, but nothing will
-			 * serve: the wrapper must exit as a failure then. */
-			r->hooks.doomed(gw);
-			r->doomed = 1;
-			reload_finish(gw, RESULT_FAILED);
-			break;
-		case RS_PROMOTING:
-			/* It was current already: server.c exits. */
-			r->new = NULL;
-			free(r->e->reason);
-			xasprintf(&r->e->reason, "new master %d %s before "
-			    "taking over the pidfile", (int)m->pid, how);
-			reload_finish(gw, RESULT_FAILED);
-			break;
-		}
+	ev.how = how;
+	reload_dispatch(gw, &ev);
+}
+
+/* warming, probation: the new generation died before it was trusted. */
+static void
+on_new_died(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	int		 nw = 0, nr = 0;
+
+	if (r->probe != NULL)
+		ready_counts(r->probe, &nw, &nr);
+	reload_fail(gw, "new master %d %s %.1f s into %s, %d of %d workers "
+	    "ready", (int)ev->m->pid, ev->how, now_mono() - r->phase_t0,
+	    reload_phase_of(r->state) == PHASE_WARMUP ? "warm-up" :
+	    reload_state_str(r->state), nr, nw);
+}
+
+/* aborting: the failed new generation is gone. */
+static void
+on_new_stopped(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	if (r->probe != NULL)
+		ready_term_leftovers(r->probe);
+	reload_finish(gw, RESULT_FAILED);
+}
+
+/* draining: the new generation died while the old one drains. */
+static void
+on_new_died_draining(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	r->new = NULL;
+	free(r->e->reason);
+	xasprintf(&r->e->reason, "new master %d %s while the old one was "
+	    "draining", (int)ev->m->pid, ev->how);
+	reload_uncommit(gw);
+	/* The old one exits 0 when drained, but nothing will serve: the
+	 * wrapper must exit as a failure then. */
+	r->hooks.doomed(gw);
+	r->doomed = 1;
+	reload_finish(gw, RESULT_FAILED);
+}
+
+/* promoting: the new master, current already, died: server.c exits. */
+static void
+on_new_died_promoting(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	r->new = NULL;
+	free(r->e->reason);
+	xasprintf(&r->e->reason, "new master %d %s before taking over the "
+	    "pidfile", (int)ev->m->pid, ev->how);
+	reload_finish(gw, RESULT_FAILED);
+}
+
+/* The old master is gone mid-reload: the new generation, if any, is all
+ * that can serve now. */
+static void
+reload_old_lost(struct gw *gw, struct master *m)
+{
+	struct reload	*r = gw->reload;
+
+	r->old = NULL;
+	r->old_lost = 1;
+	r->old_code = master_exit_code(m);
+	r->hooks.serve(gw, NULL);
+}
+
+/* checking: the old master died before anything was forked. */
+static void
+on_old_died_checking(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	preflight_kill(&r->pf);
+	r->old = NULL;
+	reload_fail(gw, "old master %d %s during the pre-flight check",
+	    (int)ev->m->pid, ev->how);
+}
+
+/* settling, or forking with no new master to take over: server.c exits. */
+static void
+on_old_died_early(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	r->old = NULL;
+	reload_fail(gw, "old master %d %s before a new master appeared",
+	    (int)ev->m->pid, ev->how);
+}
+
+/* forking: the fork may have happened before we saw it; the orphaned new
+ * master is then our child, and takes over if it becomes ready. */
+static void
+on_old_died_forking(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+	struct master	*m = ev->m;
+	pid_t		 pid;
+
+	pid = lineage_new_master(gw, getpid(), m->pid, r->old_arg,
+	    r->usr2_tick);
+	if (pid == 0 && m->adopted)
+		/* Not our descendant: its orphan went elsewhere. */
+		pid = lineage_orphan_new_master(gw, r->usr2_tick);
+	if (pid == 0 || (r->new = master_watch(gw, pid, m->adopted)) == NULL) {
+		on_old_died_early(gw, ev);
 		return;
 	}
+	r->e->new_master = pid;
+	log_warnx("reload %u: old master %d %s; new master %d takes over if "
+	    "it becomes ready", r->e->id, (int)m->pid, ev->how, (int)pid);
+	reload_old_lost(gw, m);
+	reload_warm(gw);
+}
 
-	/* The old master. */
-	switch (r->state) {
-	case RS_IDLE:
-	case RS_COUNT:	/* none: reload_set_state() */
-	case RS_PROMOTING:
-		break;		/* the table ignores these */
-	case RS_CHECKING:
-		if (r->check_pid != 0 && kill(r->check_pid, SIGKILL) == -1 &&
-		    errno != ESRCH)
-			log_warn("kill %d", (int)r->check_pid);
-		check_done(gw);
-		r->old = NULL;
-		reload_fail(gw, "old master %d %s during the pre-flight "
-		    "check", (int)m->pid, how);
-		break;
-	case RS_FORKING:
-		/*
-		 * The fork may have happened before we saw it: the orphaned
-		 * new master is then our child.  It takes over if ready.
-		 */
-		pid = reload_find_new_master(gw, getpid(), m->pid, r->old_arg,
-		    r->usr2_tick);
-		if (pid == 0 && m->adopted)
-			/* Not our descendant: its orphan went elsewhere. */
-			pid = reload_orphan_new_master(gw);
-		if (pid != 0 && (r->new = master_watch(gw, pid, m->adopted)) !=
-		    NULL) {
-			r->e->new_master = pid;
-			log_warnx("reload %u: old master %d %s; new master %d "
-			    "takes over if it becomes ready", r->e->id,
-			    (int)m->pid, how, (int)pid);
-			r->old = NULL;
-			r->old_lost = 1;
-			r->old_code = master_exit_code(m);
-			r->hooks.serve(gw, NULL);
-			reload_warm(gw);
-			break;
-		}
-		/* FALLTHROUGH */
-	case RS_SETTLING:
-		/* Nothing new to take over: server.c will exit. */
-		r->old = NULL;
-		reload_fail(gw, "old master %d %s before a new master "
-		    "appeared", (int)m->pid, how);
-		break;
-	case RS_PROBATION:
-		/* Ready already, and nothing else serves now: promote. */
-		log_warnx("reload %u: old master %d %s during probation; the "
-		    "new generation takes over now", r->e->id, (int)m->pid,
-		    how);
-		r->old = NULL;
-		r->old_lost = 1;
-		r->old_code = master_exit_code(m);
-		r->hooks.serve(gw, NULL);
-		reload_retire_old(gw);
-		break;
-	case RS_WARMING:
-		log_warnx("reload %u: old master %d %s during warm-up; the new "
-		    "generation takes over if it becomes ready", r->e->id,
-		    (int)m->pid, how);
-		r->old = NULL;
-		r->old_lost = 1;
-		r->old_code = master_exit_code(m);
-		r->hooks.serve(gw, NULL);
-		break;
-	case RS_DRAINING:
-		r->old = NULL;
-		reload_promote(gw);
-		break;
-	case RS_ABORTING:
-		/* Both generations are gone or going: server.c exits. */
-		r->old = NULL;
-		break;
-	}
+/* warming: the new generation takes over if it becomes ready. */
+static void
+on_old_died_warming(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	log_warnx("reload %u: old master %d %s during warm-up; the new "
+	    "generation takes over if it becomes ready", r->e->id,
+	    (int)ev->m->pid, ev->how);
+	reload_old_lost(gw, ev->m);
+}
+
+/* probation: ready already, and nothing else serves now: promote. */
+static void
+on_old_died_probation(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	log_warnx("reload %u: old master %d %s during probation; the new "
+	    "generation takes over now", r->e->id, (int)ev->m->pid, ev->how);
+	reload_old_lost(gw, ev->m);
+	reload_retire_old(gw);
+}
+
+/* draining: the old generation is drained. */
+static void
+on_old_drained(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	r->old = NULL;
+	reload_promote(gw);
+}
+
+/* aborting: both generations are gone or going: server.c exits. */
+static void
+on_old_died_aborting(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	(void)ev;
+	r->old = NULL;
 }
 
 /*
@@ -1675,9 +1849,7 @@ reload_fail_queued(struct gw *gw, const char *why)
 
 	if (!r->pending)
 		return;		/* no one can be waiting for next_id */
-	r->pending = 0;
-	free(r->pending_target);
-	r->pending_target = NULL;
+	reload_unqueue(r);
 	memset(&e, 0, sizeof e);
 	e.id = id;
 	e.trigger = r->pending_trigger;
@@ -1692,205 +1864,117 @@ reload_fail_queued(struct gw *gw, const char *why)
 void
 reload_abandon(struct gw *gw, const char *why)
 {
-	struct reload	*r = gw->reload;
-	pid_t		 pid;
+	struct reload_ev	ev = { .type = RE_STOP, .why = why };
 
-	reload_fail_queued(gw, why);
-	if (!reload_handles(gw, RE_STOP))
-		return;
-	switch (r->state) {
-	case RS_IDLE:
-	case RS_COUNT:	/* none: reload_set_state() */
-		break;		/* the table ignores it */
-	case RS_FORKING:
-		/*
-		 * SIGUSR2 sent, new master not seen yet: it may exist all
-		 * the same.  Watch it, so that the stop waits for it, and
-		 * stop it too.
-		 */
-		if (r->old != NULL &&
-		    (pid = reload_find_new_master(gw, r->old->pid,
-		    r->old->pid, r->old_arg, r->usr2_tick)) != 0 &&
-		    (r->new = master_watch(gw, pid, r->old->adopted)) !=
-		    NULL) {
-			log_info("reload %u: stopping new master %d",
-			    r->e->id, (int)pid);
-			(void)master_signal(r->new, gw->stop_signal ?
-			    gw->stop_signal : SIGTERM);
-		}
-		break;
-	case RS_CHECKING:
-	case RS_SETTLING:
-	case RS_WARMING:
-	case RS_PROBATION:
-	case RS_DRAINING:
-	case RS_PROMOTING:
-	case RS_ABORTING:
-		break;		/* every master stops: server.c */
-	}
+	reload_dispatch(gw, &ev);
+}
+
+/* No reload runs (booting, idle, stopped): the queued one never will. */
+static void
+on_stop_quiet(struct gw *gw, struct reload_ev *ev)
+{
+	reload_fail_queued(gw, ev->why);
+	reload_set_state(gw, RS_STOPPED);
+}
+
+/* A reload runs: it ends, failed; every master stops (server.c). */
+static void
+on_stop(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	reload_fail_queued(gw, ev->why);
 	if (r->probe != NULL)
 		ready_kill_unready(r->probe);
-	switch (r->state) {
-	case RS_CHECKING:
-		if (kill(r->check_pid, SIGKILL) == -1 && errno != ESRCH)
-			log_warn("kill %d", (int)r->check_pid);
-		check_done(gw);
-		break;
-	case RS_IDLE:
-	case RS_COUNT:	/* none: reload_set_state() */
-	case RS_SETTLING:
-	case RS_FORKING:
-	case RS_WARMING:
-	case RS_PROBATION:
-	case RS_DRAINING:
-	case RS_PROMOTING:
-	case RS_ABORTING:
-		break;		/* no check running */
-	}
 	free(r->e->reason);
-	r->e->reason = xstrdup(why);
+	r->e->reason = xstrdup(ev->why);
 	r->new = NULL;		/* server.c stops every master */
-	reload_finish(gw, RESULT_FAILED);
+	reload_end(gw, RESULT_FAILED, RS_STOPPED);
+}
+
+/* checking: the check goes too. */
+static void
+on_stop_checking(struct gw *gw, struct reload_ev *ev)
+{
+	preflight_kill(&gw->reload->pf);
+	on_stop(gw, ev);
 }
 
 /*
- * Pre-flight (--preflight): `gunicorn --check-config` with the serving
- * arguments imports the app in a throw-away process.  A deploy that
- * cannot even be imported then fails here, in the time of one import,
- * without a new master ever being forked; the running generation is not
- * touched at all.  The price is one more import of the app per reload.
+ * forking: SIGUSR2 sent, new master not seen yet: it may exist all the
+ * same.  Watch it, so that the stop waits for it, and stop it too.
  */
 static void
-check_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct gw	*gw = arg;
-	struct reload	*r = gw->reload;
-	char		 buf[4096];
-	size_t		 keep, room;
-	ssize_t		 n;
-
-	(void)what;
-	for (;;) {
-		n = read(fd, buf, sizeof buf);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		/* Keep the tail: the exception is at the end. */
-		room = sizeof r->check_out - 1;
-		if ((size_t)n >= room) {
-			memcpy(r->check_out, buf + (size_t)n - room, room);
-			r->check_len = room;
-			continue;
-		}
-		if (r->check_len + (size_t)n > room) {
-			keep = room - (size_t)n;
-			memmove(r->check_out, r->check_out + r->check_len -
-			    keep, keep);
-			r->check_len = keep;
-		}
-		memcpy(r->check_out + r->check_len, buf, (size_t)n);
-		r->check_len += (size_t)n;
-	}
-	if (n == 0 && r->check_ev != NULL)
-		event_del(r->check_ev);		/* EOF */
-}
-
-static void
-check_done(struct gw *gw)
+on_stop_forking(struct gw *gw, struct reload_ev *ev)
 {
 	struct reload	*r = gw->reload;
+	pid_t		 pid;
 
-	if (r->check_ev != NULL) {
-		event_free(r->check_ev);
-		r->check_ev = NULL;
+	if (r->old != NULL &&
+	    (pid = lineage_new_master(gw, r->old->pid, r->old->pid,
+	    r->old_arg, r->usr2_tick)) != 0 &&
+	    (r->new = master_watch(gw, pid, r->old->adopted)) != NULL) {
+		log_info("reload %u: stopping new master %d", r->e->id,
+		    (int)pid);
+		(void)master_signal(r->new, gw->stop_signal ?
+		    gw->stop_signal : SIGTERM);
 	}
-	if (r->check_fd != -1) {
-		close(r->check_fd);
-		r->check_fd = -1;
-	}
-	r->check_pid = 0;
+	on_stop(gw, ev);
 }
 
+/* The check of this reload: the serving arguments, or the release's own
+ * in release mode. */
 static void
 reload_check(struct gw *gw)
 {
 	struct reload	*r = gw->reload;
 	char		**argv = NULL;
-	int		 fd;
+	int		  rc;
 
-	r->check_len = 0;
-	/* The release's own arguments in release mode. */
 	if (r->target != NULL)
 		argv = release_argv(gw, r->target, NULL, NULL);
-	r->check_pid = gunicorn_spawn_check(gw, argv != NULL ? argv :
-	    gw->cfg.argv, r->target, &fd);
+	rc = preflight_start(&r->pf, gw, argv != NULL ? argv : gw->cfg.argv,
+	    r->target);
 	release_argv_free(argv);
-	if (r->check_pid == -1) {
-		r->check_pid = 0;
+	if (rc == -1) {
 		reload_fail(gw, "pre-flight: cannot start gunicorn "
 		    "--check-config");
 		return;
 	}
-	r->check_fd = fd;
-	r->check_ev = event_new(gw->base, fd, EV_READ | EV_PERSIST,
-	    check_read_cb, gw);
-	if (r->check_ev == NULL || event_add(r->check_ev, NULL) == -1)
-		fatalx("reload: event_add failed");
 	log_info("reload %u: pre-flight: gunicorn --check-config (pid %d)",
-	    r->e->id, (int)r->check_pid);
+	    r->e->id, (int)r->pf.pid);
 	reload_set_state(gw, RS_CHECKING);
 	reload_arm(r, r->budget);
-}
-
-/* The last non-empty line of the check's output: the exception. */
-static void
-check_reason(struct reload *r, char *buf, size_t size)
-{
-	char	*end, *p;
-
-	r->check_out[r->check_len] = '\0';
-	end = r->check_out + r->check_len;
-	while (end > r->check_out && (end[-1] == '\n' || end[-1] == '\r' ||
-	    end[-1] == ' '))
-		*--end = '\0';
-	p = strrchr(r->check_out, '\n');
-	p = p != NULL ? p + 1 : r->check_out;
-	snprintf(buf, size, "%.*s", (int)(size - 1), *p != '\0' ? p :
-	    "no output");
-	for (p = buf; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20)
-			*p = ' ';
-	}
 }
 
 void
 reload_child_exited(struct gw *gw, pid_t pid, int status)
 {
-	struct reload	*r = gw->reload;
-	char		 why[512];
+	struct reload		*r = gw->reload;
+	struct reload_ev	 ev = { .type = RE_CHECK_EXIT };
+	char			 why[600];
 
-	if (r == NULL || r->check_pid == 0 || pid != r->check_pid)
+	if (r == NULL || !preflight_is(&r->pf, pid))
 		return;
-	/* Whatever it wrote is in the pipe by now. */
-	if (r->check_fd != -1)
-		check_read_cb(r->check_fd, EV_READ, gw);
-	check_done(gw);
-	if (!reload_handles(gw, RE_CHECK_EXIT))
-		return;		/* a late reap: the reload moved on */
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		log_info("reload %u: pre-flight passed in %.2f s", r->e->id,
-		    now_mono() - r->phase_t0);
-		reload_settle_or_fork(gw);
+	ev.passed = preflight_reaped(&r->pf, status, why, sizeof why) == 0;
+	ev.how = why;
+	reload_dispatch(gw, &ev);
+}
+
+/* checking: the check's verdict. */
+static void
+on_check_exit(struct gw *gw, struct reload_ev *ev)
+{
+	struct reload	*r = gw->reload;
+
+	if (!ev->passed) {
+		reload_fail(gw, "pre-flight: gunicorn --check-config %s",
+		    ev->how);
 		return;
 	}
-	check_reason(r, why, sizeof why);
-	if (WIFSIGNALED(status))
-		reload_fail(gw, "pre-flight: gunicorn --check-config killed "
-		    "by signal %d", WTERMSIG(status));
-	else
-		reload_fail(gw, "pre-flight: gunicorn --check-config exited "
-		    "%d: %s", WEXITSTATUS(status), why);
+	log_info("reload %u: pre-flight passed in %.2f s", r->e->id,
+	    now_mono() - r->phase_t0);
+	reload_settle_or_fork(gw);
 }
 
 int
@@ -1899,7 +1983,7 @@ reload_progress(const struct gw *gw, struct reload_progress *p)
 	const struct reload	*r = gw->reload;
 	int			 nw = 0, nr = 0;
 
-	if (r == NULL || r->state == RS_IDLE || r->e == NULL)
+	if (r == NULL || !reload_states[r->state].running || r->e == NULL)
 		return -1;
 	if (r->probe != NULL)
 		ready_counts(r->probe, &nw, &nr);

@@ -13,6 +13,10 @@
  *                                                                 v
  *                                                            idle (ok)
  *
+ * Around those, two states that run no reload: booting (the first
+ * generation is not up yet: requests queue for it) and stopped (the
+ * wrapper stops, or nothing serves any more: requests are refused).
+ *
  * A reload that fails while no new master lives (checking, settling,
  * forking, or one that already exited) goes straight back to idle; while
  * one lives it goes through aborting.  With the old master lost, the new
@@ -20,8 +24,8 @@
  * (warming) it is promoted with no probation and nothing to drain; in
  * probation, promoted at once; draining ends with promoting anyway.  A
  * new master lost while draining or promoting ends the reload, failed;
- * a stop ends any state, failed.  reload.c's table (reload_decide) says
- * which events each state takes.
+ * a stop ends any state, failed, in stopped.  reload.c's [state][event]
+ * table names the handler of every pair it does not ignore.
  *
  * checking   --preflight: `gunicorn --check-config` with the serving
  *            settings; its failure fails the reload before SIGUSR2;
@@ -54,6 +58,7 @@ struct gw;
 struct master;
 
 enum reload_state {
+	RS_BOOTING,		/* the first generation boots: requests queue */
 	RS_IDLE,
 	RS_CHECKING,
 	RS_SETTLING,
@@ -63,6 +68,7 @@ enum reload_state {
 	RS_DRAINING,
 	RS_PROMOTING,
 	RS_ABORTING,
+	RS_STOPPED,		/* no more reloads: requests are refused */
 	RS_COUNT
 };
 
@@ -70,6 +76,8 @@ enum reload_state {
 enum reload_event {
 	RE_REQUEST,		/* SIGHUP or a control command asks */
 	RE_KICK,		/* a queued reload's deferred start */
+	RE_BOOTED,		/* the first generation is up */
+	RE_RESUME,		/* at start: the previous wrapper's reload */
 	RE_TIMER,		/* the phase's timer fired */
 	RE_READY,		/* the probe's verdict on the new generation */
 	RE_NEW_EXIT,		/* the new master exited */
@@ -79,22 +87,13 @@ enum reload_event {
 	RE_COUNT
 };
 
-/* What the state does with an event (reload_decide). */
-enum reload_action {
-	RA_IGNORE,		/* nothing: stale, or not for this state */
-	RA_BEGIN,		/* start a reload now */
-	RA_QUEUE,		/* coalesce into one more after this one */
-	RA_HANDLE,		/* the state's case in the event's handler */
-	RA_COUNT
-};
-
-/* The [state][event] table, as s6 writes a state machine: every pair is
- * a decision.  RA_IGNORE for a state or event out of range. */
-enum reload_action reload_decide(enum reload_state, enum reload_event);
+/* The handler the [state][event] table names for the pair ("on_ready"),
+ * as s6 writes a state machine; NULL: the state ignores the event (also
+ * for a state or event out of range). */
+const char *reload_cell(enum reload_state, enum reload_event);
 /* "warming"; "?" out of range. */
 const char *reload_state_str(enum reload_state);
 const char *reload_event_str(enum reload_event);
-const char *reload_action_str(enum reload_action);
 /* The timed phase a state is (PHASE_COUNT: none, for idle and aborting),
  * and the one setter of the phase times: -1 (nothing set) for a state
  * with no phase. */
@@ -157,10 +156,6 @@ void	reload_resume_forking(struct gw *, unsigned, unsigned long long);
 /* The reload in flight, for the record (ledger.h). */
 struct ledger;
 void	reload_record(const struct gw *, struct ledger *);
-/* Among parent's children, the new master of a reload of old, by
- * lineage (see reload.c): old's proc_arg_start, SIGUSR2's tick. */
-pid_t	reload_find_new_master(struct gw *, pid_t, pid_t, unsigned long long,
-	    unsigned long long);
 /* Release mode: the adopted master is the new one of reload id, whose
  * old master is gone: it takes the stable pidfile and control socket. */
 void	reload_adopt_names(struct gw *, unsigned);

@@ -32,6 +32,7 @@
 
 #include "gunicorn.h"
 #include "gw.h"
+#include "lineage.h"
 #include "log.h"
 #include "notify.h"
 #include "proc.h"
@@ -191,7 +192,7 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 		reload_notify_status(gw);
 	/* An adopted master whose new master showed itself only now. */
 	if (gw->cur->adopted && (inflight != 0 ||
-	    (inflight = reload_find_new_master(gw, gw->cur->pid,
+	    (inflight = lineage_new_master(gw, gw->cur->pid,
 	    gw->cur->pid, proc_arg_start(gw->cur->pid), 0)) != 0) &&
 	    proc_exists(inflight)) {
 		reload_resume(gw, inflight, 0, NULL);
@@ -438,7 +439,7 @@ server_start(struct gw *gw)
 		    !proc_is_zombie(prev.new))
 			inflight = prev.new;
 		else if (prev.usr2_tick != 0)
-			inflight = reload_find_new_master(gw, m->pid, m->pid,
+			inflight = lineage_new_master(gw, m->pid, m->pid,
 			    proc_arg_start(m->pid), prev.usr2_tick);
 		if (strcmp(prev.phase, "aborting") == 0) {
 			if (inflight != 0 && kill(inflight, SIGTERM) == -1 &&

@@ -674,7 +674,8 @@ test_control_commands(void **state)
 {
 	struct fixture		*f = *state;
 	const msgpack_object	*o;
-	int			 fd = client(f);
+	msgpack_sbuffer		 sb;
+	int			 fd = client(f), fd2;
 
 	o = ask(f, fd, PROTO_CMD_STATUS, NULL, 0, 0);
 	assert_keys(o, CMD_STATUS);
@@ -699,12 +700,30 @@ test_control_commands(void **state)
 	assert_true(proto_get(o, PROTO_K_NEW)->via.f64 == 12.5);
 	assert_true(f->gw.cfg.warmup == 12.5);
 
-	/* Refused for want of a master: answered, connection kept. */
+	/* Asked while the first generation boots: queued for its end, and
+	 * status says so; a stop then answers it, failed. */
+	request(&sb, PROTO_CMD_RELOAD, PROTO_K_WAIT, 'b', 0);
+	send_all(f, fd, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	fd2 = client(f);
+	o = ask(f, fd2, PROTO_CMD_STATUS, NULL, 0, 0);
+	assert_keys(o, CMD_STATUS);
+	assert_true(proto_get(o, PROTO_K_RELOAD_PENDING)->via.boolean);
+	assert_true(proto_str_eq(proto_get(o, PROTO_K_RELOAD_STATE),
+	    "booting"));
+	reload_abandon(&f->gw, "abandoned: the wrapper is stopping");
+	assert_int_equal(reply(f, fd, &o), 0);
+	assert_false(proto_get(o, PROTO_K_OK)->via.boolean);
+	/* From then on, refused: answered, connection kept. */
+	f->gw.state = GW_STOPPING;
 	o = ask(f, fd, PROTO_CMD_RELOAD, PROTO_K_WAIT, 'b', 0);
 	assert_error(o, PROTO_E_UNAVAILABLE,
-	    "reload refused: no gunicorn master is running");
+	    "reload refused: the wrapper is stopping");
 	o = ask(f, fd, PROTO_CMD_STATUS, NULL, 0, 0);
 	assert_keys(o, CMD_STATUS);
+	assert_true(proto_str_eq(proto_get(o, PROTO_K_RELOAD_STATE),
+	    "stopped"));
+	close(fd2);
 	close(fd);
 }
 
