@@ -68,7 +68,8 @@ DAEMON_SRC := daemon/main.c daemon/options.c daemon/server.c \
 	      daemon/gunicorn.c daemon/reload.c daemon/ready.c \
 	      daemon/proc.c daemon/history.c daemon/control.c daemon/notify.c \
 	      daemon/ledger.c daemon/listen.c daemon/release.c daemon/ctlsock.c \
-	      daemon/connector.c daemon/lineage.c daemon/preflight.c
+	      daemon/connector.c daemon/heartbeat.c daemon/lineage.c \
+	      daemon/preflight.c
 CLIENT_SRC := client/gwctl.c client/parser.c client/cmds.c client/json.c client/escape.c \
 	      client/reply.c client/result.c client/show.c client/metrics.c client/conn.c
 COMMON_OBJ := $(COMMON_SRC:.c=.o)

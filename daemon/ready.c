@@ -2,15 +2,11 @@
 /*
  * ready.c: readiness, and crash loops, from gunicorn's own worker heartbeat.
  *
- * gunicorn gives every worker a WorkerTmp: a temp file named wgunicorn-*,
- * unlinked at once.  The master creates it before the fork and keeps it
- * open for as long as the worker lives (it closes it when it reaps the
- * worker); the worker closes its siblings' files first thing after the
- * fork and keeps its own.  From its serving loop the worker touches it
- * (gunicorn 20: fchmod to 1, 0, 1, ...; 21 and later: utime() to
- * time.monotonic()), and the master reads the file's ctime or mtime as
- * proof of life.  The first touch only happens in the serving loop, after
- * the app has been imported, so it is exactly "this worker can serve".
+ * Every worker has a heartbeat file (gunicorn's WorkerTmp, wgunicorn-*)
+ * that its master holds open for as long as the worker lives, and that
+ * the worker first touches from its serving loop, once its app is
+ * imported: exactly "this worker can serve".  heartbeat.c reads those
+ * files (what gunicorn does with them is told there); this file judges.
  *
  * What the kernel shows us, and what we make of it:
  *  - the master's wgunicorn files (/proc/MASTER/fd) are its HTTP workers,
@@ -19,7 +15,7 @@
  *    command line, which beats gunicorn's config file and environment);
  *  - a child of the master holding exactly one of those files is an HTTP
  *    worker, and its file's mode or mtime tells whether it has shown a
- *    heartbeat (see heartbeat_seen());
+ *    heartbeat (see heartbeat.c's heartbeat_seen());
  *  - a child holding wgunicorn files that the master does not hold, or
  *    none at all but children of its own, is gunicorn 25+'s dirty
  *    arbiter: it creates its dirty workers' files itself.  Its children
@@ -69,10 +65,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +78,7 @@
 
 #include "connector.h"
 #include "gw.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "proc.h"
 #include "ready.h"
@@ -121,11 +116,6 @@ struct hbfile {
 	int			 looked, ready, seen;
 	mode_t			 mode0;
 	double			 mtime0;
-};
-
-struct fileid {
-	dev_t			 dev;
-	ino_t			 ino;
 };
 
 struct ready {
@@ -220,124 +210,6 @@ is_gone(pid_t pid, int *status)
 	char	st = proc_state(pid, status);
 
 	return st == 0 || st == 'Z' || st == 'X';
-}
-
-/*
- * The wgunicorn files pid holds, however many (a master holds one per
- * worker): their identity, stat and fd name, in *out (malloc'd; NULL for
- * none).  Returns how many, or -1 if the fd directory cannot be read
- * (errno: EACCES when not ours).
- */
-struct held {
-	struct fileid	id;
-	struct stat	sb;
-	char		fd[16];
-};
-
-static int
-held_files(pid_t pid, struct held **out)
-{
-	char		 path[320], link[PATH_MAX];
-	const char	*base;
-	DIR		*d;
-	struct dirent	*de;
-	struct stat	 sb;
-	ssize_t		 n;
-	size_t		 cap = 0;
-	int		 found = 0;
-
-	*out = NULL;
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)pid,
-		    de->d_name);
-		if ((n = readlink(path, link, sizeof link - 1)) == -1)
-			continue;
-		link[n] = '\0';
-		base = strrchr(link, '/');
-		base = base != NULL ? base + 1 : link;
-		if (strncmp(base, "wgunicorn-", 10) != 0)
-			continue;
-		if (stat(path, &sb) == -1)
-			continue;
-		if ((size_t)found == cap) {
-			cap = cap ? cap * 2 : 16;
-			*out = xreallocarray(*out, cap, sizeof **out);
-		}
-		(*out)[found].id.dev = sb.st_dev;
-		(*out)[found].id.ino = sb.st_ino;
-		(*out)[found].sb = sb;
-		snprintf((*out)[found].fd, sizeof (*out)[found].fd, "%.15s",
-		    de->d_name);
-		found++;
-	}
-	closedir(d);
-	return found;
-}
-
-/*
- * Has the file been touched since we first saw it, or before?  Compared
- * with the first look, so that the ctime bump of the unlink that follows
- * mkstemp() is not mistaken for a heartbeat:
- *  - gunicorn 20 fchmods the mode to 1, 0, 1...: a mode of 0 or 1 (a
- *    mkstemp file is 0600), or any change of mode;
- *  - gunicorn 21+ utime()s both times to time.monotonic(): any change of
- *    mtime, or at the first look an mtime nowhere near the wall-clock
- *    ctime (seconds since boot against seconds since 1970).
- */
-static int
-heartbeat_seen(int *looked, mode_t *mode0, double *mtime0,
-    const struct stat *sb)
-{
-	double	mtime = (double)sb->st_mtim.tv_sec + sb->st_mtim.tv_nsec / 1e9;
-	double	ctime = (double)sb->st_ctim.tv_sec + sb->st_ctim.tv_nsec / 1e9;
-
-	if ((sb->st_mode & 07777) <= 1)
-		return 1;
-	if (!*looked) {
-		*looked = 1;
-		*mode0 = sb->st_mode;
-		*mtime0 = mtime;
-		return mtime < ctime - 60 || mtime > ctime + 60;
-	}
-	return sb->st_mode != *mode0 || mtime != *mtime0;
-}
-
-static int
-master_holds(const struct ready *r, const struct fileid *id)
-{
-	size_t	i;
-
-	for (i = 0; i < r->nmf; i++) {
-		if (r->mf[i].dev == id->dev && r->mf[i].ino == id->ino)
-			return 1;
-	}
-	return 0;
-}
-
-/* The master's heartbeat files, now; -1 if it cannot be read. */
-static int
-read_master_files(pid_t master, struct fileid **mf, size_t *nmf,
-    size_t *capmf)
-{
-	struct held	*h;
-	int		 n, i;
-
-	if ((n = held_files(master, &h)) == -1)
-		return -1;
-	if ((size_t)n > *capmf) {
-		*capmf = (size_t)n;
-		*mf = xreallocarray(*mf, *capmf, sizeof **mf);
-	}
-	for (i = 0; i < n; i++)
-		(*mf)[i] = h[i].id;
-	*nmf = (size_t)n;
-	free(h);
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -647,10 +519,11 @@ worker_look(struct ready *r, struct worker *w)
 	struct held	*h;
 	int		 n, i, rc, foreign = 0;
 
-	if ((n = held_files(w->pid, &h)) == -1)
+	if ((n = heartbeat_held(w->pid, &h)) == -1)
 		return errno == EACCES || errno == EPERM ? -1 : 0;
 	for (i = 0; i < n; i++)
-		foreign |= !master_holds(r, &h[i].id);
+		foreign |= !heartbeat_master_holds(r->mf, r->nmf,
+		    &h[i].id);
 	rc = worker_look_files(r, w, h, n, foreign);
 	free(h);
 	return rc;
@@ -665,12 +538,13 @@ arbiter_look(struct ready *r, struct worker *a)
 	size_t		 k;
 	int		 n, i;
 
-	if ((n = held_files(a->pid, &h)) == -1)
+	if ((n = heartbeat_held(a->pid, &h)) == -1)
 		return;
 	for (k = 0; k < r->ndf; k++)
 		r->df[k].seen = 0;
 	for (i = 0; i < n; i++) {
-		if (master_holds(r, &h[i].id))
+		if (heartbeat_master_holds(r->mf, r->nmf,
+		    &h[i].id))
 			continue;
 		for (k = 0; k < r->ndf; k++) {
 			if (r->df[k].dev == h[i].id.dev &&
@@ -796,7 +670,8 @@ ready_scan(struct ready *r)
 	 * so the master holds it when we read its files next. */
 	if (proc_children(r->master, &kids, &n) == -1)
 		return;		/* master gone: gunicorn.c will tell */
-	if (read_master_files(r->master, &r->mf, &r->nmf, &r->capmf) == -1) {
+	if (heartbeat_master_files(r->master, &r->mf, &r->nmf,
+	    &r->capmf) == -1) {
 		free(kids);
 		return;
 	}
@@ -1428,7 +1303,7 @@ find_arbiter(pid_t master, const pid_t *kids, size_t n)
 	pid_t		*gk, arb = 0;
 	int		 nh, f, foreign;
 
-	if (n == 0 || read_master_files(master, &mf, &nmf, &capmf) == -1) {
+	if (n == 0 || heartbeat_master_files(master, &mf, &nmf, &capmf) == -1) {
 		free(mf);
 		return 0;
 	}
@@ -1436,7 +1311,7 @@ find_arbiter(pid_t master, const pid_t *kids, size_t n)
 		if (proc_children(kids[i], &gk, &ngk) == -1)
 			continue;
 		free(gk);
-		if (ngk == 0 || (nh = held_files(kids[i], &h)) == -1)
+		if (ngk == 0 || (nh = heartbeat_held(kids[i], &h)) == -1)
 			continue;
 		if (proc_env_reexec_of(kids[i], master) == 1) {
 			free(h);
@@ -1504,32 +1379,6 @@ ready_http_workers(pid_t master, pid_t except, size_t *n, pid_t **dirty,
 	return kids;
 }
 
-/* 1 if worker pid holds exactly one file, the master's (in mf), and it
- * has not shown a heartbeat yet: still importing the app. */
-static int
-still_booting(pid_t pid, const struct fileid *mf, size_t nmf)
-{
-	struct held	*h;
-	mode_t		 mode0;
-	double		 mtime0;
-	size_t		 k;
-	int		 n, looked = 0, booting = 0;
-
-	if ((n = held_files(pid, &h)) == -1)
-		return 0;
-	if (n == 1) {
-		for (k = 0; k < nmf; k++) {
-			if (mf[k].dev == h[0].id.dev &&
-			    mf[k].ino == h[0].id.ino)
-				break;
-		}
-		booting = k < nmf && !heartbeat_seen(&looked, &mode0,
-		    &mtime0, &h[0].sb);
-	}
-	free(h);
-	return booting;
-}
-
 int
 ready_kill_booting(pid_t master)
 {
@@ -1541,14 +1390,14 @@ ready_kill_booting(pid_t master)
 
 	if (proc_children(master, &kids, &n) == -1)
 		return 0;
-	if (read_master_files(master, &mf, &nmf, &capmf) == -1) {
+	if (heartbeat_master_files(master, &mf, &nmf, &capmf) == -1) {
 		free(kids);
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
 		/* An HTTP worker: exactly one file, one of the master's. */
 		start = proc_starttime(kids[i]);
-		if (!still_booting(kids[i], mf, nmf))
+		if (!heartbeat_booting(kids[i], mf, nmf))
 			continue;
 		if (start != 0 && proc_starttime(kids[i]) == start) {
 			log_info("killing worker %d of master %d: still booting, "
