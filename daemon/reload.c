@@ -337,6 +337,7 @@ static void	reload_spawn(struct gw *);
 static void	reload_names_take(struct gw *, const char *, const char *);
 static void	reload_gen_names(struct gw *, unsigned, char **, char **);
 static void	reload_uncommit(struct gw *);
+static void	reload_fail_queued(struct gw *, const char *);
 
 /* The one caller of the table's handlers. */
 static void
@@ -1641,6 +1642,10 @@ reload_end(struct gw *gw, enum reload_result result, enum reload_state to)
 	reload_notify_status(gw);
 
 	reload_answer(gw, e);
+	/* Nothing serves: a queued reload has nothing to replace. */
+	if (unserved)
+		reload_fail_queued(gw, "not started: nothing serves any more, "
+		    "the old generation is gone");
 
 	r->outcome.id = e->id;
 	r->outcome.result = result;
@@ -1743,25 +1748,27 @@ reload_old_lost(struct gw *gw, struct master *m)
 	r->hooks.serve(gw, NULL);
 }
 
-/* checking: the old master died before anything was forked. */
+/*
+ * checking: the old master died before anything was forked.  Nothing
+ * serves now: the reload is down, not "failed, the old one serves on",
+ * and server.c exits with the old master's status when it hears so.
+ */
 static void
 on_old_died_checking(struct gw *gw, struct reload_ev *ev)
 {
 	struct reload	*r = gw->reload;
 
 	preflight_kill(&r->pf);
-	r->old = NULL;
+	reload_old_lost(gw, ev->m);
 	reload_fail(gw, "old master %d %s during the pre-flight check",
 	    (int)ev->m->pid, ev->how);
 }
 
-/* settling, or forking with no new master to take over: server.c exits. */
+/* settling, or forking with no new master to take over: the same. */
 static void
 on_old_died_early(struct gw *gw, struct reload_ev *ev)
 {
-	struct reload	*r = gw->reload;
-
-	r->old = NULL;
+	reload_old_lost(gw, ev->m);
 	reload_fail(gw, "old master %d %s before a new master appeared",
 	    (int)ev->m->pid, ev->how);
 }

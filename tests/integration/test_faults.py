@@ -277,6 +277,47 @@ def test_kill9_old_master_while_a_broken_new_one_warms_is_down(gw):
     assert b"\xa4down\xc3" in hist, hist[-300:]
 
 
+def test_kill9_old_master_before_any_new_one_is_down(gw):
+    """The old master dies (kill -9) while the reload is forking, before it
+    has forked anything (it is frozen, so SIGUSR2 waits): nothing serves
+    and nothing will.  The waiting client hears "down" (gwctl exits 6),
+    not "failed, the old version serves on"; a reload queued behind it is
+    answered as never started; the wrapper exits with the master's
+    status, and no gunicorn process is left."""
+    w, old = start(gw)
+    mark = w.log.mark()
+    env = gw.base_env({"GW_RUN_DIR": str(gw.run_dir)})
+
+    def gwctl_reload():
+        p = subprocess.Popen([ch.GWCTL_BIN, "reload", "app"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+        gw.track(p)
+        return p
+    clients = []
+    thaw, _ = enter_phase(gw, w.log, old, "forking", lambda: clients.append(gwctl_reload()),
+                          mark)
+    try:
+        queued = gwctl_reload()
+        w.wait_log(r"^reload 2 queued", 10, since=mark)
+        old_gen = set(gw.gunicorn_procs())
+        os.kill(old, signal.SIGKILL)
+    finally:
+        thaw()
+    out, err = clients[0].communicate(timeout=30)
+    assert clients[0].returncode == 6, (clients[0].returncode, out, err)
+    assert one_line(err).startswith("gwctl: reload 1 failed, and nothing serves now: "
+                                    "old master {} ".format(old)), err
+    out, err = queued.communicate(timeout=30)
+    assert queued.returncode == 1, (queued.returncode, out, err)
+    assert "not started: nothing serves any more" in err, err
+    w.wait_log(r"^reload 1: nothing serves now: the old generation is gone too$", 5, since=mark)
+    assert w.wait_exit(20) != 0
+    hist = (gw.run_dir / "app.history").read_bytes()
+    assert b"\xa4down\xc3" in hist, hist[-300:]
+    gw.wait_gone(old_gen, 10, "the old generation's workers")
+
+
 # --------------------------------------------------------------------------
 # 3. new workers that die
 

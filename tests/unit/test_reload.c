@@ -1048,6 +1048,24 @@ assert_ended(struct fixture *f, enum reload_result res, const char *in)
 	}
 }
 
+/*
+ * Failed, and nothing serves any more (the old master died, with this
+ * exit code, and nothing new took over): the answer and the history say
+ * down, the machine is stopped, and server.c hears it with the code.
+ */
+static void
+assert_down(struct fixture *f, int code, const char *reason)
+{
+	assert_ended(f, RESULT_FAILED, "stopped");
+	assert_int_equal(f->answers, 1);
+	assert_string_equal(f->reason, reason);
+	assert_true(history_at(&f->gw.history, 0)->down);
+	assert_null(f->gw.cur);
+	assert_true(f->outcome.unserved);
+	assert_int_equal(f->outcome.code, code);
+	assert_int_equal(ev_request(f), 0);	/* refused from now on */
+}
+
 /* ---- booting, idle, stopped ---- */
 
 /*
@@ -1366,12 +1384,9 @@ test_check_old_died(void **state)
 
 	(void)to_checking(f);
 	ev_exit(f, &f->old, 1);
-	pump(f);
-	/* The old master was the serving one: nothing serves now. */
 	assert_int_equal(f->checks_killed, 1);
-	assert_int_equal(f->answered, RESULT_FAILED);
-	assert_string_equal(f->reason, "old master 1001 exited with status 1 "
-	    "during the pre-flight check");
+	assert_down(f, 1, "old master 1001 exited with status 1 during the "
+	    "pre-flight check");
 }
 
 /* ---- settling ---- */
@@ -1411,9 +1426,8 @@ test_settle_old_died(void **state)
 
 	to_settling(f);
 	ev_exit(f, &f->old, 2);
-	pump(f);
-	assert_string_equal(f->reason, "old master 1001 exited with status 2 "
-	    "before a new master appeared");
+	assert_down(f, 2, "old master 1001 exited with status 2 before a new "
+	    "master appeared");
 }
 
 /* ---- forking ---- */
@@ -1443,10 +1457,29 @@ test_fork_old_died_nothing_new(void **state)
 
 	to_forking(f);
 	ev_exit(f, &f->old, 1);
+	assert_down(f, 1, "old master 1001 exited with status 1 before a new "
+	    "master appeared");
+}
+
+/* ... and a reload queued behind it is answered: it will never start. */
+static void
+test_down_fails_the_queued(void **state)
+{
+	struct fixture	*f = *state;
+	unsigned	 queued;
+
+	to_forking(f);
+	queued = ev_request(f);
+	ev_exit(f, &f->old, 1);
 	pump(f);
+	assert_string_equal(state_of(f), "stopped");
+	assert_int_equal(f->answers, 2);
+	assert_int_equal(f->answered_id, queued);
 	assert_int_equal(f->answered, RESULT_FAILED);
-	assert_string_equal(f->reason, "old master 1001 exited with status 1 "
-	    "before a new master appeared");
+	assert_string_equal(f->reason, "not started: nothing serves any more, "
+	    "the old generation is gone");
+	assert_false(reload_pending(&f->gw));
+	assert_int_equal(f->gw.history.count, 1);	/* it never ran */
 }
 
 static void
@@ -1700,6 +1733,7 @@ main(void)
 		T(test_settle_old_died),
 		T(test_fork_old_died_new_takes_over),
 		T(test_fork_old_died_nothing_new),
+		T(test_down_fails_the_queued),
 		T(test_fork_stop_stops_unseen_new),
 		T(test_warm_new_died),
 		T(test_warm_old_died_then_ready),
