@@ -119,6 +119,7 @@ RELOAD_FAKES := master_signal master_watch master_signal_children \
 	ready_kill_dirty ready_master_status ready_free \
 	lineage_new_master lineage_orphan_new_master \
 	proc_arg_start proc_starttime proc_exists proc_now_ticks pidfile_read \
+	proc_children proc_is_zombie \
 	ctlsock_hide ctlsock_park ctlsock_shelter ctlsock_recover \
 	ctlsock_restore now_mono kill event_add event_del
 comma := ,

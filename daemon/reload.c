@@ -1447,8 +1447,24 @@ on_promote_tick(struct gw *gw, struct reload_ev *ev)
 		reload_arm(r, RELOAD_POLL);
 }
 
+/* How many of pid's children are alive (not zombies); -1: unknown. */
+static int
+live_children(pid_t pid)
+{
+	pid_t	*kids;
+	size_t	 i, n;
+	int	 live = 0;
+
+	if (proc_children(pid, &kids, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		live += !proc_is_zombie(kids[i]);
+	free(kids);
+	return live;
+}
+
 /* aborting: keep the new generation from respawning; SIGKILL it after
- * the stop timeout. */
+ * the stop timeout, or as soon as nothing is left under it. */
 static void
 on_abort_tick(struct gw *gw, struct reload_ev *ev)
 {
@@ -1463,12 +1479,19 @@ on_abort_tick(struct gw *gw, struct reload_ev *ev)
 		 */
 		if (r->probe != NULL)
 			ready_kill_unready(r->probe);
-		reload_arm(r, READY_TICK);
-		return;
-	}
-	log_warnx("reload %u: new master %d still running after %g s: "
-	    "SIGKILL to it and its workers", r->e->id, (int)r->new->pid,
-	    gw->cfg.stop_timeout);
+		if (now_mono() - r->phase_t0 < RELOAD_ABORT_GRACE ||
+		    live_children(r->new->pid) != 0) {
+			reload_arm(r, READY_TICK);
+			return;
+		}
+		/* Nothing under it to finish a request: no need to wait. */
+		log_warnx("reload %u: new master %d has no process left and "
+		    "has not exited %g s after SIGTERM: SIGKILL", r->e->id,
+		    (int)r->new->pid, RELOAD_ABORT_GRACE);
+	} else
+		log_warnx("reload %u: new master %d still running after %g s: "
+		    "SIGKILL to it and its workers", r->e->id,
+		    (int)r->new->pid, gw->cfg.stop_timeout);
 	/* Dirty workers first: they would outlive their arbiter. */
 	if (r->probe != NULL)
 		ready_kill_dirty(r->probe, SIGKILL);

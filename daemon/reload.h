@@ -202,6 +202,11 @@ unsigned long long reload_down_total(const struct gw *);
  * again each tick: gunicorn acts on SIGTERM within its 1 s sleep, and
  * spawns no more once it has. */
 #define RELOAD_RESPAWN_WINDOW	2.0
+/* s an aborted new master with no process left under it may take to exit
+ * after SIGTERM before it is killed: with no worker there is nothing to
+ * drain, and gunicorn acts on SIGTERM within its 1 s sleep unless it is
+ * stuck (in a hook, or halting after a worker failed to boot). */
+#define RELOAD_ABORT_GRACE	5.0
 
 /* A running reload, as the control socket reports its progress. */
 struct reload_progress {

@@ -318,6 +318,36 @@ def test_kill9_old_master_before_any_new_one_is_down(gw):
     gw.wait_gone(old_gen, 10, "the old generation's workers")
 
 
+def test_stuck_new_master_with_nothing_under_it_is_killed_early(gw):
+    """A failed new master that has no process left under it, yet does not
+    act on SIGTERM (here: stuck in a pre_fork hook; gunicorn 20.1 was seen
+    to stall like this when SIGTERM met its own worker-boot halt), has
+    nothing to drain: it is killed after a short grace, not after the 60 s
+    stop timeout.  The old generation serves throughout, and the next
+    reload works."""
+    flag = gw.app_dir / "stuck"
+    conf = gw.app_dir / "stuck.conf.py"
+    conf.write_text("import os\nimport time\n\n\ndef pre_fork(server, worker):\n"
+                    "    if os.path.exists({!r}):\n        time.sleep(120)\n".format(str(flag)))
+    w, old = start(gw, warmup=3, stop_timeout=60, extra_gunicorn=["-c", str(conf)])
+    with gw.load(clients=4) as load:
+        load.wait_version("1", 10)
+        flag.write_text("")
+        gw.set_version("2")
+        mark = w.log.mark()
+        r = ch.gwctl(gw, "reload", "app", timeout=40)
+        assert r.returncode == 1, r
+        assert "not ready after 3 s" in r.stderr, r.stderr
+        m = w.log.find(r"^reload 1: new master (\d+) has no process left and has not "
+                       r"exited 5 s after SIGTERM: SIGKILL$", mark)
+        assert m is not None, w.log.tail()
+        assert w.log.find(r"still running after 60 s", mark) is None
+        gw.wait_gone([int(m.group(1))], 10, "the stuck new master")
+        flag.unlink()
+        fh.next_reload_ok(gw, w.log, hup(w.pid), "3", load)
+    load.assert_no_failures()
+
+
 # --------------------------------------------------------------------------
 # 3. new workers that die
 

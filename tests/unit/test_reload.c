@@ -274,6 +274,7 @@ struct fixture {
 	int			 watch_fails;	/* master_watch */
 	int			 check_fails;	/* preflight_start */
 	int			 nw, nr;	/* ready_counts */
+	size_t			 kids;		/* proc_children, alive */
 
 	/* What the fakes saw. */
 	struct sig		 sigs[MAX_SIGS];
@@ -357,6 +358,8 @@ unsigned long long __wrap_proc_arg_start(pid_t);
 unsigned long long __wrap_proc_starttime(pid_t);
 int	__wrap_proc_exists(pid_t);
 unsigned long long __wrap_proc_now_ticks(void);
+int	__wrap_proc_children(pid_t, pid_t **, size_t *);
+int	__wrap_proc_is_zombie(pid_t);
 pid_t	__wrap_pidfile_read(const char *, const char **);
 void	__wrap_ctlsock_hide(struct ctlsock *, const struct gw *, unsigned,
 	    pid_t);
@@ -605,6 +608,27 @@ __wrap_proc_now_ticks(void)
 	return 777;
 }
 
+int
+__wrap_proc_children(pid_t pid, pid_t **kids, size_t *n)
+{
+	size_t	i;
+
+	(void)pid;
+	*kids = calloc(current->kids + 1, sizeof **kids);
+	assert_non_null(*kids);
+	for (i = 0; i < current->kids; i++)
+		(*kids)[i] = 2000 + (pid_t)i;
+	*n = current->kids;
+	return 0;
+}
+
+int
+__wrap_proc_is_zombie(pid_t pid)
+{
+	(void)pid;
+	return 0;
+}
+
 pid_t
 __wrap_pidfile_read(const char *path, const char **errstr)
 {
@@ -780,6 +804,7 @@ setup(void **state)
 	f->gw.cur = &f->old;
 	f->pidfile_pid = -1;
 	f->nw = f->nr = 2;
+	f->kids = 2;
 	reload_init(&f->gw, &hooks);
 	*state = f;
 	return 0;
@@ -1644,16 +1669,20 @@ test_promote_new_died(void **state)
 
 /* ---- aborting ---- */
 
+/* Workers still run under the failed new master (finishing requests):
+ * it has the stop timeout to exit, then SIGKILL. */
 static void
 test_abort_ticks_then_kills(void **state)
 {
 	struct fixture	*f = *state;
 	struct master	*m = to_aborting(f);
+	double		 t0 = fake_now;
 
 	ev_timer(f);
 	assert_int_equal(f->kill_unready, 2);
 	while (sent(f, NEW_PID, SIGKILL) == 0)
 		ev_timer(f);
+	assert_true(fake_now - t0 >= f->gw.cfg.stop_timeout);
 	assert_int_equal(f->kill_dirty, 1);
 	assert_int_equal(sent(f, -NEW_PID, SIGKILL), 1);
 	ev_exit(f, m, 9);
@@ -1662,6 +1691,24 @@ test_abort_ticks_then_kills(void **state)
 	    "ready");
 	assert_ptr_equal(f->gw.cur, &f->old);
 	assert_false(history_at(&f->gw.history, 0)->down);
+}
+
+/* Nothing left under it, yet it has not exited: no stop timeout to wait,
+ * SIGKILL after the grace. */
+static void
+test_abort_kills_an_empty_master_early(void **state)
+{
+	struct fixture	*f = *state;
+	struct master	*m = to_aborting(f);
+	double		 t0 = fake_now;
+
+	f->kids = 0;
+	while (sent(f, NEW_PID, SIGKILL) == 0)
+		ev_timer(f);
+	assert_true(fake_now - t0 >= RELOAD_ABORT_GRACE);
+	assert_true(fake_now - t0 < RELOAD_ABORT_GRACE + 1);
+	ev_exit(f, m, 9);
+	assert_ended(f, RESULT_FAILED, "idle");
 }
 
 static void
@@ -1746,6 +1793,7 @@ main(void)
 		T(test_promote_gives_up_waiting),
 		T(test_promote_new_died),
 		T(test_abort_ticks_then_kills),
+		T(test_abort_kills_an_empty_master_early),
 		T(test_abort_old_died),
 		cmocka_unit_test(test_every_cell_driven),
 	};
