@@ -338,3 +338,52 @@ release_name(const char *release)
 	p = strrchr(release, '/');
 	return p != NULL && p[1] != '\0' ? p + 1 : release;
 }
+
+/*
+ * The generation that now serves alone takes the stable names.  Its
+ * pidfile is renamed over the old one's.  gunicorn 25+ binds its control
+ * socket again at its own path each time it forks a worker, so the stable
+ * name becomes a symlink to that path (connect(2) follows it), replaced
+ * with rename(2) like the release link.
+ */
+void
+release_names_take(struct gw *gw, const char *pidfile, const char *ctl)
+{
+	char	*tmp;
+
+	if (pidfile != NULL && rename(pidfile, gw->cfg.pidfile) == -1 &&
+	    errno != ENOENT)
+		log_warn("rename %s to %s", pidfile, gw->cfg.pidfile);
+	if (ctl == NULL || gw->ctl_socket == NULL)
+		return;
+	xasprintf(&tmp, "%s.gw-tmp", gw->ctl_socket);
+	(void)unlink(tmp);
+	if (symlink(ctl, tmp) == -1 || rename(tmp, gw->ctl_socket) == -1) {
+		log_warn("%s -> %s", gw->ctl_socket, ctl);
+		(void)unlink(tmp);
+	}
+	free(tmp);
+}
+
+void
+release_gen_names(const struct gw *gw, unsigned id, char **pidfile,
+    char **ctl)
+{
+	xasprintf(pidfile, "%s.%u", gw->cfg.pidfile, id);
+	*ctl = NULL;
+	if (gw->ctl_socket != NULL)
+		xasprintf(ctl, "%s.%u", gw->ctl_socket, id);
+}
+
+void
+release_adopt_names(struct gw *gw, unsigned id)
+{
+	char	*pidfile, *ctl;
+
+	if (gw->release == NULL || id == 0)
+		return;
+	release_gen_names(gw, id, &pidfile, &ctl);
+	release_names_take(gw, pidfile, ctl);
+	free(pidfile);
+	free(ctl);
+}

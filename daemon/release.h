@@ -43,5 +43,15 @@ void	 release_argv_free(char **);
 int	 release_check_paths(const struct gw *);
 /* "42" for /srv/app/releases/42. */
 const char *release_name(const char *);
+/* A generation's own pidfile and control socket (NULL: none), from its
+ * reload's id: PIDFILE.ID, SOCKET.ID; malloc'd. */
+void	 release_gen_names(const struct gw *, unsigned, char **, char **);
+/* The generation that now serves alone takes the stable names: its
+ * pidfile renamed over PIDFILE, the control socket's name a symlink to
+ * its own (either NULL: left alone). */
+void	 release_names_take(struct gw *, const char *, const char *);
+/* The adopted master is the new one of reload id, whose old master is
+ * gone: it takes the stable names (not in release mode, or id 0: none). */
+void	 release_adopt_names(struct gw *, unsigned);
 
 #endif

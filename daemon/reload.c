@@ -334,8 +334,6 @@ static void	reload_check(struct gw *);
 static void	ready_result_cb(struct gw *, enum ready_result, void *);
 static void	reload_settle_or_fork(struct gw *);
 static void	reload_spawn(struct gw *);
-static void	reload_names_take(struct gw *, const char *, const char *);
-static void	reload_gen_names(struct gw *, unsigned, char **, char **);
 static void	reload_uncommit(struct gw *);
 static void	reload_fail_queued(struct gw *, const char *);
 
@@ -632,8 +630,8 @@ on_queue(struct gw *gw, struct reload_ev *ev)
 		r->pending = 1;
 		r->pending_trigger = ev->trigger;
 		log_info("reload %u queued (requested by %s while %s)", id,
-		    history_trigger_name(ev->trigger), r->state == RS_BOOTING ?
-		    "starting" : "a reload runs");
+		    history_trigger_name(ev->trigger),
+		    reload_state_str(r->state));
 	} else
 		log_info("reload %u: request by %s coalesced", id,
 		    history_trigger_name(ev->trigger));
@@ -871,7 +869,7 @@ on_resume(struct gw *gw, struct reload_ev *ev)
 	if (r->target != NULL) {
 		free(r->gen_pidfile);
 		free(r->gen_ctl);
-		reload_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
+		release_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
 	}
 	log_info("reload %u: master %d has a new master %d from an "
 	    "unfinished reload: resuming its warm-up", r->e->id,
@@ -1031,7 +1029,7 @@ reload_spawn(struct gw *gw)
 	}
 	free(r->gen_pidfile);
 	free(r->gen_ctl);
-	reload_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
+	release_gen_names(gw, r->e->id, &r->gen_pidfile, &r->gen_ctl);
 	argv = release_argv(gw, r->target, r->gen_pidfile, r->gen_ctl);
 	r->new = gunicorn_spawn(gw, argv, r->target);
 	release_argv_free(argv);
@@ -1101,55 +1099,6 @@ on_fork_tick(struct gw *gw, struct reload_ev *ev)
 	reload_warm(gw);
 }
 
-/*
- * Release mode: the generation that now serves alone takes the stable
- * names.  Its pidfile is renamed over the old one's.  gunicorn 25+ binds
- * its control socket again at its own path each time it forks a worker,
- * so the stable name becomes a symlink to that path (connect(2) follows
- * it), replaced with rename(2) like the release link.
- */
-static void
-reload_names_take(struct gw *gw, const char *pidfile, const char *ctl)
-{
-	char	*tmp;
-
-	if (pidfile != NULL && rename(pidfile, gw->cfg.pidfile) == -1 &&
-	    errno != ENOENT)
-		log_warn("rename %s to %s", pidfile, gw->cfg.pidfile);
-	if (ctl == NULL || gw->ctl_socket == NULL)
-		return;
-	xasprintf(&tmp, "%s.gw-tmp", gw->ctl_socket);
-	(void)unlink(tmp);
-	if (symlink(ctl, tmp) == -1 || rename(tmp, gw->ctl_socket) == -1) {
-		log_warn("%s -> %s", gw->ctl_socket, ctl);
-		(void)unlink(tmp);
-	}
-	free(tmp);
-}
-
-/* A generation's own names, from its reload's id. */
-static void
-reload_gen_names(struct gw *gw, unsigned id, char **pidfile, char **ctl)
-{
-	xasprintf(pidfile, "%s.%u", gw->cfg.pidfile, id);
-	*ctl = NULL;
-	if (gw->ctl_socket != NULL)
-		xasprintf(ctl, "%s.%u", gw->ctl_socket, id);
-}
-
-void
-reload_adopt_names(struct gw *gw, unsigned id)
-{
-	char	*pidfile, *ctl;
-
-	if (gw->release == NULL || id == 0)
-		return;
-	reload_gen_names(gw, id, &pidfile, &ctl);
-	reload_names_take(gw, pidfile, ctl);
-	free(pidfile);
-	free(ctl);
-}
-
 /* The new generation is ready: retire the old one, or it is gone already. */
 static void
 reload_promote(struct gw *gw)
@@ -1160,7 +1109,7 @@ reload_promote(struct gw *gw)
 
 	r->hooks.serve(gw, r->new);
 	if (r->target != NULL) {
-		reload_names_take(gw, r->gen_pidfile, r->gen_ctl);
+		release_names_take(gw, r->gen_pidfile, r->gen_ctl);
 		reload_finish(gw, RESULT_OK);
 		return;
 	}
@@ -1675,7 +1624,7 @@ reload_end(struct gw *gw, enum reload_result result, enum reload_state to)
 	r->outcome.unserved = unserved;
 	r->outcome.code = r->old_code;
 	event_active(r->done_ev, 0, 0);
-	if (r->pending && r->state == RS_IDLE)
+	if (r->pending && !unserved)
 		event_active(r->kick, 0, 0);
 }
 

@@ -156,9 +156,6 @@ void	reload_resume_forking(struct gw *, unsigned, unsigned long long);
 /* The reload in flight, for the record (ledger.h). */
 struct ledger;
 void	reload_record(const struct gw *, struct ledger *);
-/* Release mode: the adopted master is the new one of reload id, whose
- * old master is gone: it takes the stable pidfile and control socket. */
-void	reload_adopt_names(struct gw *, unsigned);
 /* The first generation is up: start a reload requested during boot. */
 void	reload_boot_done(struct gw *);
 /* A master exited: the reload's bookkeeping, before server.c decides. */

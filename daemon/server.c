@@ -427,7 +427,7 @@ server_start(struct gw *gw)
 		    server_sockets(gw, m, &prev) == -1)
 			return -1;
 		if (m->pid == prev.new)
-			reload_adopt_names(gw, prev.reload_id);
+			release_adopt_names(gw, prev.reload_id);
 		server_set_cur(gw, m);
 	}
 	server_record(gw);
