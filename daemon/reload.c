@@ -1133,7 +1133,8 @@ reload_promote(struct gw *gw)
 		log_warn("SIGCHLD to master %d", (int)r->new->pid);
 	reload_set_state(gw, RS_PROMOTING);
 	r->deadline = now_mono() + RELOAD_PROMOTE_MAX;
-	reload_arm(r, RELOAD_POLL);
+	/* Woken by SIGCHLD, gunicorn renames at once: look often. */
+	reload_arm(r, RELOAD_POLL_FAST);
 }
 
 /*
@@ -1393,7 +1394,7 @@ on_promote_tick(struct gw *gw, struct reload_ev *ev)
 		xasprintf(&r->e->note, "pidfile not taken over");
 		reload_finish(gw, RESULT_OK);
 	} else
-		reload_arm(r, RELOAD_POLL);
+		reload_arm(r, RELOAD_POLL_FAST);
 }
 
 /* How many of pid's children are alive (not zombies); -1: unknown. */
