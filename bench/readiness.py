@@ -11,7 +11,12 @@ connection per request):
           --max-requests-jitter 5, 4 workers) while --runs reloads follow
           one another: each must end ok, and within BOOT + probation + 0.5 s
           (the wrapper waits for as many ready workers as gunicorn runs,
-          counting recycled ones, not for a moment when none is booting);
+          counting recycled ones, not for a moment when none is booting).
+          BOOT is the first generation's boot as the wrapper logged it
+          ("master N ready: 4 workers in 1.85 s"): gunicorn's own start,
+          its pauses between worker spawns and the app's import, which a
+          reload's new generation goes through too.  The same count
+          against the import time alone (--boot) is reported beside it;
   crash   a deploy whose workers serve, then die by SIGSEGV 0.5 s or 3 s
           after their import, is reloaded --crash-runs times: each reload
           must fail, with its reason, while the old version serves on.
@@ -24,6 +29,7 @@ at the end, on an error and on Ctrl-C too.  Every wait is bounded.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -147,6 +153,11 @@ def churn(ctx):
     w = Wrapper(ctx, "churn", ["-w", "4", "--max-requests", "20", "--max-requests-jitter", "5"],
                 a.probation)
     w.wait_running(a.boot + 30)
+    m = re.search(r"\] master \d+ ready: \d+ workers in ([0-9.]+) s$",
+                  procs.read(w.log) or "", re.M)
+    if m is None:
+        raise RuntimeError("churn: no 'master N ready: K workers in T s' line in the log")
+    gen_boot = float(m.group(1))
     ld = Load(w.port, clients=a.clients, think=a.think, timeout=10,
               max_duration=a.runs * (a.boot + a.probation + 15) + 60).start()
     t0 = mono()
@@ -168,10 +179,13 @@ def churn(ctx):
     finally:
         ld.stop()
     t1 = mono()
-    limit = a.boot + a.probation + 0.5
+    limit = gen_boot + a.probation + 0.5
+    limit_import = a.boot + a.probation + 0.5
     durs = [r["duration_s"] for r in runs if r["result"] == "ok" and r["duration_s"] is not None]
     return {"runs": runs, "ok": sum(r["result"] == "ok" for r in runs), "of": len(runs),
-            "limit_s": limit, "within_limit": sum(d <= limit for d in durs),
+            "boot_s": gen_boot, "limit_s": limit, "within_limit": sum(d <= limit for d in durs),
+            "limit_import_s": limit_import,
+            "within_import_limit": sum(d <= limit_import for d in durs),
             "duration_s": {"min": min(durs), "median": statistics.median(durs), "max": max(durs)}
             if durs else None,
             "phases_median_s": {k: statistics.median(r[k] for r in runs if r[k] is not None)
@@ -219,7 +233,10 @@ def table(res):
         a["boot_s"], a["probation_s"], a["clients"]), ""]
     d = c["duration_s"] or {}
     out.append("reload under --max-requests 20 churn: {}/{} ok, {}/{} within BOOT + probation "
-               "+ 0.5 s = {:.1f} s".format(c["ok"], c["of"], c["within_limit"], c["of"], c["limit_s"]))
+               "+ 0.5 s = {:.2f} s (BOOT: the first generation's, {:.2f} s)".format(
+                   c["ok"], c["of"], c["within_limit"], c["of"], c["limit_s"], c["boot_s"]))
+    out.append("  {}/{} within the import time + probation + 0.5 s = {:.2f} s".format(
+        c["within_import_limit"], c["of"], c["limit_import_s"]))
     if d:
         out.append("  duration min {:.2f} s, median {:.2f} s, max {:.2f} s (BOOT + probation = "
                    "{:.1f} s)".format(d["min"], d["median"], d["max"],

@@ -169,7 +169,8 @@ boot_ready_cb(struct gw *gw, enum ready_result res, void *arg)
 	inflight = ready_new_master(gw->boot);
 	event_del(gw->boot_extend);
 	if (res == READY_OK)
-		log_info("master %d ready: %d workers", (int)gw->cur->pid, nw);
+		log_info("master %d ready: %d workers in %.2f s",
+		    (int)gw->cur->pid, nw, ready_elapsed(gw->boot));
 	else
 		log_warnx("master %d not ready after %g s: %d of %d workers "
 		    "ready; carrying on (a reload can replace it)",

@@ -127,7 +127,7 @@ def test_journal_stream_prefixes(gw):
     env = journal_env(gw.tmp / "journal.log")
     env["GW_LOG_LEVEL"] = "info"
     w = gw.wrapper(workers=1, log_name="journal.log", extra_env=env)
-    wait_text(w, r"^<6>master \d+ ready: 1 workers$")
+    wait_text(w, r"^<6>master \d+ ready: 1 workers in \d+\.\d\d s$")
     w.signal(signal.SIGUSR2)
     helpers.wait_for(lambda: "SIGUSR2 ignored" in w.text(), 5, "SIGUSR2 line")
     w.signal(signal.SIGTERM)
