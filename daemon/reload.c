@@ -13,8 +13,8 @@
  * probe's verdict, a master's exit, the check's exit, a stop) turns what
  * happened into a struct reload_ev and hands it to reload_dispatch(),
  * which calls the handler the cell names, or nothing for an empty cell.
- * No handler asks which state it is in: a handler serves the cells that
- * name it.  tests/unit/test_reload.c checks the table against a copy and
+ * No handler decides by the state it is in: a handler serves the cells
+ * that name it (a state's name may go into a message).  tests/unit/test_reload.c checks the table against a copy and
  * drives every named cell with fakes for the calls downward.
  *
  * All transitions go through reload_set_state(), which checks the range,
@@ -233,7 +233,7 @@ static const struct reload_cell reload_table[RS_COUNT][RE_COUNT] = {
 #undef _
 
 const char *
-reload_cell(enum reload_state s, enum reload_event ev)
+reload_cell_name(enum reload_state s, enum reload_event ev)
 {
 	if ((unsigned)s >= RS_COUNT || (unsigned)ev >= RE_COUNT)
 		return NULL;
@@ -294,7 +294,10 @@ struct reload {
 	unsigned long long	 prev_new_start;	/* ... its start time */
 	struct ready		*probe;
 	int			 old_lost;	/* old died mid-reload */
-	int			 old_code;	/* ... with this exit code */
+	/* The exit code of the master whose loss left nothing serving (the
+	 * old one, or a promoted new one): server.c's exit code then. */
+	int			 lost_code;
+	int			 new_killed;	/* aborting: SIGKILL sent */
 
 	double			 t0, phase_t0, deadline;
 	/* The settings (`gwctl set`), fixed as it opens: a change applies
@@ -662,8 +665,10 @@ on_kick(struct gw *gw, struct reload_ev *ev)
 	char		*target = r->pending_target;	/* reload_begin's now */
 
 	(void)ev;
-	if (!r->pending)
-		fatalx("reload: a kick with no reload queued");
+	if (!r->pending) {	/* reload_unqueue() deletes the kick: a bug */
+		log_warnx("reload: a kick with no reload queued, ignored");
+		return;
+	}
 	r->pending_target = NULL;
 	reload_unqueue(r);
 	reload_begin(gw, r->pending_trigger, target);
@@ -769,6 +774,7 @@ reload_open(struct gw *gw, enum reload_trigger trigger, char *target)
 	r->usr2_tick = 0;
 	r->old_arg = proc_arg_start(gw->cur->pid);
 	r->old_lost = 0;
+	r->new_killed = 0;
 	r->t0 = r->phase_t0 = now_mono();
 	r->budget = gw->cfg.warmup;
 	r->probation = gw->cfg.probation;
@@ -1414,7 +1420,8 @@ live_children(pid_t pid)
 }
 
 /* aborting: keep the new generation from respawning; SIGKILL it after
- * the stop timeout, or as soon as nothing is left under it. */
+ * the stop timeout, or once nothing is left under it RELOAD_ABORT_GRACE
+ * after SIGTERM; after the stop timeout again, once more. */
 static void
 on_abort_tick(struct gw *gw, struct reload_ev *ev)
 {
@@ -1429,7 +1436,8 @@ on_abort_tick(struct gw *gw, struct reload_ev *ev)
 		 */
 		if (r->probe != NULL)
 			ready_kill_unready(r->probe);
-		if (now_mono() - r->phase_t0 < RELOAD_ABORT_GRACE ||
+		if (r->new_killed ||
+		    now_mono() - r->phase_t0 < RELOAD_ABORT_GRACE ||
 		    live_children(r->new->pid) != 0) {
 			reload_arm(r, READY_TICK);
 			return;
@@ -1448,6 +1456,7 @@ on_abort_tick(struct gw *gw, struct reload_ev *ev)
 	master_signal_children(r->new, 0, SIGKILL);
 	if (master_signal(r->new, SIGKILL) == -1)
 		log_warn("SIGKILL to master %d", (int)r->new->pid);
+	r->new_killed = 1;
 	r->deadline = now_mono() + gw->cfg.stop_timeout;
 	reload_arm(r, READY_TICK);
 }
@@ -1544,7 +1553,7 @@ reload_end(struct gw *gw, enum reload_result result, enum reload_state to)
 	struct reload		*r = gw->reload;
 	struct reload_entry	*e = r->e;
 	char			 phases[256];
-	int			 unserved;
+	int			 unserved, over;
 
 	e->result = result;
 	e->duration = now_mono() - r->t0;
@@ -1578,12 +1587,15 @@ reload_end(struct gw *gw, enum reload_result result, enum reload_state to)
 		r->hooks.serve(gw, r->new);
 	r->old = r->new = NULL;
 	/* The old master died during the reload and the new generation
-	 * did not make it: nothing serves, and server.c decides. */
+	 * did not make it: nothing serves, and server.c decides.  Or what
+	 * serves is doomed (the old one drains, the new one died): nothing
+	 * will.  No more reloads either way. */
 	unserved = gw->cur == NULL && gw->state != GW_STOPPING;
-	reload_set_state(gw, unserved ? RS_STOPPED : to);
+	over = unserved || r->doomed;
+	reload_set_state(gw, over ? RS_STOPPED : to);
 	/* Failed, and the old generation is gone (or going, doomed): not
 	 * "the old one serves on". */
-	e->down = result != RESULT_OK && (r->doomed || unserved);
+	e->down = result != RESULT_OK && over;
 	r->doomed = 0;
 	/* On disk before anyone hears of it. */
 	(void)history_append(&gw->history, gw->cfg.history, e);
@@ -1615,17 +1627,17 @@ reload_end(struct gw *gw, enum reload_result result, enum reload_state to)
 	reload_notify_status(gw);
 
 	reload_answer(gw, e);
-	/* Nothing serves: a queued reload has nothing to replace. */
-	if (unserved)
+	/* Nothing serves, or will: a queued reload has nothing to replace. */
+	if (over)
 		reload_fail_queued(gw, "not started: nothing serves any more, "
 		    "the old generation is gone");
 
 	r->outcome.id = e->id;
 	r->outcome.result = result;
 	r->outcome.unserved = unserved;
-	r->outcome.code = r->old_code;
+	r->outcome.code = r->lost_code;
 	event_active(r->done_ev, 0, 0);
-	if (r->pending && !unserved)
+	if (r->pending && !over)
 		event_active(r->kick, 0, 0);
 }
 
@@ -1695,13 +1707,16 @@ on_new_died_draining(struct gw *gw, struct reload_ev *ev)
 	reload_finish(gw, RESULT_FAILED);
 }
 
-/* promoting: the new master, current already, died: server.c exits. */
+/* promoting: the new master, serving alone already, died: nothing serves,
+ * and server.c exits with its status when it hears so. */
 static void
 on_new_died_promoting(struct gw *gw, struct reload_ev *ev)
 {
 	struct reload	*r = gw->reload;
 
 	r->new = NULL;
+	r->lost_code = master_exit_code(ev->m);
+	r->hooks.serve(gw, NULL);
 	free(r->e->reason);
 	xasprintf(&r->e->reason, "new master %d %s before taking over the "
 	    "pidfile", (int)ev->m->pid, ev->how);
@@ -1717,7 +1732,7 @@ reload_old_lost(struct gw *gw, struct master *m)
 
 	r->old = NULL;
 	r->old_lost = 1;
-	r->old_code = master_exit_code(m);
+	r->lost_code = master_exit_code(m);
 	r->hooks.serve(gw, NULL);
 }
 
@@ -1806,14 +1821,12 @@ on_old_drained(struct gw *gw, struct reload_ev *ev)
 	reload_promote(gw);
 }
 
-/* aborting: both generations are gone or going: server.c exits. */
+/* aborting: the failed new generation was all that was left, and it is
+ * going: down once it has gone, and server.c exits then. */
 static void
 on_old_died_aborting(struct gw *gw, struct reload_ev *ev)
 {
-	struct reload	*r = gw->reload;
-
-	(void)ev;
-	r->old = NULL;
+	reload_old_lost(gw, ev->m);
 }
 
 /*

@@ -24,7 +24,9 @@
  * (warming) it is promoted with no probation and nothing to drain; in
  * probation, promoted at once; draining ends with promoting anyway.  A
  * new master lost while draining or promoting ends the reload, failed;
- * a stop ends any state, failed, in stopped.  reload.c's [state][event]
+ * a stop ends any state, failed.  A reload that ends with nothing left to
+ * serve (the old master lost and nothing new up, or what serves doomed)
+ * is down, and ends in stopped instead of idle.  reload.c's [state][event]
  * table names the handler of every pair it does not ignore.
  *
  * checking   --preflight: `gunicorn --check-config` with the serving
@@ -90,11 +92,12 @@ enum reload_event {
 /* The handler the [state][event] table names for the pair ("on_ready"),
  * as s6 writes a state machine; NULL: the state ignores the event (also
  * for a state or event out of range). */
-const char *reload_cell(enum reload_state, enum reload_event);
+const char *reload_cell_name(enum reload_state, enum reload_event);
 /* "warming"; "?" out of range. */
 const char *reload_state_str(enum reload_state);
 const char *reload_event_str(enum reload_event);
-/* The timed phase a state is (PHASE_COUNT: none, for idle and aborting),
+/* The timed phase a state is (PHASE_COUNT: none, for booting, idle,
+ * aborting and stopped),
  * and the one setter of the phase times: -1 (nothing set) for a state
  * with no phase. */
 enum reload_phase reload_phase_of(enum reload_state);
@@ -162,7 +165,10 @@ void	reload_boot_done(struct gw *);
 void	reload_master_exited(struct gw *, struct master *);
 /* A child that is not a master was reaped (the pre-flight check). */
 void	reload_child_exited(struct gw *, pid_t, int);
-/* The wrapper is stopping: end the reload, failed, touching no master. */
+/* No more reloads (the wrapper stops, or its serving master exited): a
+ * reload that runs ends, failed with reason why, and so does a queued one;
+ * the masters are server.c's to stop (a new master not yet seen while
+ * forking is watched and signalled, so that the stop waits for it). */
 void	reload_abandon(struct gw *, const char *);
 int	reload_running(const struct gw *);
 int	reload_pending(const struct gw *);
