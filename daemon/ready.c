@@ -858,8 +858,14 @@ ready_check(struct ready *r)
 	now = now_mono();
 	want = expected(r);
 	undecided = ready_tally(r, &live_ready, &live) == -1;
-	if (want > 0 && !undecided && live_ready >= 1 &&
-	    live_ready + r->recycled >= want &&
+	/*
+	 * Not "one of them serves right now": under --max-requests 1 a
+	 * worker heartbeats, serves one request and exits within
+	 * milliseconds, the last one too, and every look could find them
+	 * all recycled and their replacements importing.  Each has proved
+	 * the code serves; waiting for a live one was a second import.
+	 */
+	if (want > 0 && !undecided && live_ready + r->recycled >= want &&
 	    (r->hints.workers > 0 || now - r->last_growth >= READY_SETTLE) &&
 	    dirty_ready(r, now))
 		return ready_report(r, READY_OK);
