@@ -14,8 +14,9 @@
  * happened into a struct reload_ev and hands it to reload_dispatch(),
  * which calls the handler the cell names, or nothing for an empty cell.
  * No handler decides by the state it is in: a handler serves the cells
- * that name it (a state's name may go into a message).  tests/unit/test_reload.c checks the table against a copy and
- * drives every named cell with fakes for the calls downward.
+ * that name it (a state's name may go into a message).
+ * tests/unit/test_reload.c checks the table against a copy and drives
+ * every named cell with fakes for the calls downward.
  *
  * All transitions go through reload_set_state(), which checks the range,
  * logs them and charges the time spent to the phase just left (one
@@ -119,11 +120,12 @@ typedef void reload_fn(struct gw *, struct reload_ev *);
 static reload_fn on_request, on_queue, on_refuse, on_kick, on_booted,
     on_resume, on_check_late, on_settle_tick, on_fork_tick,
     on_probation_passed, on_drain_tick, on_promote_tick, on_abort_tick,
-    on_ready, on_crash, on_new_died, on_new_died_draining, on_new_died_promoting,
-    on_new_stopped, on_old_died_checking, on_old_died_early,
-    on_old_died_forking, on_old_died_warming, on_old_died_probation,
-    on_old_drained, on_old_died_aborting, on_check_exit, on_stop_quiet,
-    on_stop_checking, on_stop_forking, on_stop;
+    on_ready, on_crash, on_new_died, on_new_died_draining,
+    on_new_died_promoting, on_new_stopped, on_old_died_checking,
+    on_old_died_early, on_old_died_forking, on_old_died_warming,
+    on_old_died_probation, on_old_drained, on_old_died_aborting,
+    on_check_exit, on_stop_quiet, on_stop_checking, on_stop_forking,
+    on_stop;
 
 struct reload_cell {
 	reload_fn	*fn;		/* NULL: ignored */
