@@ -145,20 +145,13 @@ heartbeat_booting(pid_t pid, const struct fileid *mf, size_t nmf)
 	struct held	*h;
 	mode_t		 mode0;
 	double		 mtime0;
-	size_t		 k;
 	int		 n, looked = 0, booting = 0;
 
 	if ((n = heartbeat_held(pid, &h)) == -1)
 		return 0;
-	if (n == 1) {
-		for (k = 0; k < nmf; k++) {
-			if (mf[k].dev == h[0].id.dev &&
-			    mf[k].ino == h[0].id.ino)
-				break;
-		}
-		booting = k < nmf && !heartbeat_seen(&looked, &mode0,
-		    &mtime0, &h[0].sb);
-	}
+	if (n == 1)
+		booting = heartbeat_master_holds(mf, nmf, &h[0].id) &&
+		    !heartbeat_seen(&looked, &mode0, &mtime0, &h[0].sb);
 	free(h);
 	return booting;
 }

@@ -1305,7 +1305,7 @@ find_arbiter(pid_t master, const pid_t *kids, size_t n)
 {
 	struct fileid	*mf = NULL;
 	struct held	*h;
-	size_t		 nmf = 0, capmf = 0, i, k, ngk;
+	size_t		 nmf = 0, capmf = 0, i, ngk;
 	pid_t		*gk, arb = 0;
 	int		 nh, f, foreign;
 
@@ -1324,14 +1324,8 @@ find_arbiter(pid_t master, const pid_t *kids, size_t n)
 			continue;
 		}
 		foreign = nh == 0;
-		for (f = 0; f < nh; f++) {
-			for (k = 0; k < nmf; k++) {
-				if (mf[k].dev == h[f].id.dev &&
-				    mf[k].ino == h[f].id.ino)
-					break;
-			}
-			foreign |= k == nmf;
-		}
+		for (f = 0; f < nh; f++)
+			foreign |= !heartbeat_master_holds(mf, nmf, &h[f].id);
 		free(h);
 		if (foreign)
 			arb = kids[i];

@@ -60,25 +60,31 @@ enum reload_cast {
 	CAST_HANDOVER,		/* the new serves, the old drains */
 };
 
-/* What each state is, apart from what it does with events. */
+/* What each state is, apart from what it does with events.  A reload
+ * runs in every state whose cast is not CAST_NONE (is_running()). */
 static const struct reload_state_info {
 	const char		*name;
 	enum reload_phase	 phase;		/* PHASE_COUNT: untimed */
-	int			 running;	/* a reload runs */
 	enum reload_cast	 cast;
 } reload_states[RS_COUNT] = {
-	[RS_BOOTING] =	 { "booting",	PHASE_COUNT,	 0, CAST_NONE },
-	[RS_IDLE] =	 { "idle",	PHASE_COUNT,	 0, CAST_NONE },
-	[RS_CHECKING] =	 { "checking",	PHASE_CHECK,	 1, CAST_OLD },
-	[RS_SETTLING] =	 { "settling",	PHASE_SETTLE,	 1, CAST_OLD },
-	[RS_FORKING] =	 { "forking",	PHASE_FORK,	 1, CAST_INCOMING },
-	[RS_WARMING] =	 { "warming",	PHASE_WARMUP,	 1, CAST_INCOMING },
-	[RS_PROBATION] = { "probation",	PHASE_PROBATION, 1, CAST_INCOMING },
-	[RS_DRAINING] =	 { "draining",	PHASE_DRAIN,	 1, CAST_HANDOVER },
-	[RS_PROMOTING] = { "promoting",	PHASE_PROMOTE,	 1, CAST_HANDOVER },
-	[RS_ABORTING] =	 { "aborting",	PHASE_COUNT,	 1, CAST_INCOMING },
-	[RS_STOPPED] =	 { "stopped",	PHASE_COUNT,	 0, CAST_NONE },
+	[RS_BOOTING] =	 { "booting",	PHASE_COUNT,	 CAST_NONE },
+	[RS_IDLE] =	 { "idle",	PHASE_COUNT,	 CAST_NONE },
+	[RS_CHECKING] =	 { "checking",	PHASE_CHECK,	 CAST_OLD },
+	[RS_SETTLING] =	 { "settling",	PHASE_SETTLE,	 CAST_OLD },
+	[RS_FORKING] =	 { "forking",	PHASE_FORK,	 CAST_INCOMING },
+	[RS_WARMING] =	 { "warming",	PHASE_WARMUP,	 CAST_INCOMING },
+	[RS_PROBATION] = { "probation",	PHASE_PROBATION, CAST_INCOMING },
+	[RS_DRAINING] =	 { "draining",	PHASE_DRAIN,	 CAST_HANDOVER },
+	[RS_PROMOTING] = { "promoting",	PHASE_PROMOTE,	 CAST_HANDOVER },
+	[RS_ABORTING] =	 { "aborting",	PHASE_COUNT,	 CAST_INCOMING },
+	[RS_STOPPED] =	 { "stopped",	PHASE_COUNT,	 CAST_NONE },
 };
+
+static int
+is_running(enum reload_state s)
+{
+	return reload_states[s].cast != CAST_NONE;
+}
 
 static const char *const reload_event_names[RE_COUNT] = {
 	[RE_REQUEST] =		"request",
@@ -341,6 +347,7 @@ static void	reload_settle_or_fork(struct gw *);
 static void	reload_spawn(struct gw *);
 static void	reload_uncommit(struct gw *);
 static void	reload_fail_queued(struct gw *, const char *);
+static void	reload_unserved(struct gw *, struct master *);
 
 /* The one caller of the table's handlers. */
 static void
@@ -469,7 +476,7 @@ reload_free(struct gw *gw)
 int
 reload_running(const struct gw *gw)
 {
-	return reload_states[gw->reload->state].running;
+	return is_running(gw->reload->state);
 }
 
 int
@@ -978,7 +985,7 @@ reload_record(const struct gw *gw, struct ledger *l)
 	l->old = l->new = 0;
 	l->old_start = l->new_start = 0;
 	l->target[0] = '\0';
-	if (r == NULL || !reload_states[r->state].running || r->e == NULL)
+	if (r == NULL || !is_running(r->state) || r->e == NULL)
 		return;
 	if (r->target != NULL)
 		snprintf(l->target, sizeof l->target, "%s", r->target);
@@ -1717,12 +1724,22 @@ on_new_died_promoting(struct gw *gw, struct reload_ev *ev)
 	struct reload	*r = gw->reload;
 
 	r->new = NULL;
-	r->lost_code = master_exit_code(ev->m);
-	r->hooks.serve(gw, NULL);
+	reload_unserved(gw, ev->m);
 	free(r->e->reason);
 	xasprintf(&r->e->reason, "new master %d %s before taking over the "
 	    "pidfile", (int)ev->m->pid, ev->how);
 	reload_finish(gw, RESULT_FAILED);
+}
+
+/* The serving master m is gone: nothing serves until a new generation
+ * takes over, and if none does, server.c exits with m's code. */
+static void
+reload_unserved(struct gw *gw, struct master *m)
+{
+	struct reload	*r = gw->reload;
+
+	r->lost_code = master_exit_code(m);
+	r->hooks.serve(gw, NULL);
 }
 
 /* The old master is gone mid-reload: the new generation, if any, is all
@@ -1734,8 +1751,7 @@ reload_old_lost(struct gw *gw, struct master *m)
 
 	r->old = NULL;
 	r->old_lost = 1;
-	r->lost_code = master_exit_code(m);
-	r->hooks.serve(gw, NULL);
+	reload_unserved(gw, m);
 }
 
 /*
@@ -1978,7 +1994,7 @@ reload_progress(const struct gw *gw, struct reload_progress *p)
 	const struct reload	*r = gw->reload;
 	int			 nw = 0, nr = 0;
 
-	if (r == NULL || !reload_states[r->state].running || r->e == NULL)
+	if (r == NULL || !is_running(r->state) || r->e == NULL)
 		return -1;
 	if (r->probe != NULL)
 		ready_counts(r->probe, &nw, &nr);
